@@ -1,0 +1,1 @@
+"""The asktell gRPC server: RPC handlers, algorithms, storage and metrics."""

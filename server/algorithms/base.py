@@ -1,0 +1,134 @@
+"""The algorithm interface: pure functions from (space, history, n, rng) to suggestions.
+
+The server rebuilds everything an algorithm needs from the store on every Ask:
+an algorithm keeps no state, reads no clock except through `Deadline`, and does
+no I/O. Values in `History` are flipped once so that lower is always better.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from asktell.server.domain import Params, SearchSpace
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A configuration and its value, lower is better (maximised metrics are negated)."""
+
+    params: Params
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What an algorithm may know of a study when it suggests.
+
+    Attributes:
+        seed: the study seed, for sequences that must be stable across Asks
+            (a shuffled grid's order, a Sobol scramble).
+        n_suggested: suggestions this algorithm has made so far in the study;
+            the grid's cursor and the Sobol sequence's position.
+        completed: COMPLETE trials (and trials added as COMPLETE).
+        pending: configurations handed out or queued, not yet finished.
+        pruned: PRUNED trials with their last reported value, when they reported one.
+        failed: FAILED trials' configurations (and pruned ones that never reported).
+    """
+
+    seed: int
+    n_suggested: int = 0
+    completed: tuple[Observation, ...] = ()
+    pending: tuple[Params, ...] = ()
+    pruned: tuple[Observation, ...] = ()
+    failed: tuple[Params, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One suggested configuration; `note` says why it is not a regular one (e.g. a fallback)."""
+
+    params: Params
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A time budget for one suggestion, measured on an injected monotonic clock."""
+
+    at: float | None = None
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        """A deadline `seconds` from now; 0 or less means none."""
+        return cls(clock() + seconds if seconds > 0 else None, clock)
+
+    def remaining(self) -> float:
+        return float("inf") if self.at is None else self.at - self.clock()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+NO_DEADLINE = Deadline()
+
+
+class SuggestFn(Protocol):
+    """Suggests up to `n` configurations; fewer (or none) only when the space is exhausted."""
+
+    def __call__(
+        self,
+        space: SearchSpace,
+        history: History,
+        n: int,
+        rng: np.random.Generator,
+        settings: Any,
+        deadline: Deadline,
+        /,
+    ) -> list[Suggestion]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlgorithmInfo:
+    """How the server uses one algorithm.
+
+    Attributes:
+        name: the name in specs ("grid", "random", "gp", "genetic").
+        suggest: the pure suggestion function.
+        settings_type: a frozen dataclass whose fields match the algorithm's
+            settings message in the contract; its constructor validates.
+        needs_history: whether `suggest` reads completed/pending trials. Grid and
+            random don't, so their Asks cost the same at 20 or 20,000 trials.
+        check_space: raises InvalidArgument if the algorithm cannot search the space.
+    """
+
+    name: str
+    suggest: SuggestFn
+    settings_type: type
+    needs_history: bool
+    check_space: Callable[[SearchSpace, Any], None] = lambda space, settings: None
+
+    def parse_settings(self, values: Mapping[str, Any]) -> Any:
+        """Builds the settings object from a mapping of field names to values.
+
+        Raises:
+            InvalidArgument: an unknown field or an invalid value.
+        """
+        from asktell.server.errors import InvalidArgument
+
+        known = set(self.settings_type.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidArgument(
+                f"algorithm {self.name}: unknown setting {unknown[0]!r}; "
+                f"known: {', '.join(sorted(known)) or 'none'}"
+            )
+        try:
+            return self.settings_type(**values)
+        except TypeError as exc:
+            raise InvalidArgument(f"algorithm {self.name}: {exc}") from exc

@@ -1,0 +1,161 @@
+"""The one encoding of configurations as points of a unit cube, shared by every algorithm.
+
+Two views of a search space with `p` parameters:
+
+- **cube** `X: (n, d)` in [0, 1]^d for models (GP) and variation (genetic): a float
+  or discrete parameter takes one column (log parameters in log space), an
+  integer one column with half a step of padding at each end so that every value
+  owns an equal slice, a categorical parameter one column per value (one-hot).
+  `decode` rounds integers, snaps discrete values, takes the argmax of a one-hot
+  block and clips to bounds, so any point of the cube decodes to a valid configuration.
+- **unit** `U: (n, p)` in [0, 1)^p, one uniform per parameter, mapped by each
+  parameter's inverse CDF (`from_unit`): what random and quasi-random sampling use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from asktell.server.domain import (
+    CategoricalParam,
+    DiscreteParam,
+    FloatParam,
+    IntParam,
+    Param,
+    Params,
+    ParamValue,
+    Scale,
+    SearchSpace,
+)
+
+
+def _numeric_bounds(param: Param) -> tuple[float, float, bool]:
+    """(low, high, log) of the one cube column of a non-categorical parameter."""
+    if isinstance(param, FloatParam):
+        log = param.scale is Scale.LOG
+        return param.low, param.high, log
+    if isinstance(param, IntParam):
+        log = param.scale is Scale.LOG
+        pad = 0.5 * param.step
+        return param.low - pad, param.high + pad, log
+    if isinstance(param, DiscreteParam):
+        return param.values[0], param.values[-1], False
+    raise TypeError(param)
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """Maps configurations of one search space to and from the unit cube.
+
+    Attributes:
+        space: the search space.
+        columns: parameter name -> slice of its columns in X.
+        is_categorical: (d,) whether each column belongs to a one-hot block.
+    """
+
+    space: SearchSpace
+    columns: dict[str, slice]
+    is_categorical: np.ndarray
+
+    @classmethod
+    def from_space(cls, space: SearchSpace) -> Encoder:
+        columns: dict[str, slice] = {}
+        flags: list[bool] = []
+        for param in space.params:
+            width = len(param.values) if isinstance(param, CategoricalParam) else 1
+            columns[param.name] = slice(len(flags), len(flags) + width)
+            flags.extend([isinstance(param, CategoricalParam)] * width)
+        return cls(space, columns, np.array(flags, dtype=bool))
+
+    @property
+    def n_dims(self) -> int:
+        return len(self.is_categorical)
+
+    # ----------------------------------------------------------------- cube
+    def encode(self, configs: Sequence[Params]) -> np.ndarray:
+        """X: (n, d) in [0, 1] for `configs` (each must be valid in the space)."""
+        X = np.zeros((len(configs), self.n_dims))
+        for param in self.space.params:
+            cols = self.columns[param.name]
+            if isinstance(param, CategoricalParam):
+                index = {v: i for i, v in enumerate(param.values)}
+                for row, config in enumerate(configs):
+                    X[row, cols.start + index[str(config[param.name])]] = 1.0
+                continue
+            low, high, log = _numeric_bounds(param)
+            values = np.array([float(c[param.name]) for c in configs])
+            X[:, cols.start] = _to_unit(values, low, high, log)
+        return X
+
+    def decode(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
+        """Valid configurations for the points X: (n, d) (clipped into the cube first)."""
+        X = np.clip(np.atleast_2d(X), 0.0, 1.0)
+        out: list[dict[str, ParamValue]] = [{} for _ in range(len(X))]
+        for param in self.space.params:
+            cols = self.columns[param.name]
+            if isinstance(param, CategoricalParam):
+                picks = np.argmax(X[:, cols], axis=1)
+                for row, pick in enumerate(picks):
+                    out[row][param.name] = param.values[int(pick)]
+                continue
+            low, high, log = _numeric_bounds(param)
+            values = _from_unit(X[:, cols.start], low, high, log)
+            for row, value in enumerate(values):
+                out[row][param.name] = _snap(param, float(value))
+        return out
+
+    # ----------------------------------------------------------------- unit
+    def from_unit(self, U: np.ndarray) -> list[dict[str, ParamValue]]:
+        """Configurations for U: (n, p) in [0, 1), one uniform per parameter.
+
+        Uniform U gives each parameter its natural prior: uniform (or log-uniform)
+        floats, every integer and every listed value equally likely.
+        """
+        U = np.clip(np.atleast_2d(U), 0.0, np.nextafter(1.0, 0.0))
+        out: list[dict[str, ParamValue]] = [{} for _ in range(len(U))]
+        for j, param in enumerate(self.space.params):
+            column = U[:, j]
+            for row, u in enumerate(column):
+                out[row][param.name] = _value_at(param, float(u))
+        return out
+
+
+def _to_unit(values: np.ndarray, low: float, high: float, log: bool) -> np.ndarray:
+    if log:
+        values, low, high = np.log(values), math.log(low), math.log(high)
+    if high == low:
+        return np.full_like(values, 0.5)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
+
+
+def _from_unit(unit: np.ndarray, low: float, high: float, log: bool) -> np.ndarray:
+    if log:
+        return np.exp(math.log(low) + unit * (math.log(high) - math.log(low)))
+    return low + unit * (high - low)
+
+
+def _snap(param: Param, value: float) -> ParamValue:
+    """The valid value of a numeric parameter nearest to `value`."""
+    if isinstance(param, FloatParam):
+        return min(max(value, param.low), param.high)
+    if isinstance(param, IntParam):
+        steps = round((value - param.low) / param.step)
+        return param.low + min(max(steps, 0), param.n_values - 1) * param.step
+    if isinstance(param, DiscreteParam):
+        values = np.asarray(param.values)
+        return float(values[int(np.argmin(np.abs(values - value)))])
+    raise TypeError(param)
+
+
+def _value_at(param: Param, u: float) -> ParamValue:
+    """The parameter's value at quantile `u` in [0, 1) of its natural prior."""
+    if isinstance(param, CategoricalParam | DiscreteParam):
+        return param.values[int(u * len(param.values))]
+    if isinstance(param, IntParam) and param.scale is Scale.LINEAR:
+        return param.low + int(u * param.n_values) * param.step
+    low, high, log = _numeric_bounds(param)
+    return _snap(param, float(_from_unit(np.array([u]), low, high, log)[0]))

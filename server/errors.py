@@ -1,0 +1,59 @@
+"""Domain errors of the server, each carrying the gRPC status it is answered with.
+
+```
+AsktellError (INTERNAL)
+├─ InvalidArgument (INVALID_ARGUMENT)      the request is malformed; fix it, do not retry
+├─ NotFound (NOT_FOUND)                    no such study or trial
+├─ AlreadyExists (ALREADY_EXISTS)          the study id is taken by a different spec
+├─ FailedPrecondition (FAILED_PRECONDITION) the request contradicts the current state
+├─ Aborted (ABORTED)                       a write conflict; retrying helps
+└─ Unavailable (UNAVAILABLE)               the store cannot be reached; retry with backoff
+```
+`interceptors.ErrorInterceptor` turns these into statuses in one place.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class AsktellError(Exception):
+    """Base of all domain errors; unexpected ones are answered INTERNAL."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(AsktellError):
+    """The request is malformed (INVALID_ARGUMENT); a retry will fail the same way."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(AsktellError):
+    """The study or trial does not exist (NOT_FOUND)."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(AsktellError):
+    """A study with this id exists with a different spec (ALREADY_EXISTS)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(AsktellError):
+    """The request contradicts the study's or trial's state (FAILED_PRECONDITION)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Aborted(AsktellError):
+    """A concurrent write conflicted (ABORTED); retrying the request helps."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class Unavailable(AsktellError):
+    """The store cannot be reached (UNAVAILABLE); retry with backoff."""
+
+    code = grpc.StatusCode.UNAVAILABLE
