@@ -145,8 +145,10 @@ class DiscreteParam:
         object.__setattr__(self, "values", tuple(sorted(self.values)))
 
     def contains(self, value: ParamValue) -> bool:
-        return isinstance(value, int | float) and not isinstance(value, bool) and (
-            float(value) in self.values
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (float(value) in self.values)
         )
 
 
@@ -173,7 +175,9 @@ def _check_choices(name: str, values: tuple[Any, ...]) -> None:
     if not values:
         raise InvalidArgument(f'parameter "{name}": values must not be empty')
     if len(values) > MAX_CHOICES:
-        raise InvalidArgument(f'parameter "{name}": at most {MAX_CHOICES} values, got {len(values)}')
+        raise InvalidArgument(
+            f'parameter "{name}": at most {MAX_CHOICES} values, got {len(values)}'
+        )
     if len(set(values)) != len(values):
         raise InvalidArgument(f'parameter "{name}": values must be unique')
 
@@ -241,6 +245,8 @@ class SearchSpace:
 
 
 def _normalise(param: Param, value: ParamValue) -> ParamValue:
+    if hasattr(value, "item"):  # a NumPy scalar from an algorithm
+        value = value.item()
     if isinstance(param, IntParam) and isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(param, FloatParam | DiscreteParam) and isinstance(value, int):

@@ -1,0 +1,54 @@
+"""The asktell Python client.
+
+```python
+from asktell.client import Client
+
+with Client("127.0.0.1:50051") as client:
+    study = client.create_study(spec)          # the spec file's dict
+    while (trial := study.ask()) is not None:
+        with trial:                            # FAILED with the reason if the block raises
+            trial.tell(train(**trial.params))
+    print(study.best_trial)
+```
+"""
+
+from __future__ import annotations
+
+from asktell.client._client import Client, Study, default_worker_id
+from asktell.client._errors import (
+    AbortedError,
+    AlreadyExistsError,
+    AsktellError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    RetryableError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from asktell.client._models import StudyInfo, Trial, TrialCounts
+from asktell.client._spec import spec_from_proto, spec_to_proto
+
+__all__ = [
+    "AbortedError",
+    "AlreadyExistsError",
+    "AsktellError",
+    "Client",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RetryableError",
+    "Study",
+    "StudyInfo",
+    "Trial",
+    "TrialCounts",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "default_worker_id",
+    "spec_from_proto",
+    "spec_to_proto",
+]

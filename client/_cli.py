@@ -1,0 +1,208 @@
+"""The `asktell` command line: serve, manage studies, run the demo."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from asktell.client._client import Client, Study
+from asktell.client._errors import AsktellError
+from asktell.client._models import Trial
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def server_option(function: F) -> F:
+    return click.option(
+        "--server",
+        envvar="ASKTELL_SERVER",
+        default=DEFAULT_SERVER,
+        show_default=True,
+        help="host:port of the asktell server (or $ASKTELL_SERVER).",
+    )(function)
+
+
+class _Cli(click.Group):
+    """Prints asktell errors as one line and exits 1, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AsktellError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Cli)
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """asktell: hyperparameter suggestion as a service."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option(
+    "--db",
+    default="sqlite:///asktell.db",
+    show_default=True,
+    help="Store URL: sqlite:///path.db (relative) or sqlite:////abs/path.db.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=50051, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--max-workers", default=32, show_default=True, type=int, help="RPC threads.")
+def serve(db: str, host: str, port: int, max_workers: int) -> None:
+    """Run the gRPC server until SIGTERM or Ctrl-C."""
+    from asktell.server.app import ServerConfig
+    from asktell.server.app import serve as run_server
+
+    run_server(ServerConfig(db=db, host=host, port=port, max_workers=max_workers))
+
+
+@main.group()
+def study() -> None:
+    """Create, inspect, stop, resume and delete studies."""
+
+
+@study.command("create")
+@click.option(
+    "-f", "--file", "spec_file", required=True, type=click.Path(exists=True, dir_okay=False)
+)
+@server_option
+def study_create(spec_file: str, server: str) -> None:
+    """Create a study from a YAML spec file (again with the same spec: no change)."""
+    spec = yaml.safe_load(Path(spec_file).read_text())
+    with Client(server) as client:
+        created = client.create_study(spec)
+        info = created.info()
+        click.echo(f"study {info.id}: {info.spec['algorithm']['name']}, seed {info.seed}")
+
+
+@study.command("list")
+@server_option
+def study_list(server: str) -> None:
+    """List every study with its trial counts."""
+    with Client(server) as client:
+        studies = client.list_studies()
+    if not studies:
+        click.echo("no studies")
+        return
+    rows = [("NAME", "STATE", "ALGORITHM", "RUNNING", "COMPLETE", "FAILED", "PRUNED")]
+    for s in studies:
+        c = s.counts
+        rows.append(
+            (
+                s.id,
+                s.state,
+                s.spec["algorithm"]["name"],
+                *(str(n) for n in (c.running, c.complete, c.failed, c.pruned)),
+            )
+        )
+    _table(rows)
+
+
+@study.command("show")
+@click.argument("name")
+@click.option("--limit", default=50, show_default=True, help="Trials to show (latest).")
+@server_option
+def study_show(name: str, limit: int, server: str) -> None:
+    """Show a study's spec, its trials and the best trial."""
+    with Client(server) as client:
+        handle = client.get_study(name)
+        info = handle.info()
+        trials = handle.trials()
+        best = handle.best_trial
+    objective = info.spec["objective"]
+    click.echo(f"study {info.id} ({info.state}), seed {info.seed}")
+    click.echo(f"objective: {objective['goal']} {objective['metric']}")
+    click.echo(f"algorithm: {info.spec['algorithm']}")
+    c = info.counts
+    click.echo(
+        f"trials: {c.complete} complete, {c.running} running, {c.failed} failed, "
+        f"{c.pruned} pruned, {c.queued} queued"
+    )
+    if trials:
+        names = list(info.spec["parameters"])
+        rows = [("#", "STATE", "VALUE", *names, "BY")]
+        for t in trials[-limit:]:
+            value = "" if t.value is None else f"{t.value:.6g}"
+            rows.append(
+                (str(t.number), t.state, value, *(_fmt(t.params[n]) for n in names), t.suggested_by)
+            )
+        _table(rows)
+    click.echo(_best_line(best))
+
+
+@study.command("stop")
+@click.argument("name")
+@server_option
+def study_stop(name: str, server: str) -> None:
+    """Stop handing out suggestions."""
+    with Client(server) as client:
+        Study(client, name).stop()
+    click.echo(f"study {name} stopped")
+
+
+@study.command("resume")
+@click.argument("name")
+@server_option
+def study_resume(name: str, server: str) -> None:
+    """Resume a stopped study."""
+    with Client(server) as client:
+        Study(client, name).resume()
+    click.echo(f"study {name} resumed")
+
+
+@study.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@server_option
+def study_delete(name: str, yes: bool, server: str) -> None:
+    """Delete a study and all its trials."""
+    if not yes:
+        click.confirm(f"Delete study {name} and all its trials?", abort=True)
+    with Client(server) as client:
+        client.delete_study(name)
+    click.echo(f"study {name} deleted")
+
+
+@main.command()
+@click.option("--trials", "n_trials", default=30, show_default=True, help="Trials to run.")
+@click.option("--jobs", default=2, show_default=True, help="Parallel clients.")
+@click.option("--algorithm", default="random", show_default=True, help="grid, random, gp, genetic.")
+@click.option("--db", default="sqlite:///asktell-demo.db", show_default=True)
+def demo(n_trials: int, jobs: int, algorithm: str, db: str) -> None:
+    """Start a server on SQLite and tune a classifier on the digits data set."""
+    from asktell.client._demo import run_demo
+
+    run_demo(n_trials=n_trials, jobs=jobs, algorithm=algorithm, db=db)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _best_line(best: Trial | None) -> str:
+    if best is None:
+        return "best: no complete trial yet"
+    params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+    return f"best: trial {best.number}, value {best.value:.6g} ({params})"
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

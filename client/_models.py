@@ -1,0 +1,131 @@
+"""Plain client-side values: trials and study summaries, with no protobuf in sight."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asktell.client._client import Client
+
+ParamValue = float | int | str
+TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
+
+
+@dataclass
+class Trial:
+    """One trial of a study.
+
+    Attributes:
+        study: the study id.
+        number: dense and unique within the study, from 1.
+        params: parameter name -> value (float, int or str).
+        state: "RUNNING", "COMPLETE", "FAILED" or "PRUNED".
+        value: the objective value once COMPLETE.
+        measurements: (step, value) intermediate values reported so far.
+        worker_id: the worker that holds (or held) the lease.
+        lease_deadline: when the lease ends unless renewed (while RUNNING).
+        reason: why a FAILED or PRUNED trial ended.
+        suggested_by: the algorithm, "enqueued", "retry" or "added".
+        retry_of: for a retry, the number of the failed trial it repeats.
+
+    A RUNNING trial from `Study.ask()` can report progress and be told its
+    result. Used as a context manager it is marked FAILED, with the exception
+    as the reason, if the block raises, and if the block ends without a tell.
+    """
+
+    study: str
+    number: int
+    params: dict[str, ParamValue]
+    state: str
+    value: float | None = None
+    measurements: list[tuple[int, float]] = field(default_factory=list)
+    worker_id: str = ""
+    lease_deadline: dt.datetime | None = None
+    create_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    reason: str = ""
+    suggested_by: str = ""
+    retry_of: int | None = None
+    _client: Client | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The resource name, "studies/{study}/trials/{number}"."""
+        return f"studies/{self.study}/trials/{self.number}"
+
+    def _require_client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError("this trial is not bound to a client")
+        return self._client
+
+    def report(self, step: int, value: float) -> bool:
+        """Records an intermediate value at `step` and renews the lease.
+
+        Returns:
+            True when the server says the trial should stop early; then
+            call `prune()` and move on.
+        """
+        should_stop = self._require_client()._report(self, step, value)
+        self.measurements.append((step, value))
+        return should_stop
+
+    def heartbeat(self) -> None:
+        """Renews the lease without reporting a value (for long silent steps)."""
+        self.lease_deadline = self._require_client()._heartbeat(self)
+
+    def tell(self, value: float) -> None:
+        """Finishes the trial as COMPLETE with the objective `value`. Safe to retry."""
+        self._update(self._require_client()._tell(self, "COMPLETE", value=value))
+
+    def fail(self, reason: str = "") -> None:
+        """Finishes the trial as FAILED; the study may hand its parameters out again."""
+        self._update(self._require_client()._tell(self, "FAILED", reason=reason))
+
+    def prune(self, reason: str = "") -> None:
+        """Finishes the trial as PRUNED (stopped early because it was not promising)."""
+        self._update(self._require_client()._tell(self, "PRUNED", reason=reason))
+
+    def _update(self, other: Trial) -> None:
+        for name in ("state", "value", "reason", "end_time", "lease_deadline", "measurements"):
+            setattr(self, name, getattr(other, name))
+
+    def __enter__(self) -> Trial:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.state != "RUNNING":
+            return
+        if exc is not None:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:1000]
+            self.fail(reason)
+        else:
+            self.fail("the trial's block ended without a tell")
+
+
+@dataclass(frozen=True)
+class TrialCounts:
+    running: int = 0
+    complete: int = 0
+    failed: int = 0
+    pruned: int = 0
+    queued: int = 0
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """A snapshot of a study: its spec (as the spec dict), state, seed and trial counts."""
+
+    id: str
+    spec: dict[str, Any]
+    state: str
+    seed: int
+    create_time: dt.datetime | None
+    counts: TrialCounts

@@ -1,0 +1,59 @@
+"""Server interceptors: domain errors -> gRPC statuses, in one place.
+
+A request id (the caller's `x-request-id` metadata, or a fresh one) tags the
+log line of any unexpected error, and the caller sees the same id in its
+INTERNAL status, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from asktell.server.errors import AsktellError
+
+log = logging.getLogger("asktell.server")
+
+
+def _request_id(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and len(value) <= 128:
+            return value
+    return uuid.uuid4().hex[:16]
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Answers AsktellError with its code and message, anything else with INTERNAL + request id."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behavior = handler.unary_unary
+        method = handler_call_details.method
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                return behavior(request, context)
+            except AsktellError as exc:
+                context.abort(exc.code, str(exc))
+            except Exception:
+                if context.code() is not None:  # already aborted by the handler itself
+                    raise
+                request_id = _request_id(context)
+                log.exception("unexpected error in %s (request id %s)", method, request_id)
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error; request id {request_id}")
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,178 @@
+"""AsktellServicer: one thin handler per RPC (proto in, domain call, proto out).
+
+Handlers hold no study state and catch nothing: `interceptors.ErrorInterceptor`
+turns domain errors into statuses. Every RPC is documented in service.proto.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import grpc
+
+from asktell.server import convert
+from asktell.server.domain import StudyState
+from asktell.server.storage import Store
+from asktell.server.usecases import ask, studies, trials
+from asktell.v1 import service_pb2 as pb
+from asktell.v1 import service_pb2_grpc
+
+Clock = Callable[[], float]
+
+
+class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
+    """Serves asktell.v1.AsktellService from a store; any replica can answer any RPC."""
+
+    def __init__(self, store: Store, clock: Clock = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    # ------------------------------------------------------------ studies
+    def CreateStudy(
+        self, request: pb.CreateStudyRequest, context: grpc.ServicerContext
+    ) -> pb.CreateStudyResponse:
+        spec = convert.study_spec(request.spec)
+        study, created = studies.create_study(self._store, request.study_id, spec, self._clock())
+        view = studies.get_study(self._store, study.id, self._clock())
+        return pb.CreateStudyResponse(study=convert.study_view_message(view), created=created)
+
+    def GetStudy(
+        self, request: pb.GetStudyRequest, context: grpc.ServicerContext
+    ) -> pb.GetStudyResponse:
+        view = studies.get_study(self._store, convert.study_id(request.name, "name"), self._clock())
+        return pb.GetStudyResponse(study=convert.study_view_message(view))
+
+    def ListStudies(
+        self, request: pb.ListStudiesRequest, context: grpc.ServicerContext
+    ) -> pb.ListStudiesResponse:
+        after = convert.decode_page_token(request.page_token, str)
+        views, next_after = studies.list_studies(self._store, str(after), request.page_size)
+        return pb.ListStudiesResponse(
+            studies=[convert.study_view_message(v) for v in views],
+            next_page_token=convert.encode_page_token(next_after),
+        )
+
+    def DeleteStudy(
+        self, request: pb.DeleteStudyRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteStudyResponse:
+        studies.delete_study(self._store, convert.study_id(request.name, "name"))
+        return pb.DeleteStudyResponse()
+
+    def StopStudy(
+        self, request: pb.StopStudyRequest, context: grpc.ServicerContext
+    ) -> pb.StopStudyResponse:
+        study_id = convert.study_id(request.name, "name")
+        view = studies.set_study_state(self._store, study_id, StudyState.STOPPED)
+        return pb.StopStudyResponse(study=convert.study_view_message(view))
+
+    def ResumeStudy(
+        self, request: pb.ResumeStudyRequest, context: grpc.ServicerContext
+    ) -> pb.ResumeStudyResponse:
+        study_id = convert.study_id(request.name, "name")
+        view = studies.set_study_state(self._store, study_id, StudyState.ACTIVE)
+        return pb.ResumeStudyResponse(study=convert.study_view_message(view))
+
+    # ------------------------------------------------------------ ask / tell
+    def Ask(self, request: pb.AskRequest, context: grpc.ServicerContext) -> pb.AskResponse:
+        command = ask.AskCommand(
+            study_id=convert.study_id(request.study),
+            count=request.count if request.HasField("count") else 1,
+            worker_id=request.worker_id,
+            request_id=request.request_id,
+            resume=request.resume,
+        )
+        result = ask.ask(self._store, command, self._clock())
+        return pb.AskResponse(
+            trials=[convert.trial_message(t) for t in result.trials],
+            status=convert.ask_status(result),
+        )
+
+    def Tell(self, request: pb.TellRequest, context: grpc.ServicerContext) -> pb.TellResponse:
+        study_id, number = convert.trial_ref(request.trial)
+        command = trials.TellCommand(
+            study_id=study_id,
+            number=number,
+            state=convert.trial_state(request.state),
+            value=request.value if request.HasField("value") else None,
+            reason=request.reason,
+            worker_id=request.worker_id,
+        )
+        trial = trials.tell(self._store, command, self._clock())
+        return pb.TellResponse(trial=convert.trial_message(trial))
+
+    def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
+        study_id, number = convert.trial_ref(request.trial)
+        should_stop, deadline = trials.report(
+            self._store,
+            study_id,
+            number,
+            request.step,
+            request.value,
+            request.worker_id,
+            self._clock(),
+        )
+        response = pb.ReportResponse(should_stop=should_stop)
+        response.lease_deadline.FromNanoseconds(round(deadline * 1e9))
+        return response
+
+    def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
+    ) -> pb.HeartbeatResponse:
+        study_id, number = convert.trial_ref(request.trial)
+        deadline = trials.heartbeat(self._store, study_id, number, request.worker_id, self._clock())
+        response = pb.HeartbeatResponse()
+        response.lease_deadline.FromNanoseconds(round(deadline * 1e9))
+        return response
+
+    # ------------------------------------------------------------ trials
+    def GetTrial(
+        self, request: pb.GetTrialRequest, context: grpc.ServicerContext
+    ) -> pb.GetTrialResponse:
+        study_id, number = convert.trial_ref(request.name, "name")
+        trial = trials.get_trial(self._store, study_id, number, self._clock())
+        return pb.GetTrialResponse(trial=convert.trial_message(trial))
+
+    def ListTrials(
+        self, request: pb.ListTrialsRequest, context: grpc.ServicerContext
+    ) -> pb.ListTrialsResponse:
+        states = [convert.trial_state(s, "states") for s in request.states]
+        after = convert.decode_page_token(request.page_token, int)
+        page, next_after = trials.list_trials(
+            self._store,
+            convert.study_id(request.study),
+            states,
+            int(after),
+            request.page_size,
+            self._clock(),
+        )
+        return pb.ListTrialsResponse(
+            trials=[convert.trial_message(t) for t in page],
+            next_page_token=convert.encode_page_token(next_after),
+        )
+
+    def GetBestTrials(
+        self, request: pb.GetBestTrialsRequest, context: grpc.ServicerContext
+    ) -> pb.GetBestTrialsResponse:
+        best = trials.best_trials(
+            self._store, convert.study_id(request.study), request.count, self._clock()
+        )
+        return pb.GetBestTrialsResponse(trials=[convert.trial_message(t) for t in best])
+
+    def AddTrials(
+        self, request: pb.AddTrialsRequest, context: grpc.ServicerContext
+    ) -> pb.AddTrialsResponse:
+        evaluated = [convert.evaluated_trial(t, i) for i, t in enumerate(request.trials)]
+        added = trials.add_trials(
+            self._store, convert.study_id(request.study), evaluated, self._clock()
+        )
+        return pb.AddTrialsResponse(trials=[convert.trial_message(t) for t in added])
+
+    def EnqueueTrials(
+        self, request: pb.EnqueueTrialsRequest, context: grpc.ServicerContext
+    ) -> pb.EnqueueTrialsResponse:
+        configs = [
+            convert.params(t.params, f"trials[{i}].params") for i, t in enumerate(request.trials)
+        ]
+        queued = trials.enqueue_trials(self._store, convert.study_id(request.study), configs)
+        return pb.EnqueueTrialsResponse(queued=queued)

@@ -1,0 +1,106 @@
+"""Study specs as plain JSON-ready dicts, the form the store keeps.
+
+The dict mirrors the user's YAML spec file, so what is in the database reads
+like what was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from asktell.server.algorithms import ALGORITHMS
+from asktell.server.domain import (
+    AlgorithmConfig,
+    CategoricalParam,
+    DiscreteParam,
+    FloatParam,
+    Goal,
+    IntParam,
+    Objective,
+    Param,
+    Scale,
+    SearchSpace,
+    StudySpec,
+)
+
+
+def param_to_dict(param: Param) -> dict[str, Any]:
+    if isinstance(param, FloatParam):
+        return {
+            "type": "float",
+            "min": param.low,
+            "max": param.high,
+            "scale": str(param.scale),
+            "grid_points": param.grid_points,
+        }
+    if isinstance(param, IntParam):
+        return {
+            "type": "int",
+            "min": param.low,
+            "max": param.high,
+            "scale": str(param.scale),
+            "step": param.step,
+        }
+    if isinstance(param, DiscreteParam):
+        return {"type": "discrete", "values": list(param.values)}
+    return {"type": "categorical", "values": list(param.values)}
+
+
+def param_from_dict(name: str, data: dict[str, Any]) -> Param:
+    kind = data["type"]
+    if kind == "float":
+        return FloatParam(
+            name, data["min"], data["max"], Scale(data["scale"]), data.get("grid_points", 0)
+        )
+    if kind == "int":
+        return IntParam(name, data["min"], data["max"], Scale(data["scale"]), data.get("step", 1))
+    if kind == "discrete":
+        return DiscreteParam(name, tuple(data["values"]))
+    return CategoricalParam(name, tuple(data["values"]))
+
+
+def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
+    return {
+        "objective": {"metric": spec.objective.metric, "goal": str(spec.objective.goal)},
+        "algorithm": {
+            "name": spec.algorithm.name,
+            "seed": spec.algorithm.seed,
+            "settings": dataclasses.asdict(spec.algorithm.settings),
+            "suggestion_deadline": spec.algorithm.suggestion_deadline,
+        },
+        "parameters": {p.name: param_to_dict(p) for p in spec.space.params},
+        "max_trials": spec.max_trials,
+        "lease_seconds": spec.lease_seconds,
+        "max_retries": spec.max_retries,
+    }
+
+
+def spec_from_dict(data: dict[str, Any]) -> StudySpec:
+    algorithm = data["algorithm"]
+    info = ALGORITHMS[algorithm["name"]]
+    return StudySpec(
+        objective=Objective(data["objective"]["metric"], Goal(data["objective"]["goal"])),
+        algorithm=AlgorithmConfig(
+            name=algorithm["name"],
+            settings=info.parse_settings(algorithm["settings"]),
+            seed=algorithm["seed"],
+            suggestion_deadline=algorithm["suggestion_deadline"],
+        ),
+        space=SearchSpace(
+            tuple(param_from_dict(name, p) for name, p in data["parameters"].items())
+        ),
+        max_trials=data["max_trials"],
+        lease_seconds=data["lease_seconds"],
+        max_retries=data["max_retries"],
+    )
+
+
+def dump_spec(spec: StudySpec) -> str:
+    """Canonical JSON: identical specs give identical strings."""
+    return json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
+
+
+def load_spec(text: str) -> StudySpec:
+    return spec_from_dict(json.loads(text))

@@ -1,0 +1,65 @@
+"""The schema, as numbered migrations shared by SQLite and PostgreSQL.
+
+A migration is never edited once released: add the next number instead. Each
+store applies the ones it has not applied yet, in order, at start-up.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE studies (
+            name TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            seed BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            create_time DOUBLE PRECISION NOT NULL,
+            n_suggested BIGINT NOT NULL DEFAULT 0
+        );
+        CREATE TABLE trials (
+            study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+            number BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            params TEXT NOT NULL,
+            value DOUBLE PRECISION,
+            worker_id TEXT NOT NULL DEFAULT '',
+            request_id TEXT NOT NULL DEFAULT '',
+            lease_deadline DOUBLE PRECISION,
+            create_time DOUBLE PRECISION NOT NULL,
+            end_time DOUBLE PRECISION,
+            reason TEXT NOT NULL DEFAULT '',
+            suggested_by TEXT NOT NULL DEFAULT '',
+            retry_of BIGINT,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (study, number)
+        );
+        CREATE INDEX trials_by_state ON trials (study, state, lease_deadline);
+        CREATE INDEX trials_by_request ON trials (study, request_id);
+        CREATE INDEX trials_by_worker ON trials (study, worker_id, state);
+        CREATE TABLE measurements (
+            study TEXT NOT NULL,
+            number BIGINT NOT NULL,
+            step BIGINT NOT NULL,
+            value DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (study, number, step),
+            FOREIGN KEY (study, number) REFERENCES trials(study, number) ON DELETE CASCADE
+        );
+        CREATE TABLE queue (
+            study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+            position BIGINT NOT NULL,
+            params TEXT NOT NULL,
+            suggested_by TEXT NOT NULL,
+            retry_of BIGINT,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (study, position)
+        );
+        """,
+    ),
+)
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of one migration script (no semicolons inside statements)."""
+    return [s.strip() for s in sql.split(";") if s.strip()]

@@ -1,0 +1,338 @@
+"""`Tx` over a DB-API connection, in SQL that SQLite and PostgreSQL both accept.
+
+Statements are written with `?` placeholders; a dialect with another style
+rewrites them in `SqlTx._sql`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from asktell.server import spec_codec
+from asktell.server.domain import Params, Study, StudyState, Trial, TrialCounts, TrialState
+from asktell.server.storage.base import QueuedTrial
+
+_TRIAL_COLUMNS = (
+    "number, state, params, value, worker_id, request_id, lease_deadline, create_time, "
+    "end_time, reason, suggested_by, retry_of, attempt"
+)
+_STUDY_COLUMNS = "name, spec, seed, state, create_time, n_suggested"
+
+
+def _dump_params(params: Params) -> str:
+    return json.dumps(dict(params), separators=(",", ":"))
+
+
+class SqlTx:
+    """One transaction on an open DB-API connection (the store begins and ends it)."""
+
+    placeholder = "?"
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    # ------------------------------------------------------------ plumbing
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(self._sql(sql), tuple(args))
+        return cursor
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._connection.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return list(self._execute(sql, args).fetchall())
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self._execute(sql, args).fetchone()
+
+    # ------------------------------------------------------------ studies
+    @staticmethod
+    def _study(row: Sequence[Any]) -> Study:
+        name, spec, seed, state, create_time, n_suggested = row
+        return Study(
+            id=name,
+            spec=spec_codec.load_spec(spec),
+            seed=int(seed),
+            state=StudyState(state),
+            create_time=float(create_time),
+            n_suggested=int(n_suggested),
+        )
+
+    def insert_study(self, study: Study) -> None:
+        self._execute(
+            "INSERT INTO studies (name, spec, seed, state, create_time, n_suggested) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                study.id,
+                spec_codec.dump_spec(study.spec),
+                study.seed,
+                str(study.state),
+                study.create_time,
+                study.n_suggested,
+            ),
+        )
+
+    def get_study(self, study_id: str) -> Study | None:
+        row = self._one(f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name = ?", (study_id,))
+        return None if row is None else self._study(row)
+
+    def list_studies(self, after: str, limit: int) -> list[Study]:
+        rows = self._all(
+            f"SELECT {_STUDY_COLUMNS} FROM studies WHERE name > ? ORDER BY name LIMIT ?",
+            (after, limit),
+        )
+        return [self._study(r) for r in rows]
+
+    def delete_study(self, study_id: str) -> bool:
+        # Children first: not every connection enforces ON DELETE CASCADE.
+        for table in ("measurements", "queue", "trials"):
+            self._execute(f"DELETE FROM {table} WHERE study = ?", (study_id,))
+        return bool(self._execute("DELETE FROM studies WHERE name = ?", (study_id,)).rowcount)
+
+    def set_study_state(self, study_id: str, state: StudyState) -> None:
+        self._execute("UPDATE studies SET state = ? WHERE name = ?", (str(state), study_id))
+
+    def add_suggested(self, study_id: str, n: int) -> None:
+        self._execute(
+            "UPDATE studies SET n_suggested = n_suggested + ? WHERE name = ?", (n, study_id)
+        )
+
+    def trial_counts(self, study_id: str) -> TrialCounts:
+        rows = self._all(
+            "SELECT state, COUNT(*) FROM trials WHERE study = ? GROUP BY state", (study_id,)
+        )
+        by_state = {state: int(count) for state, count in rows}
+        (queued,) = self._one("SELECT COUNT(*) FROM queue WHERE study = ?", (study_id,))
+        return TrialCounts(
+            running=by_state.get("RUNNING", 0),
+            complete=by_state.get("COMPLETE", 0),
+            failed=by_state.get("FAILED", 0),
+            pruned=by_state.get("PRUNED", 0),
+            queued=int(queued),
+        )
+
+    # ------------------------------------------------------------ trials
+    def _trials(self, study_id: str, rows: list[Any], measurements: bool = True) -> list[Trial]:
+        trials = [_trial(study_id, row) for row in rows]
+        if not measurements or not trials:
+            return trials
+        numbers = [t.number for t in trials]
+        marks = ", ".join("?" for _ in numbers)
+        by_number: dict[int, list[tuple[int, float]]] = {}
+        for number, step, value in self._all(
+            "SELECT number, step, value FROM measurements "
+            f"WHERE study = ? AND number IN ({marks}) ORDER BY number, step",
+            (study_id, *numbers),
+        ):
+            by_number.setdefault(int(number), []).append((int(step), float(value)))
+        return [_with_measurements(t, by_number.get(t.number, ())) for t in trials]
+
+    def next_trial_number(self, study_id: str) -> int:
+        (highest,) = self._one("SELECT MAX(number) FROM trials WHERE study = ?", (study_id,))
+        return 1 if highest is None else int(highest) + 1
+
+    def insert_trials(self, trials: Sequence[Trial]) -> None:
+        self._executemany(
+            f"INSERT INTO trials (study, {_TRIAL_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    t.study_id,
+                    t.number,
+                    str(t.state),
+                    _dump_params(t.params),
+                    t.value,
+                    t.worker_id,
+                    t.request_id,
+                    t.lease_deadline,
+                    t.create_time,
+                    t.end_time,
+                    t.reason,
+                    t.suggested_by,
+                    t.retry_of,
+                    t.attempt,
+                )
+                for t in trials
+            ],
+        )
+
+    def update_trial(self, trial: Trial) -> None:
+        self._execute(
+            "UPDATE trials SET state = ?, value = ?, worker_id = ?, lease_deadline = ?, "
+            "end_time = ?, reason = ? WHERE study = ? AND number = ?",
+            (
+                str(trial.state),
+                trial.value,
+                trial.worker_id,
+                trial.lease_deadline,
+                trial.end_time,
+                trial.reason,
+                trial.study_id,
+                trial.number,
+            ),
+        )
+
+    def get_trial(self, study_id: str, number: int) -> Trial | None:
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study = ? AND number = ?",
+            (study_id, number),
+        )
+        trials = self._trials(study_id, rows)
+        return trials[0] if trials else None
+
+    def list_trials(
+        self, study_id: str, states: Iterable[TrialState], after: int, limit: int
+    ) -> list[Trial]:
+        wanted = [str(s) for s in states]
+        where = "study = ? AND number > ?"
+        if wanted:
+            where += f" AND state IN ({', '.join('?' for _ in wanted)})"
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE {where} ORDER BY number LIMIT ?",
+            (study_id, after, *wanted, limit),
+        )
+        return self._trials(study_id, rows)
+
+    def trials_of_request(self, study_id: str, request_id: str) -> list[Trial]:
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study = ? AND request_id = ? "
+            "ORDER BY number",
+            (study_id, request_id),
+        )
+        return self._trials(study_id, rows)
+
+    def running_trials_of_worker(self, study_id: str, worker_id: str) -> list[Trial]:
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials "
+            "WHERE study = ? AND worker_id = ? AND state = 'RUNNING' ORDER BY number",
+            (study_id, worker_id),
+        )
+        return self._trials(study_id, rows)
+
+    def expired_trials(self, study_id: str, now: float) -> list[Trial]:
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials "
+            "WHERE study = ? AND state = 'RUNNING' AND lease_deadline < ? ORDER BY number",
+            (study_id, now),
+        )
+        return self._trials(study_id, rows, measurements=False)
+
+    def best_trials(self, study_id: str, minimize: bool, limit: int) -> list[Trial]:
+        order = "ASC" if minimize else "DESC"
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study = ? AND state = 'COMPLETE' "
+            f"ORDER BY value {order}, number ASC LIMIT ?",
+            (study_id, limit),
+        )
+        return self._trials(study_id, rows)
+
+    def history_trials(self, study_id: str) -> list[Trial]:
+        rows = self._all(
+            f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE study = ? ORDER BY number", (study_id,)
+        )
+        trials = self._trials(study_id, rows, measurements=False)
+        # Algorithms need only the last value a pruned trial reported.
+        last: dict[int, tuple[int, float]] = {}
+        for number, step, value in self._all(
+            "SELECT m.number, m.step, m.value FROM measurements m JOIN trials t "
+            "ON t.study = m.study AND t.number = m.number "
+            "WHERE m.study = ? AND t.state = 'PRUNED' ORDER BY m.number, m.step",
+            (study_id,),
+        ):
+            last[int(number)] = (int(step), float(value))
+        return [_with_measurements(t, [last[t.number]]) if t.number in last else t for t in trials]
+
+    def put_measurement(self, study_id: str, number: int, step: int, value: float) -> None:
+        self._execute(
+            "DELETE FROM measurements WHERE study = ? AND number = ? AND step = ?",
+            (study_id, number, step),
+        )
+        self._execute(
+            "INSERT INTO measurements (study, number, step, value) VALUES (?, ?, ?, ?)",
+            (study_id, number, step, value),
+        )
+
+    # ------------------------------------------------------------ queue
+    def push_queue(self, study_id: str, items: Sequence[QueuedTrial]) -> None:
+        (highest,) = self._one("SELECT MAX(position) FROM queue WHERE study = ?", (study_id,))
+        start = 0 if highest is None else int(highest) + 1
+        self._executemany(
+            "INSERT INTO queue (study, position, params, suggested_by, retry_of, attempt) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    study_id,
+                    start + i,
+                    _dump_params(q.params),
+                    q.suggested_by,
+                    q.retry_of,
+                    q.attempt,
+                )
+                for i, q in enumerate(items)
+            ],
+        )
+
+    def pop_queue(self, study_id: str, limit: int) -> list[QueuedTrial]:
+        rows = self._all(
+            "SELECT position, params, suggested_by, retry_of, attempt FROM queue "
+            "WHERE study = ? ORDER BY position LIMIT ?",
+            (study_id, limit),
+        )
+        if rows:
+            self._execute(
+                "DELETE FROM queue WHERE study = ? AND position <= ?", (study_id, rows[-1][0])
+            )
+        return [
+            QueuedTrial(json.loads(params), by, None if retry is None else int(retry), int(att))
+            for _, params, by, retry, att in rows
+        ]
+
+    def queued_params(self, study_id: str) -> list[Params]:
+        rows = self._all("SELECT params FROM queue WHERE study = ? ORDER BY position", (study_id,))
+        return [json.loads(params) for (params,) in rows]
+
+
+def _trial(study_id: str, row: Sequence[Any]) -> Trial:
+    (
+        number,
+        state,
+        params,
+        value,
+        worker_id,
+        request_id,
+        lease_deadline,
+        create_time,
+        end_time,
+        reason,
+        suggested_by,
+        retry_of,
+        attempt,
+    ) = row
+    return Trial(
+        study_id=study_id,
+        number=int(number),
+        state=TrialState(state),
+        params=json.loads(params),
+        value=None if value is None else float(value),
+        worker_id=worker_id,
+        lease_deadline=None if lease_deadline is None else float(lease_deadline),
+        create_time=float(create_time),
+        end_time=None if end_time is None else float(end_time),
+        reason=reason,
+        suggested_by=suggested_by,
+        retry_of=None if retry_of is None else int(retry_of),
+        attempt=int(attempt),
+        request_id=request_id,
+    )
+
+
+def _with_measurements(trial: Trial, measurements: Iterable[tuple[int, float]]) -> Trial:
+    return dataclasses.replace(trial, measurements=tuple(measurements))

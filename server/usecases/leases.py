@@ -1,0 +1,46 @@
+"""Lease expiry and retries, done lazily by whichever replica touches a study next.
+
+No process is "the" reaper: every transaction that reads or writes a study's
+trials first fails the RUNNING trials whose lease has run out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from asktell.server.domain import Study, Trial, TrialState
+from asktell.server.storage import QueuedTrial, Store, Tx
+
+
+def fail_trial(tx: Tx, study: Study, trial: Trial, reason: str, now: float) -> Trial:
+    """Marks a trial FAILED and queues a retry of its parameters if the study allows one."""
+    failed = dataclasses.replace(
+        trial, state=TrialState.FAILED, reason=reason, end_time=now, lease_deadline=None
+    )
+    tx.update_trial(failed)
+    if trial.attempt < study.spec.max_retries:
+        retry = QueuedTrial(trial.params, "retry", retry_of=trial.number, attempt=trial.attempt + 1)
+        tx.push_queue(study.id, [retry])
+    return failed
+
+
+def reap_expired(tx: Tx, study: Study, now: float) -> None:
+    """Fails every RUNNING trial of `study` whose lease ended before `now`."""
+    for trial in tx.expired_trials(study.id, now):
+        worker = f"worker {trial.worker_id!r}" if trial.worker_id else "its worker"
+        reason = (
+            f"lease expired: {worker} sent no report or heartbeat "
+            f"for {study.spec.lease_seconds:g} s"
+        )
+        fail_trial(tx, study, trial, reason, now)
+
+
+def reap_before_read(store: Store, study_id: str, now: float) -> None:
+    """Expires leases in a write transaction only when a read would otherwise show stale ones."""
+    with store.read() as tx:
+        if not tx.expired_trials(study_id, now):
+            return
+    with store.write(study_id) as tx:
+        study = tx.get_study(study_id)
+        if study is not None:
+            reap_expired(tx, study, now)

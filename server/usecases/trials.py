@@ -1,0 +1,245 @@
+"""Tell, Report and Heartbeat on one trial; reads of trials; AddTrials and EnqueueTrials."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from asktell.server.domain import Goal, Params, ParamValue, Study, Trial, TrialState
+from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
+from asktell.server.storage import QueuedTrial, Store, Tx
+from asktell.server.usecases.ask import check_id
+from asktell.server.usecases.leases import fail_trial, reap_before_read, reap_expired
+from asktell.server.usecases.studies import page_size, require_study
+
+MAX_REASON_LENGTH = 4096
+MAX_ADDED_TRIALS = 10_000
+MAX_ENQUEUED_TRIALS = 1000
+MAX_BEST_TRIALS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class TellCommand:
+    study_id: str
+    number: int
+    state: TrialState
+    value: float | None = None
+    reason: str = ""
+    worker_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.state is TrialState.RUNNING:
+            raise InvalidArgument("state must be COMPLETE, FAILED or PRUNED")
+        if self.state is TrialState.COMPLETE:
+            check_value("value", self.value)
+        elif self.value is not None:
+            raise InvalidArgument(
+                f"value is given for a {self.state} trial; only COMPLETE trials have a value"
+            )
+        if len(self.reason) > MAX_REASON_LENGTH:
+            raise InvalidArgument(f"reason must be at most {MAX_REASON_LENGTH} characters")
+        check_id("worker_id", self.worker_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatedTrial:
+    params: Params
+    state: TrialState = TrialState.COMPLETE
+    value: float | None = None
+    end_time: float | None = None
+
+
+def check_value(field: str, value: float | None) -> float:
+    if value is None:
+        raise InvalidArgument(f"{field} is required for a COMPLETE trial")
+    if not math.isfinite(value):
+        raise InvalidArgument(f"{field} must be a finite number, got {value}")
+    return value
+
+
+def _trial_in_tx(tx: Tx, study_id: str, number: int) -> tuple[Study, Trial]:
+    study = require_study(tx, study_id)
+    trial = tx.get_trial(study_id, number)
+    if trial is None:
+        raise NotFound(f'trial {number} of study "{study_id}" does not exist')
+    return study, trial
+
+
+def _running(tx: Tx, study_id: str, number: int, worker_id: str, now: float) -> tuple[Study, Trial]:
+    """The trial, after expiring leases; FailedPrecondition unless it is RUNNING for this worker."""
+    study, _ = _trial_in_tx(tx, study_id, number)
+    reap_expired(tx, study, now)
+    _, trial = _trial_in_tx(tx, study_id, number)
+    if trial.state is not TrialState.RUNNING:
+        raise FailedPrecondition(
+            f"trial {number} is {trial.state}, not RUNNING"
+            + (f": {trial.reason}" if trial.reason else "")
+        )
+    if worker_id and trial.worker_id and worker_id != trial.worker_id:
+        raise FailedPrecondition(
+            f"trial {number} is leased to worker {trial.worker_id!r}, not {worker_id!r}"
+        )
+    return study, trial
+
+
+def tell(store: Store, command: TellCommand, now: float) -> Trial:
+    """Finishes a trial. Telling the same outcome again returns the trial unchanged.
+
+    Raises:
+        NotFound: unknown study or trial.
+        FailedPrecondition: the trial already finished differently, its lease
+            expired, or another worker holds it.
+    """
+    with store.write(command.study_id) as tx:
+        study, trial = _trial_in_tx(tx, command.study_id, command.number)
+        if trial.state is TrialState.RUNNING:
+            study, trial = _running(tx, command.study_id, command.number, command.worker_id, now)
+        elif _same_outcome(trial, command):
+            return trial
+        else:
+            raise FailedPrecondition(
+                f"trial {trial.number} already finished as {_outcome(trial)}; "
+                f"refusing to change it to {command.state}"
+                + (f" {command.value:g}" if command.value is not None else "")
+            )
+        if command.state is TrialState.FAILED:
+            return fail_trial(tx, study, trial, command.reason or "failed", now)
+        finished = dataclasses.replace(
+            trial,
+            state=command.state,
+            value=command.value,
+            reason=command.reason,
+            end_time=now,
+            lease_deadline=None,
+        )
+        tx.update_trial(finished)
+        return finished
+
+
+def _same_outcome(trial: Trial, command: TellCommand) -> bool:
+    return trial.state is command.state and trial.value == command.value
+
+
+def _outcome(trial: Trial) -> str:
+    if trial.state is TrialState.COMPLETE:
+        return f"COMPLETE with value {trial.value:g}"
+    return f"{trial.state} ({trial.reason})" if trial.reason else str(trial.state)
+
+
+def report(
+    store: Store, study_id: str, number: int, step: int, value: float, worker_id: str, now: float
+) -> tuple[bool, float]:
+    """Records an intermediate value and renews the lease.
+
+    Returns:
+        (should_stop, lease_deadline).
+    """
+    if step < 0:
+        raise InvalidArgument(f"step must be >= 0, got {step}")
+    check_value("value", value)
+    check_id("worker_id", worker_id)
+    with store.write(study_id) as tx:
+        study, trial = _running(tx, study_id, number, worker_id, now)
+        tx.put_measurement(study_id, number, step, value)
+        deadline = now + study.spec.lease_seconds
+        tx.update_trial(dataclasses.replace(trial, lease_deadline=deadline))
+        return False, deadline
+
+
+def heartbeat(store: Store, study_id: str, number: int, worker_id: str, now: float) -> float:
+    """Renews the lease of a RUNNING trial and returns the new deadline."""
+    check_id("worker_id", worker_id)
+    with store.write(study_id) as tx:
+        study, trial = _running(tx, study_id, number, worker_id, now)
+        deadline = now + study.spec.lease_seconds
+        tx.update_trial(dataclasses.replace(trial, lease_deadline=deadline))
+        return deadline
+
+
+def get_trial(store: Store, study_id: str, number: int, now: float) -> Trial:
+    reap_before_read(store, study_id, now)
+    with store.read() as tx:
+        return _trial_in_tx(tx, study_id, number)[1]
+
+
+def list_trials(
+    store: Store,
+    study_id: str,
+    states: Sequence[TrialState],
+    after: int,
+    requested_page_size: int,
+    now: float,
+) -> tuple[list[Trial], int | None]:
+    """A page of trials by number, and the number to continue after (None on the last page)."""
+    limit = page_size(requested_page_size)
+    reap_before_read(store, study_id, now)
+    with store.read() as tx:
+        require_study(tx, study_id)
+        trials = tx.list_trials(study_id, states, after, limit + 1)
+    return trials[:limit], (trials[limit - 1].number if len(trials) > limit else None)
+
+
+def best_trials(store: Store, study_id: str, count: int, now: float) -> list[Trial]:
+    if not 0 <= count <= MAX_BEST_TRIALS:
+        raise InvalidArgument(f"count must be 0 to {MAX_BEST_TRIALS}, got {count}")
+    with store.read() as tx:
+        study = require_study(tx, study_id)
+        minimize = study.spec.objective.goal is Goal.MINIMIZE
+        return tx.best_trials(study_id, minimize, count or 1)
+
+
+def add_trials(
+    store: Store, study_id: str, evaluated: Sequence[EvaluatedTrial], now: float
+) -> list[Trial]:
+    """Records trials evaluated elsewhere; they teach the algorithm but use no budget."""
+    if not 1 <= len(evaluated) <= MAX_ADDED_TRIALS:
+        raise InvalidArgument(f"trials: give 1 to {MAX_ADDED_TRIALS}, got {len(evaluated)}")
+    with store.write(study_id) as tx:
+        study = require_study(tx, study_id)
+        number = tx.next_trial_number(study_id)
+        trials = []
+        for i, item in enumerate(evaluated):
+            params = _valid_params(study, item.params, f"trials[{i}]")
+            if item.state is TrialState.RUNNING:
+                raise InvalidArgument(f"trials[{i}].state: must be COMPLETE, FAILED or PRUNED")
+            if item.state is TrialState.COMPLETE:
+                check_value(f"trials[{i}].value", item.value)
+            elif item.value is not None:
+                raise InvalidArgument(f"trials[{i}].value: only COMPLETE trials have a value")
+            trials.append(
+                Trial(
+                    study_id=study_id,
+                    number=number + i,
+                    state=item.state,
+                    params=params,
+                    value=item.value,
+                    create_time=now,
+                    end_time=item.end_time if item.end_time is not None else now,
+                    suggested_by="added",
+                )
+            )
+        tx.insert_trials(trials)
+        return trials
+
+
+def enqueue_trials(store: Store, study_id: str, configs: Sequence[Params]) -> int:
+    """Queues configurations ahead of the algorithm; returns how many are now queued."""
+    if not 1 <= len(configs) <= MAX_ENQUEUED_TRIALS:
+        raise InvalidArgument(f"trials: give 1 to {MAX_ENQUEUED_TRIALS}, got {len(configs)}")
+    with store.write(study_id) as tx:
+        study = require_study(tx, study_id)
+        queued = [
+            QueuedTrial(_valid_params(study, params, f"trials[{i}]"), "enqueued")
+            for i, params in enumerate(configs)
+        ]
+        tx.push_queue(study_id, queued)
+        return tx.trial_counts(study_id).queued
+
+
+def _valid_params(study: Study, params: Params, where: str) -> dict[str, ParamValue]:
+    try:
+        return study.spec.space.validate(params)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}.{exc}") from exc

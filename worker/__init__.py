@@ -1,0 +1,1 @@
+"""asktell workers: pull a suggestion, train a model, report back."""
