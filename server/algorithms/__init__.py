@@ -10,13 +10,14 @@ from asktell.server.algorithms.base import (
     Deadline,
     History,
     Observation,
-    Suggestion,
     SuggestFn,
+    Suggestion,
 )
+from asktell.server.algorithms.gp import GP
 from asktell.server.algorithms.grid import GRID
 from asktell.server.algorithms.random import RANDOM
 
-ALGORITHMS: dict[str, AlgorithmInfo] = {info.name: info for info in (GRID, RANDOM)}
+ALGORITHMS: dict[str, AlgorithmInfo] = {info.name: info for info in (GRID, RANDOM, GP)}
 
 __all__ = [
     "ALGORITHMS",

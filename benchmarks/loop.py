@@ -1,0 +1,44 @@
+"""Sequential ask-and-tell loops over asktell's algorithms, called directly (no server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from asktell.server.algorithms import ALGORITHMS, History, Observation
+from asktell.server.algorithms.base import NO_DEADLINE
+from asktell.server.domain import Params, SearchSpace
+
+
+def history_of(
+    seed: int,
+    results: list[tuple[Params, float]],
+    *,
+    pending: tuple[Params, ...] = (),
+    n_suggested: int | None = None,
+) -> History:
+    """A History of completed (params, value) pairs, as the server would build it."""
+    done = tuple(Observation(dict(p), v) for p, v in results)
+    count = len(results) + len(pending) if n_suggested is None else n_suggested
+    return History(seed=seed, n_suggested=count, completed=done, pending=pending)
+
+
+def run(
+    algorithm: str,
+    space: SearchSpace,
+    objective: Any,
+    n_trials: int,
+    seed: int,
+    settings: Any = None,
+) -> list[float]:
+    """Values of `n_trials` sequential suggestions (n=1 each, seeded as the server seeds)."""
+    info = ALGORITHMS[algorithm]
+    settings = info.settings_type() if settings is None else settings
+    results: list[tuple[Params, float]] = []
+    for number in range(n_trials):
+        rng = np.random.default_rng([seed, number])
+        history = history_of(seed, results)
+        [suggestion] = info.suggest(space, history, 1, rng, settings, NO_DEADLINE)
+        results.append((suggestion.params, float(objective(suggestion.params))))
+    return [v for _, v in results]

@@ -1,0 +1,269 @@
+"""GP-Bayesian optimisation, rebuilt from the history on every Ask.
+
+The recipe, one step per function below:
+
+1. initial design: quasi-random (scrambled Sobol, positioned at `history.n_suggested` so
+   successive Asks continue one sequence) until `n_initial_trials` suggestions were made;
+2. encode completed trials (and pruned ones, pessimistically) into the unit cube;
+3. warp and standardise their values;
+4. fit a Matern 5/2 ARD GP by maximising the marginal likelihood (on at most
+   `N_FIT_MAX` trials, so an Ask stays fast at thousands of trials);
+5. condition it on the trials plus "lies" for configurations whose outcome is unknown
+   (pending trials, suggestions already made in this call) or bad (failed trials);
+6. maximise the acquisition (many quasi-random and local candidates, then L-BFGS-B);
+7. decode the best candidate that repeats no known configuration.
+
+The maths lives in `_gp/` on arrays only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from asktell.server.algorithms._gp import acquisition, model, optimize
+from asktell.server.algorithms._gp.warp import warp
+from asktell.server.algorithms._seen import Seen
+from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
+from asktell.server.algorithms.encoding import Encoder
+from asktell.server.algorithms.random import sobol_unit
+from asktell.server.domain import CategoricalParam, Params, SearchSpace
+from asktell.server.errors import InvalidArgument
+
+N_FIT_MAX = 200  # trials used to fit hyperparameters
+N_TRAIN_MAX = 1000  # trials the posterior is conditioned on
+N_CANDIDATES = 1024  # quasi-random candidates per acquisition maximisation
+N_LOCAL_PER_TOP = 64  # candidates perturbed around each of the best trials
+N_TOP = 5
+N_PICK = 256  # best-ranked candidates considered for the suggestion
+MIN_DISTANCE = 5e-3  # in the cube; closer candidates are used only if nothing else is new
+MAX_CUBE_DIMS = 200  # one column per float/int, one per categorical value
+
+NOTE_DEADLINE_BEST = "deadline: best candidate so far"
+NOTE_DEADLINE_RANDOM = "deadline: quasi-random"
+NOTE_NO_NEW = "gp: no unseen candidate: quasi-random"
+
+
+@dataclass(frozen=True, slots=True)
+class GpSettings:
+    """Settings of the GP algorithm (the contract's GpSettings); 0 means the default."""
+
+    n_initial_trials: int = 0
+    acquisition: str = "log_ei"
+    ucb_beta: float = 0.0
+
+    def __post_init__(self) -> None:
+        n = self.n_initial_trials
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidArgument(
+                f"algorithm gp: n_initial_trials must be an integer >= 0 (0 = default), got {n!r}"
+            )
+        if self.acquisition not in acquisition.ACQUISITIONS:
+            raise InvalidArgument(
+                f"algorithm gp: acquisition must be one of {', '.join(acquisition.ACQUISITIONS)}, "
+                f"got {self.acquisition!r}"
+            )
+        beta = self.ucb_beta
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not beta >= 0:
+            raise InvalidArgument(
+                f"algorithm gp: ucb_beta must be >= 0 (0 = default), got {beta!r}"
+            )
+        if not math.isfinite(beta):
+            raise InvalidArgument(f"algorithm gp: ucb_beta must be finite, got {beta!r}")
+
+
+def default_n_initial(space: SearchSpace) -> int:
+    """Quasi-random trials before the model: one more than the parameters, within [5, 20]."""
+    return min(max(len(space.params) + 1, 5), 20)
+
+
+def check_space(space: SearchSpace, settings: Any) -> None:
+    dims = Encoder.from_space(space).n_dims
+    if dims > MAX_CUBE_DIMS:
+        raise InvalidArgument(
+            f"algorithm gp: the space encodes to {dims} dimensions (each categorical value "
+            f"counts as one); at most {MAX_CUBE_DIMS}: use fewer values, or genetic or random"
+        )
+
+
+def _quasi_random(
+    encoder: Encoder, history: History, position: int, seen: Seen, rng: np.random.Generator
+) -> Params:
+    """Sobol point `position` of the study's sequence, or a random unseen point if taken."""
+    n_params = len(encoder.space.params)
+    config = encoder.from_unit(sobol_unit(n_params, history.seed, position, 1))[0]
+    for _ in range(32):  # small finite spaces: look for a configuration not tried yet
+        if config not in seen:
+            break
+        config = encoder.from_unit(rng.random((1, n_params)))[0]
+    return config
+
+
+def _observations(history: History) -> tuple[list[Params], np.ndarray]:
+    """Configurations and values the model learns from.
+
+    A pruned trial was stopped because it looked worse than its peers, so it enters
+    with its last value or the completed trials' median, whichever is worse.
+    """
+    configs = [o.params for o in history.completed]
+    values = [o.value for o in history.completed]
+    floor = float(np.median(values)) if values else -math.inf
+    for o in history.pruned:
+        configs.append(o.params)
+        values.append(max(o.value, floor))
+    y = np.array(values, dtype=float)
+    keep = np.isfinite(y)  # a NaN or infinite value carries no usable information
+    return [c for c, k in zip(configs, keep, strict=True) if k], y[keep]
+
+
+def _subset(y: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of at most n_max trials: the best half of the budget, then a random sample."""
+    if len(y) <= n_max:
+        return np.arange(len(y))
+    order = np.argsort(y, kind="stable")
+    n_best = n_max // 2
+    rest = rng.choice(order[n_best:], size=n_max - n_best, replace=False)
+    return np.sort(np.concatenate([order[:n_best], rest]))
+
+
+def _candidates(encoder: Encoder, X_best: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Encoded candidates (m, d): quasi-random ones plus perturbations of the best trials."""
+    n_params = len(encoder.space.params)
+    U = sobol_unit(n_params, int(rng.integers(2**31)), 0, N_CANDIDATES)
+    spread = encoder.encode(encoder.from_unit(U))
+    # Local candidates: small Gaussian steps on numeric columns, one value swap on categoricals.
+    local = np.repeat(X_best, N_LOCAL_PER_TOP, axis=0)
+    numeric = ~encoder.is_categorical
+    scale = rng.choice([0.01, 0.05, 0.15], size=(len(local), 1))
+    local[:, numeric] += scale * rng.standard_normal((len(local), int(numeric.sum())))
+    local = np.clip(local, 0.0, 1.0)
+    for param in encoder.space.params:
+        if isinstance(param, CategoricalParam) and len(param.values) > 1:
+            cols = encoder.columns[param.name]
+            flip = rng.random(len(local)) < 1.0 / n_params
+            picks = rng.integers(len(param.values), size=int(flip.sum()))
+            block = np.zeros((int(flip.sum()), len(param.values)))
+            block[np.arange(len(picks)), picks] = 1.0
+            local[flip, cols] = block
+    return np.vstack([spread, _snap(encoder, local)])
+
+
+def _snap(encoder: Encoder, X: np.ndarray) -> np.ndarray:
+    """The encodings of the valid configurations nearest to X (k, d)."""
+    return encoder.encode(encoder.decode(X))
+
+
+def _train_set(
+    encoder: Encoder,
+    X_obs: np.ndarray,
+    y_obs: np.ndarray,
+    unknown: Sequence[Params],
+    failed: Sequence[Params],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observations plus lies: the mean value where the outcome is unknown, the worst where
+    the trial failed (a "constant liar", Ginsbourger et al. 2010), so the model steers away."""
+    X_parts, y_parts = [X_obs], [y_obs]
+    if unknown:
+        X_parts.append(encoder.encode(unknown))
+        y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
+    if failed:
+        X_parts.append(encoder.encode(failed))
+        y_parts.append(np.full(len(failed), float(np.max(y_obs))))
+    return np.vstack(X_parts), np.concatenate(y_parts)
+
+
+def suggest(
+    space: SearchSpace,
+    history: History,
+    n: int,
+    rng: np.random.Generator,
+    settings: GpSettings,
+    deadline: Deadline,
+    /,
+) -> list[Suggestion]:
+    """`n` configurations that maximise the acquisition, each accounting for the previous ones."""
+    encoder = Encoder.from_space(space)
+    seen = Seen.of_history(space, history)
+    out: list[Suggestion] = []
+
+    def add(config: Params, note: str = "") -> None:
+        seen.add(config)
+        out.append(Suggestion(dict(config), note))
+
+    def fill_quasi_random(note: str) -> list[Suggestion]:
+        while len(out) < n:
+            add(_quasi_random(encoder, history, history.n_suggested + len(out), seen, rng), note)
+        return out
+
+    configs, values = _observations(history)
+    n_initial = settings.n_initial_trials or default_n_initial(space)
+    while len(out) < n and (history.n_suggested + len(out) < n_initial or not configs):
+        add(_quasi_random(encoder, history, history.n_suggested + len(out), seen, rng))
+    if len(out) == n:
+        return out
+    if deadline.expired():
+        return fill_quasi_random(NOTE_DEADLINE_RANDOM)
+
+    # Model: warp on every observation, fit on a subset, condition on at most N_TRAIN_MAX.
+    y_all = warp(values)
+    train = _subset(y_all, N_TRAIN_MAX, rng)
+    X_obs, y_obs = encoder.encode([configs[i] for i in train]), y_all[train]
+    fit_rows = _subset(y_obs, N_FIT_MAX, rng)
+    hyper = model.fit(X_obs[fit_rows], y_obs[fit_rows], should_stop=deadline.expired)
+    if deadline.expired():
+        return fill_quasi_random(NOTE_DEADLINE_RANDOM)
+
+    best_rows = np.argsort(y_obs, kind="stable")[:N_TOP]
+    candidates = _candidates(encoder, X_obs[best_rows], rng)
+    blocks = [encoder.columns[p.name] for p in space.params if isinstance(p, CategoricalParam)]
+    unknown: list[Params] = list(history.pending)
+    beta = settings.ucb_beta or acquisition.DEFAULT_UCB_BETA
+    while len(out) < n:
+        if deadline.expired():
+            return fill_quasi_random(NOTE_DEADLINE_RANDOM)
+        X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed)
+        posterior = model.Posterior.condition(X_train, y_train, hyper)
+        acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
+        ranked, _, finished = optimize.maximize(
+            acq,
+            candidates,
+            continuous=~encoder.is_categorical,
+            blocks=blocks,
+            snap=lambda X: _snap(encoder, X),
+            should_stop=deadline.expired,
+        )
+        config = _pick(encoder, ranked, X_train, seen)
+        if config is None:
+            config = _quasi_random(encoder, history, history.n_suggested + len(out), seen, rng)
+            add(config, NOTE_NO_NEW)
+        else:
+            add(config, "" if finished else NOTE_DEADLINE_BEST)
+        unknown.append(out[-1].params)
+    return out
+
+
+def _pick(encoder: Encoder, ranked: np.ndarray, X_known: np.ndarray, seen: Seen) -> Params | None:
+    """The best-ranked configuration not yet seen, preferring ones not within MIN_DISTANCE of a
+    known point: a near-copy of a trial teaches the model almost nothing."""
+    top = ranked[:N_PICK]
+    sq = (top**2).sum(1)[:, None] + (X_known**2).sum(1)[None, :] - 2.0 * top @ X_known.T
+    far = np.sqrt(np.maximum(sq, 0.0)).min(axis=1) >= MIN_DISTANCE  # (k,)
+    configs = encoder.decode(top)
+    unseen = [i for i, c in enumerate(configs) if c not in seen]
+    for i in unseen:
+        if far[i]:
+            return configs[i]
+    return configs[unseen[0]] if unseen else None
+
+
+GP = AlgorithmInfo(
+    name="gp",
+    suggest=suggest,
+    settings_type=GpSettings,
+    needs_history=True,
+    check_space=check_space,
+)
