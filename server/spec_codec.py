@@ -70,7 +70,8 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
             "settings": dataclasses.asdict(spec.algorithm.settings),
             "suggestion_deadline": spec.algorithm.suggestion_deadline,
         },
-        "parameters": {p.name: param_to_dict(p) for p in spec.space.params},
+        # A list, not a mapping: parameter order is part of the spec (grid order, encoding).
+        "parameters": [{"name": p.name, **param_to_dict(p)} for p in spec.space.params],
         "max_trials": spec.max_trials,
         "lease_seconds": spec.lease_seconds,
         "max_retries": spec.max_retries,
@@ -88,9 +89,7 @@ def spec_from_dict(data: dict[str, Any]) -> StudySpec:
             seed=algorithm["seed"],
             suggestion_deadline=algorithm["suggestion_deadline"],
         ),
-        space=SearchSpace(
-            tuple(param_from_dict(name, p) for name, p in data["parameters"].items())
-        ),
+        space=SearchSpace(tuple(param_from_dict(p["name"], p) for p in data["parameters"])),
         max_trials=data["max_trials"],
         lease_seconds=data["lease_seconds"],
         max_retries=data["max_retries"],

@@ -1,0 +1,121 @@
+"""Shared fixtures: real servers on loopback ports over real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from asktell.client import Client
+from asktell.server.app import create_server
+from asktell.server.storage import SqliteStore
+from asktell.v1 import service_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LiveServer:
+    """An in-process gRPC server on a loopback port, on its own SQLite file."""
+
+    address: str
+    db_path: Path
+    store: SqliteStore
+
+    def client(self, **kwargs: object) -> Client:
+        return Client(self.address, **kwargs)  # type: ignore[arg-type]
+
+    def stub(self) -> service_pb2_grpc.AsktellServiceStub:
+        return service_pb2_grpc.AsktellServiceStub(grpc.insecure_channel(self.address))
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    db_path = tmp_path / "asktell.db"
+    store = SqliteStore(db_path)
+    server, port = create_server(store, "127.0.0.1:0")
+    server.start()
+    yield LiveServer(f"127.0.0.1:{port}", db_path, store)
+    server.stop(None).wait()
+    store.close()
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[Client]:
+    with live_server.client() as c:
+        yield c
+
+
+class ServerProcess:
+    """`asktell serve` in its own process, which tests may kill -9 and restart."""
+
+    def __init__(self, db_path: Path, log_path: Path) -> None:
+        self.db_path = db_path
+        self.log_path = log_path
+        self.process: subprocess.Popen[str] | None = None
+        self.address = ""
+
+    def start(self) -> str:
+        log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "asktell.client._cli",
+                "serve",
+                "--db",
+                f"sqlite:///{self.db_path}",
+                "--port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        match = re.search(r"serving on (\S+:\d+)", line)
+        assert match, f"server did not start: {line!r}; log: {self.log_path.read_text()}"
+        self.address = match.group(1)
+        return self.address
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path / "asktell.db", tmp_path / "server.log")
+    yield process
+    process.kill()
+
+
+def simple_spec(name: str = "s", algorithm: str = "random", **extra: object) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "name": name,
+        "objective": {"metric": "loss", "goal": "minimize"},
+        "algorithm": {"name": algorithm, "seed": 1},
+        "parameters": {
+            "x": {"type": "float", "min": -5.0, "max": 5.0},
+            "n": {"type": "int", "min": 1, "max": 10},
+        },
+    }
+    spec.update(extra)
+    return spec

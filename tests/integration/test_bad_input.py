@@ -1,0 +1,397 @@
+"""Every malformed request gets its status code and a message naming the problem,
+and changes nothing in the store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from asktell.v1 import resources_pb2 as rpb
+from asktell.v1 import service_pb2 as pb
+from tests.conftest import LiveServer
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+
+
+def _float(name: str, lo: float, hi: float, scale: int = rpb.SCALE_LINEAR) -> rpb.ParameterSpec:
+    return rpb.ParameterSpec(
+        name=name, float_parameter=rpb.FloatParameter(min=lo, max=hi, scale=scale)
+    )
+
+
+def _duration(seconds: float) -> Any:
+    from google.protobuf.duration_pb2 import Duration
+
+    d = Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+def _spec(*params: rpb.ParameterSpec, **fields: Any) -> rpb.StudySpec:
+    spec = rpb.StudySpec(
+        objective=rpb.Objective(metric="loss", goal=rpb.GOAL_MINIMIZE),
+        algorithm=rpb.Algorithm(random=rpb.RandomSettings()),
+        parameters=list(params) or [_float("x", 0, 1)],
+    )
+    for key, value in fields.items():
+        if isinstance(value, grpc.StatusCode | int | str):
+            setattr(spec, key, value)
+        else:
+            getattr(spec, key).CopyFrom(value)
+    return spec
+
+
+def _create(study_id: str, spec: rpb.StudySpec) -> Callable[[Any], Any]:
+    return lambda stub: stub.CreateStudy(pb.CreateStudyRequest(study_id=study_id, spec=spec))
+
+
+def _tell(trial: str, state: int, value: float | None = None, **kw: Any) -> Callable[[Any], Any]:
+    def call(stub: Any) -> Any:
+        request = pb.TellRequest(trial=trial, state=state, **kw)
+        if value is not None:
+            request.value = value
+        return stub.Tell(request)
+
+    return call
+
+
+CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
+    (
+        "empty space",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="loss", goal=rpb.GOAL_MINIMIZE),
+                algorithm=rpb.Algorithm(random=rpb.RandomSettings()),
+            ),
+        ),
+        INVALID,
+        "search space is empty",
+    ),
+    (
+        "min > max",
+        _create("a", _spec(_float("lr", 0.1, 0.01))),
+        INVALID,
+        'parameter "lr": min 0.1 > max 0.01',
+    ),
+    (
+        "log min <= 0",
+        _create("a", _spec(_float("lr", 0.0, 1.0, rpb.SCALE_LOG))),
+        INVALID,
+        'parameter "lr": log scale needs min > 0',
+    ),
+    (
+        "unknown type",
+        _create("a", _spec(rpb.ParameterSpec(name="p"))),
+        INVALID,
+        'parameter "p": no type given',
+    ),
+    (
+        "duplicate names",
+        _create("a", _spec(_float("x", 0, 1), _float("x", 0, 2))),
+        INVALID,
+        'duplicate name "x"',
+    ),
+    (
+        "nan bound",
+        _create("a", _spec(_float("x", float("nan"), 1))),
+        INVALID,
+        "min must be a finite number",
+    ),
+    (
+        "no goal",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="m"),
+                parameters=[_float("x", 0, 1)],
+                algorithm=rpb.Algorithm(random=rpb.RandomSettings()),
+            ),
+        ),
+        INVALID,
+        "objective.goal",
+    ),
+    (
+        "no algorithm",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="m", goal=rpb.GOAL_MAXIMIZE),
+                parameters=[_float("x", 0, 1)],
+            ),
+        ),
+        INVALID,
+        "no algorithm given",
+    ),
+    (
+        "grid without points",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="m", goal=rpb.GOAL_MAXIMIZE),
+                algorithm=rpb.Algorithm(grid=rpb.GridSettings()),
+                parameters=[_float("x", 0, 1)],
+            ),
+        ),
+        INVALID,
+        "grid algorithm needs grid_points",
+    ),
+    ("oversized study id", _create("a" * 300, _spec()), INVALID, "is invalid"),
+    ("bad study id chars", _create("Bad Name!", _spec()), INVALID, "is invalid"),
+    ("oversized param name", _create("a", _spec(_float("p" * 65, 0, 1))), INVALID, "invalid name"),
+    (
+        "lease too short",
+        _create("a", _spec(lease_duration=_duration(0.01))),
+        INVALID,
+        "lease_duration must be 1 s to 7 days",
+    ),
+    (
+        "int step mismatch",
+        _create(
+            "a",
+            _spec(
+                rpb.ParameterSpec(name="n", int_parameter=rpb.IntParameter(min=0, max=10, step=3))
+            ),
+        ),
+        INVALID,
+        "not a multiple of step 3",
+    ),
+    (
+        "empty categorical",
+        _create(
+            "a",
+            _spec(rpb.ParameterSpec(name="c", categorical_parameter=rpb.CategoricalParameter())),
+        ),
+        INVALID,
+        'parameter "c": values must not be empty',
+    ),
+    (
+        "unknown study",
+        lambda s: s.GetStudy(pb.GetStudyRequest(name="studies/nope")),
+        NOT_FOUND,
+        'study "nope" does not exist',
+    ),
+    (
+        "ask unknown study",
+        lambda s: s.Ask(pb.AskRequest(study="studies/nope")),
+        NOT_FOUND,
+        'study "nope" does not exist',
+    ),
+    (
+        "malformed study name",
+        lambda s: s.Ask(pb.AskRequest(study="nope")),
+        INVALID,
+        'expected "studies/{study}"',
+    ),
+    (
+        "count 0",
+        lambda s: s.Ask(pb.AskRequest(study="studies/base", count=0)),
+        INVALID,
+        "count must be 1 to 100, got 0",
+    ),
+    (
+        "count negative",
+        lambda s: s.Ask(pb.AskRequest(study="studies/base", count=-3)),
+        INVALID,
+        "count must be 1 to 100, got -3",
+    ),
+    (
+        "count absurd",
+        lambda s: s.Ask(pb.AskRequest(study="studies/base", count=10**9)),
+        INVALID,
+        "count must be 1 to 100",
+    ),
+    (
+        "oversized worker id",
+        lambda s: s.Ask(pb.AskRequest(study="studies/base", worker_id="w" * 500)),
+        INVALID,
+        "worker_id must be at most 128",
+    ),
+    (
+        "nan objective",
+        _tell("studies/base/trials/1", rpb.TRIAL_STATE_COMPLETE, float("nan")),
+        INVALID,
+        "value must be a finite number, got nan",
+    ),
+    (
+        "inf objective",
+        _tell("studies/base/trials/1", rpb.TRIAL_STATE_COMPLETE, float("inf")),
+        INVALID,
+        "value must be a finite number, got inf",
+    ),
+    (
+        "complete without value",
+        _tell("studies/base/trials/1", rpb.TRIAL_STATE_COMPLETE),
+        INVALID,
+        "value is required",
+    ),
+    (
+        "tell running",
+        _tell("studies/base/trials/1", rpb.TRIAL_STATE_RUNNING),
+        INVALID,
+        "state must be COMPLETE, FAILED or PRUNED",
+    ),
+    (
+        "unknown trial",
+        _tell("studies/base/trials/99", rpb.TRIAL_STATE_FAILED),
+        NOT_FOUND,
+        "trial 99 of study",
+    ),
+    (
+        "someone else's trial",
+        _tell("studies/base/trials/1", rpb.TRIAL_STATE_COMPLETE, 1.0, worker_id="intruder"),
+        PRECONDITION,
+        "leased to worker 'owner', not 'intruder'",
+    ),
+    (
+        "someone else's expired trial",
+        _tell("studies/base/trials/2", rpb.TRIAL_STATE_COMPLETE, 1.0, worker_id="late"),
+        PRECONDITION,
+        "lease expired",
+    ),
+    (
+        "report nan",
+        lambda s: s.Report(pb.ReportRequest(trial="studies/base/trials/1", value=float("nan"))),
+        INVALID,
+        "finite",
+    ),
+    (
+        "report negative step",
+        lambda s: s.Report(pb.ReportRequest(trial="studies/base/trials/1", step=-1, value=1.0)),
+        INVALID,
+        "step must be >= 0",
+    ),
+    (
+        "malformed trial name",
+        lambda s: s.GetTrial(pb.GetTrialRequest(name="studies/base/1")),
+        INVALID,
+        "studies/{study}/trials/{number}",
+    ),
+    (
+        "bad page token",
+        lambda s: s.ListTrials(pb.ListTrialsRequest(study="studies/base", page_token="garbage")),
+        INVALID,
+        "page_token",
+    ),
+    (
+        "huge page",
+        lambda s: s.ListStudies(pb.ListStudiesRequest(page_size=5000)),
+        INVALID,
+        "page_size must be 0 to 1000",
+    ),
+    (
+        "enqueue unknown param",
+        lambda s: s.EnqueueTrials(
+            pb.EnqueueTrialsRequest(
+                study="studies/base",
+                trials=[pb.TrialParams(params={"y": rpb.ParameterValue(number_value=1.0)})],
+            )
+        ),
+        INVALID,
+        "unknown parameter 'y'",
+    ),
+    (
+        "add trial out of domain",
+        lambda s: s.AddTrials(
+            pb.AddTrialsRequest(
+                study="studies/base",
+                trials=[
+                    pb.EvaluatedTrial(params={"x": rpb.ParameterValue(number_value=7.0)}, value=1.0)
+                ],
+            )
+        ),
+        INVALID,
+        'trials[0].params: "x" = 7.0 is outside its domain',
+    ),
+    (
+        "add trial nan value",
+        lambda s: s.AddTrials(
+            pb.AddTrialsRequest(
+                study="studies/base",
+                trials=[
+                    pb.EvaluatedTrial(
+                        params={"x": rpb.ParameterValue(number_value=0.5)}, value=float("nan")
+                    )
+                ],
+            )
+        ),
+        INVALID,
+        "trials[0].value must be a finite number",
+    ),
+    (
+        "add no trials",
+        lambda s: s.AddTrials(pb.AddTrialsRequest(study="studies/base")),
+        INVALID,
+        "give 1 to 10000",
+    ),
+    (
+        "bad gp setting",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="m", goal=rpb.GOAL_MAXIMIZE),
+                algorithm=rpb.Algorithm(genetic=rpb.GeneticSettings(mutation_rate=1.5)),
+                parameters=[_float("x", 0, 1)],
+            ),
+        ),
+        INVALID,
+        "mutation_rate",
+    ),
+]
+
+
+def _snapshot(path: str) -> list[Any]:
+    connection = sqlite3.connect(path)
+    try:
+        return [
+            (table, sorted(connection.execute(f"SELECT * FROM {table}").fetchall(), key=repr))
+            for table in ("studies", "trials", "measurements", "queue")
+        ]
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def base_study(live_server: LiveServer) -> LiveServer:
+    """Study "base": trial 1 RUNNING for "owner"; trial 2 RUNNING with a lease long expired."""
+    stub = live_server.stub()
+    spec = _spec(_float("x", 0, 1), lease_duration=_duration(1.0))
+    stub.CreateStudy(pb.CreateStudyRequest(study_id="base", spec=spec))
+    stub.Ask(pb.AskRequest(study="studies/base", worker_id="owner"))
+    stub.Ask(pb.AskRequest(study="studies/base", worker_id="gone"))
+    connection = sqlite3.connect(live_server.db_path)
+    connection.execute("UPDATE trials SET lease_deadline = 0 WHERE number = 2")
+    connection.execute("UPDATE trials SET lease_deadline = 1e12 WHERE number = 1")
+    connection.commit()
+    connection.close()
+    return live_server
+
+
+@pytest.mark.parametrize(("case", "call", "code", "message"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input(
+    base_study: LiveServer,
+    case: str,
+    call: Callable[[Any], Any],
+    code: grpc.StatusCode,
+    message: str,
+) -> None:
+    before = _snapshot(str(base_study.db_path))
+    with pytest.raises(grpc.RpcError) as raised:
+        call(base_study.stub())
+    assert raised.value.code() == code, raised.value.details()
+    assert message in raised.value.details()
+    assert "Traceback" not in raised.value.details()
+    assert _snapshot(str(base_study.db_path)) == before, "a rejected request changed the store"
+
+
+def test_oversized_message_is_rejected(live_server: LiveServer) -> None:
+    stub = live_server.stub()
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Ask(pb.AskRequest(study="studies/x", worker_id="w" * (5 * 1024 * 1024)))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
