@@ -1,0 +1,264 @@
+"""GP-Bayesian: convergence against random, pending handling, determinism, robustness, deadlines."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+from scipy.stats import mannwhitneyu
+
+from asktell.server.algorithms import History
+from asktell.server.algorithms._gp import acquisition, model
+from asktell.server.algorithms._gp.warp import warp
+from asktell.server.algorithms.base import NO_DEADLINE, Deadline
+from asktell.server.algorithms.encoding import Encoder
+from asktell.server.algorithms.gp import (
+    NOTE_DEADLINE_BEST,
+    NOTE_DEADLINE_RANDOM,
+    NOTE_NO_NEW,
+    GpSettings,
+    check_space,
+    default_n_initial,
+    suggest,
+)
+from asktell.server.domain import CategoricalParam, FloatParam, IntParam, SearchSpace
+from asktell.server.errors import InvalidArgument
+from benchmarks.functions import PROBLEMS, Problem
+from benchmarks.loop import history_of, run
+
+SETTINGS = GpSettings()
+
+
+def _random_history(problem: Problem, n: int, seed: int) -> list[tuple[dict, float]]:
+    encoder = Encoder.from_space(problem.space)
+    configs = encoder.from_unit(np.random.default_rng(seed).random((n, len(problem.space.params))))
+    return [(c, problem(c)) for c in configs]
+
+
+def _best_regrets(algo: str, problem: Problem, n_trials: int, seeds: range) -> np.ndarray:
+    return np.array([min(run(algo, problem.space, problem, n_trials, s)) for s in seeds]) - (
+        problem.optimum
+    )
+
+
+# ------------------------------------------------------------------ convergence
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["branin", "hartmann6"])
+def test_gp_beats_random_after_30_trials(name: str) -> None:
+    problem = PROBLEMS[name]
+    gp = _best_regrets("gp", problem, 30, range(10))
+    rnd = _best_regrets("random", problem, 30, range(10))
+    assert np.median(gp) < 0.5 * np.median(rnd)
+    assert mannwhitneyu(gp, rnd, alternative="less").pvalue < 0.01
+
+
+# ------------------------------------------------------------------ pending trials
+@pytest.mark.parametrize("name", ["branin", "hartmann6"])
+def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
+    problem = PROBLEMS[name]
+    encoder = Encoder.from_space(problem.space)
+    results = _random_history(problem, 12, seed=0)
+    pending: list[dict] = []
+    for i in range(8):
+        history = history_of(0, results, pending=tuple(pending))
+        rng = np.random.default_rng([0, 12 + i])
+        [suggestion] = suggest(problem.space, history, 1, rng, SETTINGS, NO_DEADLINE)
+        assert suggestion.note == ""
+        pending.append(dict(suggestion.params))
+    assert pdist(encoder.encode(pending)).min() > 0.05
+
+
+def test_eight_in_one_call_account_for_each_other() -> None:
+    problem = PROBLEMS["branin"]
+    encoder = Encoder.from_space(problem.space)
+    history = history_of(0, _random_history(problem, 12, seed=0))
+    batch = suggest(problem.space, history, 8, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    assert pdist(encoder.encode([s.params for s in batch])).min() > 0.05
+
+
+def test_initial_design_continues_the_sobol_sequence_across_asks() -> None:
+    space = PROBLEMS["branin"].space
+    at_once = suggest(space, History(seed=5), 4, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    one_by_one = [
+        suggest(
+            space,
+            History(seed=5, n_suggested=i),
+            1,
+            np.random.default_rng(i),
+            SETTINGS,
+            NO_DEADLINE,
+        )[0]
+        for i in range(4)
+    ]
+    assert at_once == one_by_one
+    assert default_n_initial(space) == 5
+
+
+# ------------------------------------------------------------------ determinism
+def test_same_seed_and_history_same_suggestion() -> None:
+    problem = PROBLEMS["hartmann6"]
+    history = history_of(1, _random_history(problem, 15, seed=1), pending=())
+    first = suggest(
+        problem.space, history, 2, np.random.default_rng([1, 15]), SETTINGS, NO_DEADLINE
+    )
+    again = suggest(
+        problem.space, history, 2, np.random.default_rng([1, 15]), SETTINGS, NO_DEADLINE
+    )
+    assert first == again
+
+
+# ------------------------------------------------------------------ robustness
+def _space_1d() -> SearchSpace:
+    return SearchSpace((FloatParam("x", -1.0, 1.0),))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0] * 8,  # constant
+        [1e300, -1e300, 5e299, 0.0, 1e299, -3e299],  # huge
+        [1e-300, 2e-300, 0.0, 5e-300, 3e-300, 4e-300],  # tiny
+        [3.0],  # one observation
+    ],
+    ids=["constant", "huge", "tiny", "one"],
+)
+def test_any_value_scale_gives_a_valid_suggestion(values: list[float]) -> None:
+    space = _space_1d()
+    xs = np.linspace(-0.9, 0.9, len(values))
+    history = history_of(0, [({"x": float(x)}, v) for x, v in zip(xs, values, strict=True)])
+    settings = GpSettings(n_initial_trials=1)
+    out = suggest(space, history, 3, np.random.default_rng(0), settings, NO_DEADLINE)
+    assert len(out) == 3
+    for s in out:
+        assert space.validate(s.params)
+        assert s.params not in [{"x": float(x)} for x in xs]
+
+
+def test_duplicate_observations_do_not_break_the_fit() -> None:
+    space = _space_1d()
+    results = [({"x": 0.5}, 1.0), ({"x": 0.5}, 1.2), ({"x": 0.5}, 0.9), ({"x": -0.5}, 2.0)] * 3
+    history = history_of(0, results)
+    out = suggest(space, history, 2, np.random.default_rng(0), GpSettings(1), NO_DEADLINE)
+    assert [s.note for s in out] == ["", ""]
+
+
+def test_all_categorical_space_never_repeats_until_exhausted() -> None:
+    space = SearchSpace(
+        (CategoricalParam("a", ("x", "y", "z")), CategoricalParam("b", ("p", "q", "r")))
+    )
+    configs = [{"a": a, "b": b} for a in "xyz" for b in "pqr"]
+    value = {"x": 0.0, "y": 1.0, "z": 2.0}
+    results = [(c, value[c["a"]] + value[{"p": "x", "q": "y", "r": "z"}[c["b"]]]) for c in configs]
+    history = history_of(0, results[:6])
+    out = suggest(space, history, 3, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    assert sorted(tuple(s.params.values()) for s in out) == [("z", "p"), ("z", "q"), ("z", "r")]
+    # Every configuration tried: the suggestion is still valid, and says why it repeats.
+    [full] = suggest(
+        space, history_of(0, results), 1, np.random.default_rng(0), SETTINGS, NO_DEADLINE
+    )
+    assert full.note == NOTE_NO_NEW and full.params in configs
+
+
+def test_failed_and_pruned_trials_are_used_without_crashing(
+    mixed_space: SearchSpace, mixed_history: History
+) -> None:
+    out = suggest(mixed_space, mixed_history, 2, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    assert [s.note for s in out] == ["", ""]
+    assert not [s for s in out if s.params in mixed_history.failed]
+
+
+def test_single_value_and_integer_parameters() -> None:
+    space = SearchSpace((FloatParam("c", 2.0, 2.0), IntParam("k", 1, 3), FloatParam("x", 0, 1)))
+    results = [
+        ({"c": 2.0, "k": k, "x": x}, (k - 2) ** 2 + x) for k in (1, 2, 3) for x in (0.2, 0.8)
+    ]
+    out = suggest(
+        space, history_of(0, results), 4, np.random.default_rng(0), GpSettings(1), NO_DEADLINE
+    )
+    assert all(space.validate(s.params) == s.params for s in out)
+
+
+def test_check_space_refuses_a_huge_one_hot_encoding() -> None:
+    space = SearchSpace((CategoricalParam("c", tuple(f"v{i}" for i in range(500))),))
+    with pytest.raises(InvalidArgument, match="dimensions"):
+        check_space(space, SETTINGS)
+
+
+# ------------------------------------------------------------------ deadline
+def _counting_clock(ticks: int) -> Deadline:
+    """A deadline that expires after `ticks` reads of its clock: deterministic phases."""
+    counter: Iterator[int] = iter(range(10**9))
+    return Deadline(at=float(ticks), clock=lambda: float(next(counter)))
+
+
+def test_expired_deadline_returns_quasi_random_at_once() -> None:
+    problem = PROBLEMS["hartmann6"]
+    history = history_of(0, _random_history(problem, 200, seed=0))
+    start = time.perf_counter()
+    out = suggest(problem.space, history, 2, np.random.default_rng(0), SETTINGS, Deadline(at=-1.0))
+    assert time.perf_counter() - start < 1.0
+    assert [s.note for s in out] == [NOTE_DEADLINE_RANDOM] * 2
+
+
+def test_tiny_deadline_returns_promptly_with_a_note() -> None:
+    problem = PROBLEMS["hartmann6"]
+    history = history_of(0, _random_history(problem, 200, seed=0))
+    start = time.perf_counter()
+    [out] = suggest(
+        problem.space, history, 1, np.random.default_rng(0), SETTINGS, Deadline.after(0.002)
+    )
+    assert time.perf_counter() - start < 1.0
+    assert out.note in (NOTE_DEADLINE_RANDOM, NOTE_DEADLINE_BEST)
+
+
+def test_deadline_during_refinement_gives_the_best_candidate_so_far() -> None:
+    problem = PROBLEMS["branin"]
+    history = history_of(0, _random_history(problem, 20, seed=0))
+    no_limit = suggest(problem.space, history, 1, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    # Count the clock reads of a full run, then stop a few reads before its end.
+    stopped = False
+    for ticks in range(1, 200):
+        [out] = suggest(
+            problem.space, history, 1, np.random.default_rng(0), SETTINGS, _counting_clock(ticks)
+        )
+        if out.note == NOTE_DEADLINE_BEST:
+            stopped = True
+            break
+    assert stopped, "no deadline landed inside the acquisition optimisation"
+    assert problem(out.params) < np.median([o.value for o in history.completed])
+    assert no_limit[0].note == ""
+
+
+# ------------------------------------------------------------------ the maths
+def test_log_ei_matches_ei_where_ei_is_representable() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((10, 2))
+    y = warp(np.sin(5 * X[:, 0]) + X[:, 1])
+    post = model.Posterior.condition(X, y, model.fit(X, y))
+    Z = rng.random((50, 2))
+    ei = acquisition.make("ei", post, float(y.min()))(Z)
+    log_ei = acquisition.make("log_ei", post, float(y.min()))(Z)
+    ok = ei > 1e-100
+    np.testing.assert_allclose(np.log(ei[ok]), log_ei[ok], rtol=1e-6, atol=1e-9)
+    assert np.all(np.isfinite(log_ei))
+
+
+def test_fit_recovers_a_short_and_a_long_lengthscale() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 2))
+    y = warp(np.sin(8 * X[:, 0]) + 0.01 * X[:, 1])
+    hyper = model.fit(X, y)
+    assert hyper.ls[0] < 0.5 < hyper.ls[1]
+
+
+def test_posterior_interpolates_noise_free_data() -> None:
+    X = np.linspace(0, 1, 6)[:, None]
+    y = warp(np.cos(4 * X[:, 0]))
+    post = model.Posterior.condition(X, y, model.fit(X, y))
+    mean, var = post.predict(X)
+    np.testing.assert_allclose(mean, y, atol=1e-2)
+    assert np.all(var < 1e-2) and math.isfinite(float(var.sum()))
