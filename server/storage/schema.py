@@ -36,8 +36,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             PRIMARY KEY (study, number)
         );
         CREATE INDEX trials_by_state ON trials (study, state, lease_deadline);
-        CREATE INDEX trials_by_request ON trials (study, request_id);
-        CREATE INDEX trials_by_worker ON trials (study, worker_id, state);
+        CREATE INDEX trials_by_request ON trials (study, request_id, number);
+        CREATE INDEX trials_by_worker ON trials (study, worker_id, state, number);
         CREATE TABLE measurements (
             study TEXT NOT NULL,
             number BIGINT NOT NULL,

@@ -220,10 +220,12 @@ class SqlTx:
     def expired_trials(self, study_id: str, now: float) -> list[Trial]:
         rows = self._all(
             f"SELECT {_TRIAL_COLUMNS} FROM trials "
-            "WHERE study = ? AND state = 'RUNNING' AND lease_deadline < ? ORDER BY number",
+            "WHERE study = ? AND state = 'RUNNING' AND lease_deadline < ?",
             (study_id, now),
         )
-        return self._trials(study_id, rows, measurements=False)
+        # Sorted here, not in SQL: ORDER BY number could lead the planner to the primary key
+        # and a scan of the whole study instead of the (study, state, lease_deadline) index.
+        return sorted(self._trials(study_id, rows, measurements=False), key=lambda t: t.number)
 
     def best_trials(self, study_id: str, minimize: bool, limit: int) -> list[Trial]:
         order = "ASC" if minimize else "DESC"

@@ -1,0 +1,290 @@
+"""Ask+tell pairs per second over gRPC: asktell vs Optuna's gRPC storage proxy vs a no-op call.
+
+Each system runs in its own server process on a loopback port with a SQLite
+file; N client processes (1, 4, 16) loop ask -> tell for a fixed time. The
+no-op ceiling is two `grpc.health.v1` Check calls per pair on the asktell
+server stack. Then asktell (and optionally Optuna) is measured again with
+2,000 and 20,000 trials already in the study.
+
+    python benchmarks/throughput.py            # full table (~3 minutes)
+    python benchmarks/throughput.py --quick    # shorter runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+SPEC = {
+    "name": "bench",
+    "objective": {"metric": "loss", "goal": "minimize"},
+    "algorithm": {"name": "random", "seed": 0},
+    "parameters": {"x": {"type": "float", "min": -5.0, "max": 5.0}},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_asktell(db: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asktell.client._cli",
+            "serve",
+            "--db",
+            f"sqlite:///{db}",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    match = re.search(r"serving on (\S+:\d+)", process.stdout.readline())
+    assert match, "asktell server did not start"
+    return process, match.group(1)
+
+
+def start_optuna_proxy(db: Path) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    code = (
+        "import optuna, logging; optuna.logging.set_verbosity(optuna.logging.WARNING);"
+        "from optuna.storages import run_grpc_proxy_server, RDBStorage;"
+        f"run_grpc_proxy_server(RDBStorage('sqlite:///{db}'), host='127.0.0.1', port={port})"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL, text=True)
+    _wait_for_port(port)
+    return process, f"127.0.0.1:{port}"
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+# ---------------------------------------------------------------- client loops
+def asktell_loop(address: str, start: float, stop: float) -> int:
+    from asktell.client import Client
+
+    with Client(address) as client:
+        study = client.get_study("bench")
+        done = 0
+        while time.time() < start:
+            time.sleep(0.001)
+        while time.time() < stop:
+            trial = study.ask()
+            assert trial is not None
+            trial.tell(float(trial.params["x"]) ** 2)
+            done += 1
+    return done
+
+
+def noop_loop(address: str, start: float, stop: float) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    channel = grpc.insecure_channel(address)
+    stub = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest()
+    done = 0
+    while time.time() < start:
+        time.sleep(0.001)
+    while time.time() < stop:
+        stub.Check(request)
+        stub.Check(request)
+        done += 1
+    channel.close()
+    return done
+
+
+def optuna_loop(address: str, start: float, stop: float) -> int:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    host, port = address.split(":")
+    storage = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    study = optuna.load_study(study_name="bench", storage=storage)
+    done = 0
+    while time.time() < start:
+        time.sleep(0.001)
+    while time.time() < stop:
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", -5.0, 5.0) ** 2)
+        done += 1
+    return done
+
+
+def measure(
+    loop: Callable[[str, float, float], int], address: str, clients: int, seconds: float
+) -> float:
+    """Pairs per second with `clients` processes looping for `seconds`."""
+    start = time.time() + 2.0 + 0.2 * clients  # let every process connect first
+    context = mp.get_context("spawn")
+    with context.Pool(clients) as pool:
+        counts = pool.starmap(loop, [(address, start, start + seconds)] * clients)
+    return sum(counts) / seconds
+
+
+# ---------------------------------------------------------------- prefill
+def prefill_asktell(address: str, n: int) -> None:
+    from asktell.client import Client
+
+    with Client(address) as client:
+        study = client.get_study("bench")
+        for offset in range(0, n, 10_000):
+            size = min(10_000, n - offset)
+            study.add_trials(
+                [{"params": {"x": (i % 100) / 10 - 5}, "value": float(i)} for i in range(size)]
+            )
+
+
+def prefill_optuna(address: str, n: int) -> None:
+    import optuna
+
+    host, port = address.split(":")
+    storage = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    study = optuna.load_study(study_name="bench", storage=storage)
+    dist = {"x": optuna.distributions.FloatDistribution(-5.0, 5.0)}
+    study.add_trials(
+        [
+            optuna.trial.create_trial(params={"x": 0.0}, distributions=dist, value=float(i))
+            for i in range(n)
+        ]
+    )
+
+
+def versions() -> str:
+    import grpc
+    import optuna
+
+    return (
+        f"Python {platform.python_version()}, grpcio {grpc.__version__}, "
+        f"optuna {optuna.__version__}, {platform.machine()} x {os.cpu_count()} cores"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 s per cell instead of 6")
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument(
+        "--no-optuna-large", action="store_true", help="skip Optuna at 2,000 trials"
+    )
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else 6.0
+    client_counts = [int(c) for c in args.clients.split(",")]
+    rows: list[tuple[str, int, int, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+
+        server, address = start_asktell(tmp_path / "asktell.db")
+        try:
+            from asktell.client import Client
+
+            with Client(address) as client:
+                client.create_study(SPEC)
+            for clients in client_counts:
+                rows.append(
+                    (
+                        "no-op gRPC (2 health checks)",
+                        clients,
+                        0,
+                        measure(noop_loop, address, clients, seconds),
+                    )
+                )
+                rows.append(
+                    (
+                        "asktell random, SQLite",
+                        clients,
+                        0,
+                        measure(asktell_loop, address, clients, seconds),
+                    )
+                )
+        finally:
+            server.terminate()
+            server.wait()
+
+        for existing in (2_000, 20_000):
+            server, address = start_asktell(tmp_path / f"asktell-{existing}.db")
+            try:
+                with Client(address) as client:
+                    client.create_study(SPEC)
+                prefill_asktell(address, existing)
+                rows.append(
+                    (
+                        "asktell random, SQLite",
+                        16,
+                        existing,
+                        measure(asktell_loop, address, 16, seconds),
+                    )
+                )
+            finally:
+                server.terminate()
+                server.wait()
+
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sizes = [0] if args.no_optuna_large else [0, 2_000]
+        for existing in sizes:
+            db = tmp_path / f"optuna-{existing}.db"
+            optuna.create_study(study_name="bench", storage=f"sqlite:///{db}")
+            server, address = start_optuna_proxy(db)
+            try:
+                if existing:
+                    prefill_optuna(address, existing)
+                for clients in client_counts if not existing else [1]:
+                    rows.append(
+                        (
+                            "Optuna gRPC proxy, SQLite",
+                            clients,
+                            existing,
+                            measure(optuna_loop, address, clients, seconds),
+                        )
+                    )
+            finally:
+                server.terminate()
+                server.wait()
+
+    print(f"# ask+tell pairs per second, {seconds:.0f} s per cell; {versions()}")
+    print(f"{'system':<32} {'clients':>7} {'trials before':>13} {'pairs/s':>9}")
+    for system, clients, existing, rate in rows:
+        print(f"{system:<32} {clients:>7} {existing:>13} {rate:>9.0f}")
+    noop16 = [r for s, c, e, r in rows if s.startswith("no-op") and c == max(client_counts)]
+    ours16 = [
+        r for s, c, e, r in rows if s.startswith("asktell") and c == max(client_counts) and e == 0
+    ]
+    theirs16 = [r for s, c, e, r in rows if s.startswith("Optuna") and c == max(client_counts)]
+    if noop16 and ours16:
+        print(f"asktell / no-op at {max(client_counts)} clients: {ours16[0] / noop16[0]:.2f}")
+    if theirs16 and ours16:
+        print(
+            f"asktell / Optuna proxy at {max(client_counts)} clients: "
+            f"{ours16[0] / theirs16[0]:.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
