@@ -13,11 +13,12 @@ from asktell.server.algorithms.base import (
     SuggestFn,
     Suggestion,
 )
+from asktell.server.algorithms.genetic import GENETIC
 from asktell.server.algorithms.gp import GP
 from asktell.server.algorithms.grid import GRID
 from asktell.server.algorithms.random import RANDOM
 
-ALGORITHMS: dict[str, AlgorithmInfo] = {info.name: info for info in (GRID, RANDOM, GP)}
+ALGORITHMS: dict[str, AlgorithmInfo] = {info.name: info for info in (GRID, RANDOM, GP, GENETIC)}
 
 __all__ = [
     "ALGORITHMS",

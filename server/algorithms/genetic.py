@@ -1,0 +1,223 @@
+"""A steady-state genetic algorithm over the encoding's unit cube.
+
+Every Ask breeds children from whatever is completed now, so no worker waits for
+a generation:
+
+- until `population_size` suggestions were made (or half that many trials completed),
+  suggestions are quasi-random (the study's Sobol sequence) and form the first population;
+- the parent pool is the `elite_count` best completed trials (elitism) plus the most
+  recent other completed trials up to `population_size`: each finished child pushes the
+  oldest member out, like a generation turning over one member at a time;
+- parents are picked by tournament; a child is a blend crossover of two parents (numeric
+  genes) with each categorical gene taken from either parent, or a copy of one parent;
+- mutation perturbs numeric genes in the cube (so log parameters mutate in log space and
+  integers are rounded by decoding) and resamples categorical genes;
+- a child that repeats a known configuration (completed, pruned, pending, failed, or
+  produced in this call) is bred again, a bounded number of times, then replaced by a
+  quasi-random point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from asktell.server.algorithms._seen import Seen
+from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
+from asktell.server.algorithms.encoding import Encoder
+from asktell.server.algorithms.random import sobol_unit
+from asktell.server.domain import CategoricalParam, Params, SearchSpace
+from asktell.server.errors import InvalidArgument
+
+MUTATION_SCALE = 0.1  # standard deviation of a numeric mutation, in cube units
+BLEND_ALPHA = 0.25  # BLX-alpha: children may land a quarter of the parents' gap outside it
+N_BREED_TRIES = 20
+NOTE_NO_NEW = "genetic: no new child: quasi-random"
+
+
+@dataclass(frozen=True, slots=True)
+class GeneticSettings:
+    """Settings of the genetic algorithm (the contract's GeneticSettings); 0 means the default."""
+
+    population_size: int = 0
+    mutation_rate: float = 0.0
+    crossover_rate: float = 0.0
+    tournament_size: int = 0
+    elite_count: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("population_size", "tournament_size", "elite_count"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgument(
+                    f"algorithm genetic: {name} must be an integer >= 0 (0 = default), "
+                    f"got {value!r}"
+                )
+        for name in ("mutation_rate", "crossover_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidArgument(f"algorithm genetic: {name} must be a number, got {value!r}")
+            if not 0.0 <= value <= 1.0:
+                raise InvalidArgument(
+                    f"algorithm genetic: {name} must be in [0, 1] (0 = default), got {value!r}"
+                )
+        if self.population_size == 1:
+            raise InvalidArgument("algorithm genetic: population_size must be at least 2")
+        population = self.population_size or 10  # the smallest default
+        if self.population_size and self.tournament_size > population:
+            raise InvalidArgument(
+                f"algorithm genetic: tournament_size {self.tournament_size} is larger than "
+                f"population_size {population}"
+            )
+        if self.population_size and self.elite_count >= population:
+            raise InvalidArgument(
+                f"algorithm genetic: elite_count {self.elite_count} must be smaller than "
+                f"population_size {population}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """Settings with the defaults filled in for one search space."""
+
+    population_size: int
+    mutation_rate: float
+    crossover_rate: float
+    tournament_size: int
+    elite_count: int
+
+
+def resolve(settings: GeneticSettings, space: SearchSpace) -> _Resolved:
+    """The settings with every 0 replaced by its default for `space`.
+
+    Defaults: population 4 per parameter within [10, 40], mutation rate 1 / parameters,
+    crossover rate 0.9, tournaments of 2, one elite.
+    """
+    n_params = len(space.params)
+    population = settings.population_size or min(max(4 * n_params, 10), 40)
+    return _Resolved(
+        population_size=population,
+        mutation_rate=settings.mutation_rate or 1.0 / n_params,
+        crossover_rate=settings.crossover_rate or 0.9,
+        tournament_size=min(settings.tournament_size or 2, population),
+        elite_count=min(settings.elite_count or 1, population - 1),
+    )
+
+
+def parent_pool(history: History, elite_count: int, population_size: int) -> list[int]:
+    """Indices into `history.completed` of the parents: the elites, then the most recent."""
+    values = np.array([o.value for o in history.completed], dtype=float)
+    values = np.where(np.isfinite(values), values, np.inf)
+    elites = [int(i) for i in np.argsort(values, kind="stable")[:elite_count]]
+    recent = [i for i in range(len(values) - 1, -1, -1) if i not in elites]
+    return elites + recent[: population_size - len(elites)]
+
+
+def _tournament(fitness: np.ndarray, size: int, rng: np.random.Generator) -> int:
+    """Index of the lowest value among `size` pool members drawn without replacement."""
+    entrants = rng.choice(len(fitness), size=min(size, len(fitness)), replace=False)
+    return int(entrants[np.argmin(fitness[entrants])])
+
+
+def _breed(
+    encoder: Encoder,
+    X_pool: np.ndarray,
+    fitness: np.ndarray,
+    cfg: _Resolved,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One child x (d,) in the cube from tournament-selected parents."""
+    a = X_pool[_tournament(fitness, cfg.tournament_size, rng)]
+    child = a.copy()
+    changed = False
+    if rng.random() < cfg.crossover_rate:
+        b = X_pool[_tournament(fitness, cfg.tournament_size, rng)]
+        for param in encoder.space.params:
+            cols = encoder.columns[param.name]
+            if isinstance(param, CategoricalParam):
+                if rng.random() < 0.5:
+                    child[cols] = b[cols]
+            else:
+                u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)
+                child[cols] = a[cols] + u * (b[cols] - a[cols])
+        changed = not np.array_equal(child, a)
+    mutate = rng.random(len(encoder.space.params)) < cfg.mutation_rate
+    if not changed and not mutate.any():
+        mutate[rng.integers(len(mutate))] = True  # an unchanged copy would repeat its parent
+    for param, flip in zip(encoder.space.params, mutate, strict=True):
+        if not flip:
+            continue
+        cols = encoder.columns[param.name]
+        if isinstance(param, CategoricalParam):
+            child[cols] = 0.0
+            child[cols.start + int(rng.integers(len(param.values)))] = 1.0
+        else:
+            child[cols] = _reflect(child[cols] + MUTATION_SCALE * rng.standard_normal())
+    return np.clip(child, 0.0, 1.0)
+
+
+def _reflect(v: np.ndarray) -> np.ndarray:
+    """Folds values back into [0, 1] so that mutations near a bound are not piled on it."""
+    v = np.abs(v)
+    return np.where(v > 1.0, 2.0 - v, v)
+
+
+def _quasi_random(
+    encoder: Encoder, history: History, position: int, seen: Seen, rng: np.random.Generator
+) -> Params:
+    n_params = len(encoder.space.params)
+    config = encoder.from_unit(sobol_unit(n_params, history.seed, position, 1))[0]
+    for _ in range(N_BREED_TRIES):
+        if config not in seen:
+            break
+        config = encoder.from_unit(rng.random((1, n_params)))[0]
+    return config
+
+
+def suggest(
+    space: SearchSpace,
+    history: History,
+    n: int,
+    rng: np.random.Generator,
+    settings: GeneticSettings,
+    deadline: Deadline,
+    /,
+) -> list[Suggestion]:
+    """`n` children of the current population (quasi-random until there is one)."""
+    cfg = resolve(settings, space)
+    encoder = Encoder.from_space(space)
+    seen = Seen.of_history(space, history)
+    out: list[Suggestion] = []
+
+    def add(config: Params, note: str = "") -> None:
+        seen.add(config)
+        out.append(Suggestion(dict(config), note))
+
+    n_completed = len(history.completed)
+    evolving = n_completed >= max(2, cfg.population_size // 2)
+    pool = parent_pool(history, cfg.elite_count, cfg.population_size) if evolving else []
+    X_pool = encoder.encode([history.completed[i].params for i in pool]) if pool else None
+    fitness = np.array([history.completed[i].value for i in pool], dtype=float)
+    fitness = np.where(np.isfinite(fitness), fitness, np.inf)
+    while len(out) < n:
+        position = history.n_suggested + len(out)
+        if X_pool is None or position < cfg.population_size:
+            add(_quasi_random(encoder, history, position, seen, rng))
+            continue
+        for _ in range(N_BREED_TRIES):
+            config = encoder.decode(_breed(encoder, X_pool, fitness, cfg, rng))[0]
+            if config not in seen:
+                add(config)
+                break
+        else:
+            add(_quasi_random(encoder, history, position, seen, rng), NOTE_NO_NEW)
+    return out
+
+
+GENETIC = AlgorithmInfo(
+    name="genetic",
+    suggest=suggest,
+    settings_type=GeneticSettings,
+    needs_history=True,
+)
