@@ -12,7 +12,8 @@ def open_store(url: str) -> Store:
     """Opens (and migrates) the store at `url`.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, optionally with
-    `?synchronous=full`; a bare path is taken as a SQLite file.
+    `?synchronous=full`; a bare path is taken as a SQLite file;
+    `postgresql://user:password@host:port/database` for PostgreSQL.
 
     Raises:
         ValueError: an unsupported or malformed URL.
@@ -26,7 +27,13 @@ def open_store(url: str) -> Store:
             raise ValueError(f"{url!r}: give a file, e.g. sqlite:///asktell.db")
         options = parse_qs(parsed.query)
         return SqliteStore(path, synchronous=options.get("synchronous", ["normal"])[0])
-    raise ValueError(f"{url!r}: unsupported database; use sqlite:///path.db")
+    if parsed.scheme in ("postgresql", "postgres"):
+        from asktell.server.storage.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(
+        f"{url!r}: unsupported database; use sqlite:///path.db or postgresql://user@host/db"
+    )
 
 
 __all__ = ["QueuedTrial", "SqliteStore", "Store", "Tx", "open_store"]

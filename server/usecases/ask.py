@@ -26,6 +26,7 @@ from asktell.server.domain import (
 from asktell.server.errors import InvalidArgument
 from asktell.server.storage import Store, Tx
 from asktell.server.usecases.leases import reap_expired
+from asktell.server.usecases.retry import retry_on_conflict
 from asktell.server.usecases.studies import require_study
 
 MAX_ASK_COUNT = 100
@@ -88,6 +89,7 @@ def build_history(tx: Tx, study: Study, also_pending: list[Params]) -> History:
     )
 
 
+@retry_on_conflict
 def ask(store: Store, command: AskCommand, now: float) -> AskResult:
     """Hands out up to `command.count` trials leased to `command.worker_id`.
 

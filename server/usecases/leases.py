@@ -10,6 +10,7 @@ import dataclasses
 
 from asktell.server.domain import Study, Trial, TrialState
 from asktell.server.storage import QueuedTrial, Store, Tx
+from asktell.server.usecases.retry import retry_on_conflict
 
 
 def fail_trial(tx: Tx, study: Study, trial: Trial, reason: str, now: float) -> Trial:
@@ -35,6 +36,7 @@ def reap_expired(tx: Tx, study: Study, now: float) -> None:
         fail_trial(tx, study, trial, reason, now)
 
 
+@retry_on_conflict
 def reap_before_read(store: Store, study_id: str, now: float) -> None:
     """Expires leases in a write transaction only when a read would otherwise show stale ones."""
     with store.read() as tx:

@@ -12,6 +12,7 @@ from asktell.server.domain import Study, StudySpec, StudyState, TrialCounts, che
 from asktell.server.errors import AlreadyExists, InvalidArgument, NotFound
 from asktell.server.storage import Store, Tx
 from asktell.server.usecases.leases import reap_before_read
+from asktell.server.usecases.retry import retry_on_conflict
 
 MAX_SEED = 2**63 - 1
 MAX_PAGE_SIZE = 1000
@@ -40,6 +41,7 @@ def page_size(requested: int) -> int:
     return requested or DEFAULT_PAGE_SIZE
 
 
+@retry_on_conflict
 def create_study(store: Store, study_id: str, spec: StudySpec, now: float) -> tuple[Study, bool]:
     """Creates a study, or returns the existing one if its spec is identical.
 
@@ -88,6 +90,7 @@ def list_studies(
     return views, (views[-1].study.id if len(studies) > limit else None)
 
 
+@retry_on_conflict
 def delete_study(store: Store, study_id: str) -> None:
     """Deletes the study and everything in it; NotFound if it does not exist."""
     with store.write(study_id) as tx:
@@ -95,6 +98,7 @@ def delete_study(store: Store, study_id: str) -> None:
             raise NotFound(f'study "{study_id}" does not exist')
 
 
+@retry_on_conflict
 def set_study_state(store: Store, study_id: str, state: StudyState) -> StudyView:
     """Stops or resumes a study (doing it twice is harmless)."""
     with store.write(study_id) as tx:

@@ -12,6 +12,7 @@ from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from asktell.server.storage import QueuedTrial, Store, Tx
 from asktell.server.usecases.ask import check_id
 from asktell.server.usecases.leases import fail_trial, reap_before_read, reap_expired
+from asktell.server.usecases.retry import retry_on_conflict
 from asktell.server.usecases.studies import page_size, require_study
 
 MAX_REASON_LENGTH = 4096
@@ -84,6 +85,7 @@ def _running(tx: Tx, study_id: str, number: int, worker_id: str, now: float) -> 
     return study, trial
 
 
+@retry_on_conflict
 def tell(store: Store, command: TellCommand, now: float) -> Trial:
     """Finishes a trial. Telling the same outcome again returns the trial unchanged.
 
@@ -128,6 +130,7 @@ def _outcome(trial: Trial) -> str:
     return f"{trial.state} ({trial.reason})" if trial.reason else str(trial.state)
 
 
+@retry_on_conflict
 def report(
     store: Store, study_id: str, number: int, step: int, value: float, worker_id: str, now: float
 ) -> tuple[bool, float]:
@@ -148,6 +151,7 @@ def report(
         return False, deadline
 
 
+@retry_on_conflict
 def heartbeat(store: Store, study_id: str, number: int, worker_id: str, now: float) -> float:
     """Renews the lease of a RUNNING trial and returns the new deadline."""
     check_id("worker_id", worker_id)
@@ -190,6 +194,7 @@ def best_trials(store: Store, study_id: str, count: int, now: float) -> list[Tri
         return tx.best_trials(study_id, minimize, count or 1)
 
 
+@retry_on_conflict
 def add_trials(
     store: Store, study_id: str, evaluated: Sequence[EvaluatedTrial], now: float
 ) -> list[Trial]:
@@ -224,6 +229,7 @@ def add_trials(
         return trials
 
 
+@retry_on_conflict
 def enqueue_trials(store: Store, study_id: str, configs: Sequence[Params]) -> int:
     """Queues configurations ahead of the algorithm; returns how many are now queued."""
     if not 1 <= len(configs) <= MAX_ENQUEUED_TRIALS:
