@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AsktellServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Ask/tell hyperparameter suggestion: studies, trials and their results.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -112,7 +113,8 @@ class AsktellServiceStub:
 
 
 class AsktellServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Ask/tell hyperparameter suggestion: studies, trials and their results.
+    """
 
     def CreateStudy(self, request, context):
         """Creates a study. Creating it again with an identical spec returns the
@@ -312,7 +314,8 @@ def add_AsktellServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AsktellService:
-    """Missing associated documentation comment in .proto file."""
+    """Ask/tell hyperparameter suggestion: studies, trials and their results.
+    """
 
     @staticmethod
     def CreateStudy(request,
