@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: lint
+	scripts/test-services.sh
 	$(PY) -m pytest -q
 
 stubs: $(STAMP)

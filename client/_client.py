@@ -42,6 +42,9 @@ _STATE_PB = {
     "PRUNED": rpb.TRIAL_STATE_PRUNED,
 }
 _STATE_NAME = {number: name for name, number in _STATE_PB.items()}
+# Round robin over every address the target resolves to (several replicas behind
+# "dns:///asktell:50051" or "ipv4:10.0.0.1:50051,10.0.0.2:50051"); a dead one is skipped.
+_OPTIONS = [("grpc.service_config", '{"loadBalancingConfig": [{"round_robin": {}}]}')]
 
 
 def default_worker_id() -> str:
@@ -82,7 +85,9 @@ class Client:
     """A connection to an asktell server.
 
     Args:
-        target: "host:port" of the server.
+        target: "host:port" of the server, or any gRPC target naming several
+            replicas ("dns:///asktell.ns.svc:50051", "ipv4:10.0.0.1:50051,10.0.0.2:50051"):
+            calls are spread round robin and skip replicas that are down.
         timeout: seconds each call may take.
         retry_seconds: how long idempotent calls keep retrying, with exponential
             backoff, while the server answers UNAVAILABLE or ABORTED.
@@ -104,7 +109,9 @@ class Client:
         self.timeout = timeout
         self.retry_seconds = retry_seconds
         self._owns_channel = channel is None
-        self._channel = channel if channel is not None else grpc.insecure_channel(target)
+        self._channel = (
+            channel if channel is not None else grpc.insecure_channel(target, options=_OPTIONS)
+        )
         self._stub = service_pb2_grpc.AsktellServiceStub(self._channel)
 
     def close(self) -> None:

@@ -16,19 +16,39 @@ import pytest
 
 from asktell.client import Client
 from asktell.server.app import create_server
-from asktell.server.storage import SqliteStore
+from asktell.server.storage import Store, open_store
 from asktell.v1 import service_pb2_grpc
+from tests.services import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL for each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'asktell.db'}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return postgres.new_database()
+
+
 @dataclass
 class LiveServer:
-    """An in-process gRPC server on a loopback port, on its own SQLite file."""
+    """An in-process gRPC server on a loopback port, on its own fresh store."""
 
     address: str
-    db_path: Path
-    store: SqliteStore
+    db_url: str
+    store: Store
 
     def client(self, **kwargs: object) -> Client:
         return Client(self.address, **kwargs)  # type: ignore[arg-type]
@@ -38,12 +58,11 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    db_path = tmp_path / "asktell.db"
-    store = SqliteStore(db_path)
+def live_server(db_url: str) -> Iterator[LiveServer]:
+    store = open_store(db_url)
     server, port = create_server(store, "127.0.0.1:0")
     server.start()
-    yield LiveServer(f"127.0.0.1:{port}", db_path, store)
+    yield LiveServer(f"127.0.0.1:{port}", db_url, store)
     server.stop(None).wait()
     store.close()
 
@@ -57,8 +76,8 @@ def client(live_server: LiveServer) -> Iterator[Client]:
 class ServerProcess:
     """`asktell serve` in its own process, which tests may kill -9 and restart."""
 
-    def __init__(self, db_path: Path, log_path: Path) -> None:
-        self.db_path = db_path
+    def __init__(self, db_url: str, log_path: Path) -> None:
+        self.db_url = db_url
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
         self.address = ""
@@ -72,7 +91,7 @@ class ServerProcess:
                 "asktell.client._cli",
                 "serve",
                 "--db",
-                f"sqlite:///{self.db_path}",
+                self.db_url,
                 "--port",
                 "0",
             ],
@@ -101,8 +120,8 @@ class ServerProcess:
 
 
 @pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "asktell.db", tmp_path / "server.log")
+def server_process(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(db_url, tmp_path / "server.log")
     yield process
     process.kill()
 

@@ -14,7 +14,7 @@ from asktell.client import (
     InvalidArgumentError,
     NotFoundError,
 )
-from asktell.server.storage import SqliteStore
+from asktell.server.storage import open_store
 from tests.conftest import LiveServer, simple_spec
 
 GRID_10X10 = {
@@ -237,7 +237,7 @@ def test_lease_expiry_fails_the_trial_for_any_reader(live_server: LiveServer) ->
         assert trial is not None
     time.sleep(1.3)
     # A second store on the same file, as another replica would open it.
-    other = SqliteStore(live_server.db_path)
+    other = open_store(live_server.db_url)
     try:
         from asktell.server.usecases.trials import get_trial
 

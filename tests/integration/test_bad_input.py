@@ -3,7 +3,6 @@ and changes nothing in the store."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
 from tests.conftest import LiveServer
+from tests.services import sql
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -346,15 +346,11 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
 ]
 
 
-def _snapshot(path: str) -> list[Any]:
-    connection = sqlite3.connect(path)
-    try:
-        return [
-            (table, sorted(connection.execute(f"SELECT * FROM {table}").fetchall(), key=repr))
-            for table in ("studies", "trials", "measurements", "queue")
-        ]
-    finally:
-        connection.close()
+def _snapshot(db_url: str) -> list[Any]:
+    return [
+        (table, sorted(sql(db_url, f"SELECT * FROM {table}"), key=repr))
+        for table in ("studies", "trials", "measurements", "queue")
+    ]
 
 
 @pytest.fixture
@@ -365,11 +361,8 @@ def base_study(live_server: LiveServer) -> LiveServer:
     stub.CreateStudy(pb.CreateStudyRequest(study_id="base", spec=spec))
     stub.Ask(pb.AskRequest(study="studies/base", worker_id="owner"))
     stub.Ask(pb.AskRequest(study="studies/base", worker_id="gone"))
-    connection = sqlite3.connect(live_server.db_path)
-    connection.execute("UPDATE trials SET lease_deadline = 0 WHERE number = 2")
-    connection.execute("UPDATE trials SET lease_deadline = 1e12 WHERE number = 1")
-    connection.commit()
-    connection.close()
+    sql(live_server.db_url, "UPDATE trials SET lease_deadline = 0 WHERE number = 2")
+    sql(live_server.db_url, "UPDATE trials SET lease_deadline = 1e12 WHERE number = 1")
     return live_server
 
 
@@ -381,13 +374,13 @@ def test_bad_input(
     code: grpc.StatusCode,
     message: str,
 ) -> None:
-    before = _snapshot(str(base_study.db_path))
+    before = _snapshot(base_study.db_url)
     with pytest.raises(grpc.RpcError) as raised:
         call(base_study.stub())
     assert raised.value.code() == code, raised.value.details()
     assert message in raised.value.details()
     assert "Traceback" not in raised.value.details()
-    assert _snapshot(str(base_study.db_path)) == before, "a rejected request changed the store"
+    assert _snapshot(base_study.db_url) == before, "a rejected request changed the store"
 
 
 def test_oversized_message_is_rejected(live_server: LiveServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 
@@ -12,6 +11,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from asktell.client import AsktellError, Client
 from tests.conftest import ServerProcess, simple_spec
+from tests.services import sql
 
 
 def test_kill_9_under_load_loses_nothing_acknowledged(server_process: ServerProcess) -> None:
@@ -49,11 +49,10 @@ def test_kill_9_under_load_loses_nothing_acknowledged(server_process: ServerProc
     assert len(acknowledged) >= 150
 
     # No half-written trial: every row is whole, numbers dense, each COMPLETE has its value.
-    connection = sqlite3.connect(server_process.db_path)
-    rows = connection.execute(
-        "SELECT number, state, value, params FROM trials WHERE study = 'load' ORDER BY number"
-    ).fetchall()
-    connection.close()
+    rows = sql(
+        server_process.db_url,
+        "SELECT number, state, value, params FROM trials WHERE study = 'load' ORDER BY number",
+    )
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
     for _number, state, value, params in rows:
         assert state in ("RUNNING", "COMPLETE")
