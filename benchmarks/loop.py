@@ -32,13 +32,17 @@ def run(
     seed: int,
     settings: Any = None,
 ) -> list[float]:
-    """Values of `n_trials` sequential suggestions (n=1 each, seeded as the server seeds)."""
+    """Values of up to `n_trials` sequential suggestions (n=1 each, seeded as the server seeds);
+    fewer when the algorithm says the space is exhausted."""
     info = ALGORITHMS[algorithm]
     settings = info.settings_type() if settings is None else settings
     results: list[tuple[Params, float]] = []
     for number in range(n_trials):
         rng = np.random.default_rng([seed, number])
         history = history_of(seed, results)
-        [suggestion] = info.suggest(space, history, 1, rng, settings, NO_DEADLINE)
+        suggestions = info.suggest(space, history, 1, rng, settings, NO_DEADLINE)
+        if not suggestions:
+            break
+        [suggestion] = suggestions
         results.append((suggestion.params, float(objective(suggestion.params))))
     return [v for _, v in results]

@@ -154,7 +154,7 @@ def _breed(
             child[cols.start + int(rng.integers(len(param.values)))] = 1.0
         else:
             child[cols] = _reflect(child[cols] + MUTATION_SCALE * rng.standard_normal())
-    return np.clip(child, 0.0, 1.0)
+    return np.asarray(np.clip(child, 0.0, 1.0))
 
 
 def _reflect(v: np.ndarray) -> np.ndarray:

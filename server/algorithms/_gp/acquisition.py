@@ -28,7 +28,9 @@ _INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)
 
 def _log1mexp(x: np.ndarray) -> np.ndarray:
     """log(1 - exp(x)) for x < 0, accurate at both ends."""
-    return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
+        out = np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    return np.asarray(out)
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -63,10 +65,10 @@ def make(
         mu, var = posterior.predict(Z)
         sd = np.sqrt(var)
         if kind == "ucb":
-            return -(mu - math.sqrt(ucb_beta) * sd)  # optimistic lower bound, negated
+            return np.asarray(math.sqrt(ucb_beta) * sd - mu)  # optimistic bound, negated
         z = (best - mu) / sd
         if kind == "ei":
-            return sd * (np.exp(-0.5 * z**2 - _LOG_SQRT_2PI) + z * special.ndtr(z))
-        return log_h(z) + np.log(sd)
+            return np.asarray(sd * (np.exp(-0.5 * z**2 - _LOG_SQRT_2PI) + z * special.ndtr(z)))
+        return np.asarray(log_h(z) + np.log(sd))
 
     return acquire

@@ -21,13 +21,13 @@ def scaled_sq_dist(X: np.ndarray, Z: np.ndarray, ls: np.ndarray) -> np.ndarray:
     """r^2 (n, m): squared distances after dividing each column by its lengthscale."""
     Xs, Zs = X / ls, Z / ls
     r2 = (Xs**2).sum(1)[:, None] + (Zs**2).sum(1)[None, :] - 2.0 * Xs @ Zs.T
-    return np.maximum(r2, 0.0)  # cancellation can make it slightly negative
+    return np.asarray(np.maximum(r2, 0.0))  # cancellation can make it slightly negative
 
 
 def matern52(X: np.ndarray, Z: np.ndarray, ls: np.ndarray, s2: float) -> np.ndarray:
     """K (n, m) = k(X, Z)."""
     r = np.sqrt(scaled_sq_dist(X, Z, ls))
-    return s2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r**2) * np.exp(-SQRT5 * r)
+    return np.asarray(s2 * (1.0 + SQRT5 * r + (5.0 / 3.0) * r**2) * np.exp(-SQRT5 * r))
 
 
 def matern52_with_grad(X: np.ndarray, ls: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -51,4 +51,4 @@ def contract_lengthscale_grad(X: np.ndarray, ls: np.ndarray, M: np.ndarray) -> n
     """
     rows = M.sum(axis=1)  # (n,)
     quad = (X * (M @ X)).sum(axis=0)  # (d,)
-    return 2.0 * (rows @ X**2 - quad) / ls**2
+    return np.asarray(2.0 * (rows @ X**2 - quad) / ls**2)

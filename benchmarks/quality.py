@@ -1,0 +1,192 @@
+"""Simple regret of asktell's algorithms and of peers, on the shared benchmark functions.
+
+    python benchmarks/quality.py                       # everything: 10 seeds, 100 trials
+    python benchmarks/quality.py --quick               # 3 seeds, 20 and 50 trials, 3 functions
+    python benchmarks/quality.py --problems branin --algorithms gp optuna-tpe --seeds 5
+
+Regret is the best value found minus the known optimum, reported as the median and
+interquartile range over seeds after 20, 50 and 100 trials. asktell's algorithms are
+called directly in a sequential loop (n=1 per Ask, history rebuilt from the results).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Small matrices: one BLAS thread is faster than two fighting (see docs/benchmarks.md).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from asktell.server.algorithms.grid import GridSettings
+from asktell.server.domain import (
+    CategoricalParam,
+    DiscreteParam,
+    FloatParam,
+    IntParam,
+    Scale,
+    SearchSpace,
+)
+from benchmarks.functions import PROBLEMS, Problem
+from benchmarks.loop import run
+
+Runner = Callable[[Problem, int, int], list[float]]
+
+
+def _asktell(name: str) -> Runner:
+    def runner(problem: Problem, n_trials: int, seed: int) -> list[float]:
+        return run(name, problem.space, problem, n_trials, seed)
+
+    return runner
+
+
+def _grid(problem: Problem, n_trials: int, seed: int) -> list[float]:
+    """Shuffled grid with about n_trials points: k values per float axis."""
+    n_float = sum(isinstance(p, FloatParam) for p in problem.space.params)
+    k = max(2, math.ceil(n_trials ** (1.0 / max(n_float, 1)) - 1e-9))
+    params = tuple(
+        FloatParam(p.name, p.low, p.high, p.scale, grid_points=k)
+        if isinstance(p, FloatParam)
+        else p
+        for p in problem.space.params
+    )
+    values = run("grid", SearchSpace(params), problem, n_trials, seed, GridSettings(shuffle=True))
+    return values + [values[-1]] * (n_trials - len(values))  # an exhausted grid stops early
+
+
+def _optuna(sampler_name: str) -> Runner:
+    def runner(problem: Problem, n_trials: int, seed: int) -> list[float]:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        samplers: dict[str, Callable[[], Any]] = {
+            "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+            "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+            "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        }
+        study = optuna.create_study(sampler=samplers[sampler_name]())
+        dists = {p.name: _optuna_distribution(p) for p in problem.space.params}
+        values = []
+        for _ in range(n_trials):
+            trial = study.ask(dists)
+            value = problem(trial.params)
+            study.tell(trial, value)
+            values.append(value)
+        return values
+
+    return runner
+
+
+def _optuna_distribution(param: Any) -> Any:
+    from optuna import distributions as d
+
+    if isinstance(param, FloatParam):
+        return d.FloatDistribution(param.low, param.high, log=param.scale is Scale.LOG)
+    if isinstance(param, IntParam):
+        log = param.scale is Scale.LOG
+        return d.IntDistribution(param.low, param.high, log=log, step=param.step)
+    return d.CategoricalDistribution(param.values)
+
+
+def _skopt(problem: Problem, n_trials: int, seed: int) -> list[float]:
+    from skopt import gp_minimize
+    from skopt.space import Categorical, Integer, Real
+
+    dims: list[Any] = []
+    for p in problem.space.params:
+        if isinstance(p, FloatParam):
+            prior = "log-uniform" if p.scale is Scale.LOG else "uniform"
+            dims.append(Real(p.low, p.high, prior=prior, name=p.name))
+        elif isinstance(p, IntParam):
+            prior = "log-uniform" if p.scale is Scale.LOG else "uniform"
+            dims.append(Integer(p.low, p.high, prior=prior, name=p.name))
+        elif isinstance(p, CategoricalParam | DiscreteParam):
+            dims.append(Categorical(list(p.values), name=p.name))
+    names = problem.space.names
+    values: list[float] = []
+
+    def objective(x: list[Any]) -> float:
+        params = {n: (v.item() if hasattr(v, "item") else v) for n, v in zip(names, x, strict=True)}
+        values.append(problem(params))
+        return values[-1]
+
+    gp_minimize(objective, dims, n_calls=n_trials, random_state=seed, n_initial_points=10)
+    return values
+
+
+ALGORITHMS: dict[str, Runner] = {
+    "grid": _grid,
+    "random": _asktell("random"),
+    "gp": _asktell("gp"),
+    "genetic": _asktell("genetic"),
+    "optuna-tpe": _optuna("tpe"),
+    "optuna-gp": _optuna("gp"),
+    "optuna-nsga2": _optuna("nsga2"),
+    "skopt-gp": _skopt,
+}
+CHECKPOINTS = (20, 50, 100)
+
+
+def _cell(regrets: list[float]) -> str:
+    q25, q50, q75 = np.percentile(regrets, [25, 50, 75])
+    return f"{q50:.3g} [{q25:.3g}, {q75:.3g}]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument(
+        "--algorithms", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS)
+    )
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--trials", type=int, nargs="+", default=list(CHECKPOINTS))
+    parser.add_argument("--quick", action="store_true", help="3 seeds, 20/50 trials, 3 problems")
+    parser.add_argument("--json", type=Path, help="also write every run's best-so-far values here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.trials = 3, [20, 50]
+        args.problems = [p for p in args.problems if p in ("branin", "hartmann6", "mixed")]
+    n_trials = max(args.trials)
+    header = ["problem", "algorithm", *[f"regret @{t}" for t in args.trials], "s / run"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header), flush=True)
+    records: list[dict[str, Any]] = []
+    for name in args.problems:
+        problem = PROBLEMS[name]
+        for algo in args.algorithms:
+            curves, seconds = [], []
+            try:
+                for seed in range(args.seeds):
+                    start = time.perf_counter()
+                    values = ALGORITHMS[algo](problem, n_trials, seed)
+                    seconds.append(time.perf_counter() - start)
+                    curves.append(np.minimum.accumulate(values) - problem.optimum)
+            except (ImportError, OSError) as exc:  # Optuna's GPSampler needs torch
+                print(f"| {name} | {algo} | n/a: {type(exc).__name__}: {exc} |", flush=True)
+                continue
+            cells = [_cell([float(c[t - 1]) for c in curves]) for t in args.trials]
+            print(
+                "| " + " | ".join([name, algo, *cells, f"{np.median(seconds):.1f}"]) + " |",
+                flush=True,
+            )
+            records += [
+                {"problem": name, "algorithm": algo, "seed": s, "regret": c.tolist()}
+                for s, c in enumerate(curves)
+            ]
+            if args.json:
+                args.json.write_text(json.dumps(records))
+
+
+if __name__ == "__main__":
+    main()
