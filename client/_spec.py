@@ -7,6 +7,7 @@ algorithm: {name: random, seed: 7}      # grid | random | gp | genetic, plus the
 max_trials: 50
 lease_seconds: 600                      # optional
 max_retries: 0                          # optional
+early_stopping: {name: median, min_steps: 2}   # optional: median | asha, plus settings
 parameters:
   lr: {type: float, min: 1.0e-4, max: 1.0e-1, scale: log}
   hidden: {type: int, min: 16, max: 256}
@@ -35,6 +36,7 @@ _TOP_KEYS = {
     "lease_seconds",
     "max_retries",
     "parameters",
+    "early_stopping",
 }
 _PARAM_KEYS = {
     "float": {"type", "min", "max", "scale", "grid_points"},
@@ -44,6 +46,8 @@ _PARAM_KEYS = {
 }
 _ALGORITHMS = ("grid", "random", "gp", "genetic")
 _ALGORITHM_COMMON = {"name", "seed", "suggestion_deadline"}
+# Spec-file name of each rule -> its field in the EarlyStopping oneof.
+_EARLY_STOPPING = {"median": "median", "asha": "asha"}
 _ACQUISITIONS = {
     "log_ei": pb.ACQUISITION_LOG_EI,
     "ei": pb.ACQUISITION_EI,
@@ -162,6 +166,38 @@ def _algorithm_to_proto(data: Any) -> pb.Algorithm:
     return algorithm
 
 
+def _early_stopping_to_proto(data: Any) -> pb.EarlyStopping:
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping) or data.get("name") not in _EARLY_STOPPING:
+        raise _fail(f"early_stopping.name must be one of {', '.join(_EARLY_STOPPING)}")
+    name = data["name"]
+    message = pb.EarlyStopping()
+    settings = getattr(message, _EARLY_STOPPING[name])
+    settings.SetInParent()
+    known = {f.name for f in settings.DESCRIPTOR.fields}
+    for key, value in data.items():
+        if key == "name":
+            continue
+        if key not in known:
+            raise _fail(
+                f"early_stopping: unknown setting {key!r} for {name}; known: "
+                + ", ".join(sorted(known))
+            )
+        number = _number(f"early_stopping.{key}", value, int)
+        if number < 0:
+            raise _fail(f"early_stopping.{key} must be >= 0, got {number}")
+        setattr(settings, key, number)
+    return message
+
+
+def _early_stopping_from_proto(message: pb.EarlyStopping) -> dict[str, Any]:
+    kind = message.WhichOneof("rule")
+    name = {field: name for name, field in _EARLY_STOPPING.items()}[kind]
+    settings = getattr(message, kind)
+    return {"name": name, **{f.name: v for f, v in settings.ListFields()}}
+
+
 def spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
     """(study id, StudySpec) from a spec dict.
 
@@ -196,6 +232,8 @@ def spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
         raise _fail("max_trials and max_retries must be >= 0")
     if "lease_seconds" in spec:
         message.lease_duration.CopyFrom(_duration(_number("lease_seconds", spec["lease_seconds"])))
+    if spec.get("early_stopping") is not None:
+        message.early_stopping.CopyFrom(_early_stopping_to_proto(spec["early_stopping"]))
     return str(spec["name"]), message
 
 
@@ -233,7 +271,7 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
     deadline = message.algorithm.suggestion_deadline.ToNanoseconds() / 1e9
     if deadline:
         algorithm["suggestion_deadline"] = deadline
-    return {
+    spec: dict[str, Any] = {
         "name": name,
         "objective": {
             "metric": message.objective.metric,
@@ -245,3 +283,6 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
         "max_retries": message.max_retries,
         "parameters": parameters,
     }
+    if message.HasField("early_stopping") and message.early_stopping.WhichOneof("rule"):
+        spec["early_stopping"] = _early_stopping_from_proto(message.early_stopping)
+    return spec

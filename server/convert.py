@@ -20,9 +20,11 @@ from asktell.server.domain import (
     AlgorithmConfig,
     CategoricalParam,
     DiscreteParam,
+    EarlyStopping,
     FloatParam,
     Goal,
     IntParam,
+    MedianStopping,
     Objective,
     Param,
     Params,
@@ -31,6 +33,7 @@ from asktell.server.domain import (
     SearchSpace,
     Study,
     StudySpec,
+    SuccessiveHalving,
     Trial,
     TrialCounts,
     TrialState,
@@ -175,6 +178,32 @@ def _algorithm(message: pb.Algorithm) -> AlgorithmConfig:
     )
 
 
+def _early_stopping(message: pb.EarlyStopping) -> EarlyStopping | None:
+    """The rule of a request, with 0 fields replaced by their defaults."""
+    kind = message.WhichOneof("rule")
+    if kind == "median":
+        m = message.median
+        return MedianStopping(min_steps=m.min_steps, min_trials=m.min_trials or 3)
+    if kind == "asha":
+        a = message.asha
+        return SuccessiveHalving(
+            min_resource=a.min_resource or 1, reduction_factor=a.reduction_factor or 3
+        )
+    return None
+
+
+def _early_stopping_message(rule: EarlyStopping) -> pb.EarlyStopping:
+    if isinstance(rule, MedianStopping):
+        return pb.EarlyStopping(
+            median=pb.MedianStopping(min_steps=rule.min_steps, min_trials=rule.min_trials)
+        )
+    return pb.EarlyStopping(
+        asha=pb.SuccessiveHalving(
+            min_resource=rule.min_resource, reduction_factor=rule.reduction_factor
+        )
+    )
+
+
 def study_spec(message: pb.StudySpec) -> StudySpec:
     """The domain spec of a request, validated.
 
@@ -191,6 +220,7 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
         max_trials=message.max_trials,
         **({"lease_seconds": lease} if lease is not None else {}),
         max_retries=message.max_retries,
+        early_stopping=_early_stopping(message.early_stopping),
     )
 
 
@@ -211,7 +241,7 @@ def study_spec_message(spec: StudySpec) -> pb.StudySpec:
             value = _ACQUISITIONS_PB[value]
         setattr(settings, field.name, value)
     settings.SetInParent()
-    return pb.StudySpec(
+    message = pb.StudySpec(
         objective=pb.Objective(
             metric=spec.objective.metric,
             goal=pb.GOAL_MINIMIZE if spec.objective.goal is Goal.MINIMIZE else pb.GOAL_MAXIMIZE,
@@ -222,6 +252,9 @@ def study_spec_message(spec: StudySpec) -> pb.StudySpec:
         lease_duration=_duration(spec.lease_seconds),
         max_retries=spec.max_retries,
     )
+    if spec.early_stopping is not None:
+        message.early_stopping.CopyFrom(_early_stopping_message(spec.early_stopping))
+    return message
 
 
 def _param_message(param: Param) -> pb.ParameterSpec:

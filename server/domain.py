@@ -282,6 +282,44 @@ class AlgorithmConfig:
             raise InvalidArgument("algorithm.suggestion_deadline must be >= 0")
 
 
+@dataclass(frozen=True, slots=True)
+class MedianStopping:
+    """The median stopping rule; see `asktell.server.early_stopping`."""
+
+    min_steps: int = 0
+    min_trials: int = 3
+
+    def __post_init__(self) -> None:
+        if self.min_steps < 0:
+            raise InvalidArgument(
+                f"early_stopping.median.min_steps must be >= 0, got {self.min_steps}"
+            )
+        if self.min_trials < 1:
+            raise InvalidArgument(
+                f"early_stopping.median.min_trials must be >= 1, got {self.min_trials}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessiveHalving:
+    """Asynchronous successive halving; see `asktell.server.early_stopping`."""
+
+    min_resource: int = 1
+    reduction_factor: int = 3
+
+    def __post_init__(self) -> None:
+        if self.min_resource < 1:
+            raise InvalidArgument(
+                f"early_stopping.asha.min_resource must be >= 1, got {self.min_resource}"
+            )
+        if self.reduction_factor < 2:
+            raise InvalidArgument(
+                f"early_stopping.asha.reduction_factor must be >= 2, got {self.reduction_factor}"
+            )
+
+
+EarlyStopping = MedianStopping | SuccessiveHalving
+
 DEFAULT_LEASE_SECONDS = 600.0
 
 
@@ -293,6 +331,7 @@ class StudySpec:
     max_trials: int = 0
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_retries: int = 0
+    early_stopping: EarlyStopping | None = None
 
     def __post_init__(self) -> None:
         if self.max_trials < 0:

@@ -15,14 +15,17 @@ from asktell.server.domain import (
     AlgorithmConfig,
     CategoricalParam,
     DiscreteParam,
+    EarlyStopping,
     FloatParam,
     Goal,
     IntParam,
+    MedianStopping,
     Objective,
     Param,
     Scale,
     SearchSpace,
     StudySpec,
+    SuccessiveHalving,
 )
 
 
@@ -61,8 +64,20 @@ def param_from_dict(name: str, data: dict[str, Any]) -> Param:
     return CategoricalParam(name, tuple(data["values"]))
 
 
+def early_stopping_to_dict(rule: EarlyStopping) -> dict[str, Any]:
+    name = "median" if isinstance(rule, MedianStopping) else "asha"
+    return {"name": name, **dataclasses.asdict(rule)}
+
+
+def early_stopping_from_dict(data: dict[str, Any]) -> EarlyStopping:
+    settings = {k: v for k, v in data.items() if k != "name"}
+    if data["name"] == "median":
+        return MedianStopping(**settings)
+    return SuccessiveHalving(**settings)
+
+
 def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
-    return {
+    data = {
         "objective": {"metric": spec.objective.metric, "goal": str(spec.objective.goal)},
         "algorithm": {
             "name": spec.algorithm.name,
@@ -76,6 +91,10 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
         "lease_seconds": spec.lease_seconds,
         "max_retries": spec.max_retries,
     }
+    # Only when set, so that specs stored before early stopping existed dump identically.
+    if spec.early_stopping is not None:
+        data["early_stopping"] = early_stopping_to_dict(spec.early_stopping)
+    return data
 
 
 def spec_from_dict(data: dict[str, Any]) -> StudySpec:
@@ -93,6 +112,9 @@ def spec_from_dict(data: dict[str, Any]) -> StudySpec:
         max_trials=data["max_trials"],
         lease_seconds=data["lease_seconds"],
         max_retries=data["max_retries"],
+        early_stopping=(
+            early_stopping_from_dict(data["early_stopping"]) if "early_stopping" in data else None
+        ),
     )
 
 

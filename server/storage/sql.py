@@ -262,6 +262,23 @@ class SqlTx:
             (study_id, number, step, value),
         )
 
+    def values_at_step(
+        self, study_id: str, step: int, states: Iterable[TrialState]
+    ) -> dict[int, float]:
+        wanted = [str(s) for s in states]
+        # From the trials (by the state index) to one primary-key lookup per trial, so
+        # only the rows at `step` are read, never whole histories.
+        where = "t.study = ?"
+        if wanted:
+            where += f" AND t.state IN ({', '.join('?' for _ in wanted)})"
+        rows = self._all(
+            "SELECT t.number, m.value FROM trials t JOIN measurements m "
+            "ON m.study = t.study AND m.number = t.number AND m.step = ? "
+            f"WHERE {where}",
+            (step, study_id, *wanted),
+        )
+        return {int(number): float(value) for number, value in rows}
+
     # ------------------------------------------------------------ queue
     def push_queue(self, study_id: str, items: Sequence[QueuedTrial]) -> None:
         (highest,) = self._one("SELECT MAX(position) FROM queue WHERE study = ?", (study_id,))

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from asktell.server import early_stopping
 from asktell.server.domain import Goal, Params, ParamValue, Study, Trial, TrialState
 from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from asktell.server.storage import QueuedTrial, Store, Tx
@@ -137,7 +138,8 @@ def report(
     """Records an intermediate value and renews the lease.
 
     Returns:
-        (should_stop, lease_deadline).
+        (should_stop, lease_deadline): should_stop is the study's early-stopping
+        rule's verdict on this value (always False without a rule).
     """
     if step < 0:
         raise InvalidArgument(f"step must be >= 0, got {step}")
@@ -148,7 +150,21 @@ def report(
         tx.put_measurement(study_id, number, step, value)
         deadline = now + study.spec.lease_seconds
         tx.update_trial(dataclasses.replace(trial, lease_deadline=deadline))
-        return False, deadline
+        return _should_stop(tx, study, trial, step, value), deadline
+
+
+def _should_stop(tx: Tx, study: Study, trial: Trial, step: int, value: float) -> bool:
+    """The study's early-stopping rule applied to the value just reported."""
+    rule = study.spec.early_stopping
+    states = early_stopping.competitors(rule, step)
+    if states is None:
+        return False
+    others = tx.values_at_step(study.id, step, states)
+    others.pop(trial.number, None)
+    own = [(s, v) for s, v in trial.measurements if s != step] + [(step, value)]
+    return early_stopping.should_stop(
+        rule, study.spec.objective.goal, step, own, list(others.values())
+    )
 
 
 @retry_on_conflict

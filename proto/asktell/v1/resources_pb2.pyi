@@ -182,21 +182,47 @@ class Algorithm(_message.Message):
     suggestion_deadline: _duration_pb2.Duration
     def __init__(self, seed: _Optional[int] = ..., grid: _Optional[_Union[GridSettings, _Mapping]] = ..., random: _Optional[_Union[RandomSettings, _Mapping]] = ..., gp: _Optional[_Union[GpSettings, _Mapping]] = ..., genetic: _Optional[_Union[GeneticSettings, _Mapping]] = ..., suggestion_deadline: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
+class MedianStopping(_message.Message):
+    __slots__ = ("min_steps", "min_trials")
+    MIN_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MIN_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    min_steps: int
+    min_trials: int
+    def __init__(self, min_steps: _Optional[int] = ..., min_trials: _Optional[int] = ...) -> None: ...
+
+class SuccessiveHalving(_message.Message):
+    __slots__ = ("min_resource", "reduction_factor")
+    MIN_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    REDUCTION_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    min_resource: int
+    reduction_factor: int
+    def __init__(self, min_resource: _Optional[int] = ..., reduction_factor: _Optional[int] = ...) -> None: ...
+
+class EarlyStopping(_message.Message):
+    __slots__ = ("median", "asha")
+    MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    ASHA_FIELD_NUMBER: _ClassVar[int]
+    median: MedianStopping
+    asha: SuccessiveHalving
+    def __init__(self, median: _Optional[_Union[MedianStopping, _Mapping]] = ..., asha: _Optional[_Union[SuccessiveHalving, _Mapping]] = ...) -> None: ...
+
 class StudySpec(_message.Message):
-    __slots__ = ("objective", "algorithm", "parameters", "max_trials", "lease_duration", "max_retries")
+    __slots__ = ("objective", "algorithm", "parameters", "max_trials", "lease_duration", "max_retries", "early_stopping")
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     MAX_TRIALS_FIELD_NUMBER: _ClassVar[int]
     LEASE_DURATION_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    EARLY_STOPPING_FIELD_NUMBER: _ClassVar[int]
     objective: Objective
     algorithm: Algorithm
     parameters: _containers.RepeatedCompositeFieldContainer[ParameterSpec]
     max_trials: int
     lease_duration: _duration_pb2.Duration
     max_retries: int
-    def __init__(self, objective: _Optional[_Union[Objective, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, _Mapping]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., max_trials: _Optional[int] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_retries: _Optional[int] = ...) -> None: ...
+    early_stopping: EarlyStopping
+    def __init__(self, objective: _Optional[_Union[Objective, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, _Mapping]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., max_trials: _Optional[int] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_retries: _Optional[int] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("running", "complete", "failed", "pruned", "queued")
