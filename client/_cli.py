@@ -60,12 +60,41 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=50051, show_default=True, type=int, help="0 picks a free port.")
 @click.option("--max-workers", default=32, show_default=True, type=int, help="RPC threads.")
-def serve(db: str, host: str, port: int, max_workers: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve Prometheus metrics on this port (0 picks one); off when not given.",
+)
+@click.option(
+    "--metrics-max-studies",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Studies exported with a study label (the most recently created), bounding cardinality.",
+)
+def serve(
+    db: str,
+    host: str,
+    port: int,
+    max_workers: int,
+    metrics_port: int | None,
+    metrics_max_studies: int,
+) -> None:
     """Run the gRPC server until SIGTERM or Ctrl-C."""
     from asktell.server.app import ServerConfig
     from asktell.server.app import serve as run_server
 
-    run_server(ServerConfig(db=db, host=host, port=port, max_workers=max_workers))
+    run_server(
+        ServerConfig(
+            db=db,
+            host=host,
+            port=port,
+            max_workers=max_workers,
+            metrics_port=metrics_port,
+            metrics_max_studies=metrics_max_studies,
+        )
+    )
 
 
 @main.group()

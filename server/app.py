@@ -12,8 +12,15 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
-from asktell.server.interceptors import ErrorInterceptor
+from asktell.server.interceptors import ErrorInterceptor, MetricsInterceptor
+from asktell.server.metrics import (
+    DEFAULT_MAX_STUDIES,
+    InstrumentedStore,
+    ServerMetrics,
+    StudyStatsCollector,
+)
 from asktell.server.service import AsktellServicer, Clock
 from asktell.server.storage import Store, open_store
 from asktell.v1 import service_pb2, service_pb2_grpc
@@ -33,6 +40,8 @@ class ServerConfig:
     port: int = 50051
     max_workers: int = 32
     grace_seconds: float = 10.0
+    metrics_port: int | None = None
+    metrics_max_studies: int = DEFAULT_MAX_STUDIES
 
 
 def create_server(
@@ -41,21 +50,27 @@ def create_server(
     *,
     max_workers: int = 32,
     clock: Clock = time.time,
+    metrics: ServerMetrics | None = None,
 ) -> tuple[grpc.Server, int]:
-    """A started-ready (not yet started) server bound to `address`, and its port.
+    """A server bound to `address` (not yet started), and its port.
 
-    Port 0 picks a free port, which is what tests use.
+    Port 0 picks a free port, which is what tests use. RPC and store metrics
+    go to `metrics` (a fresh registry if None).
     """
+    metrics = metrics if metrics is not None else ServerMetrics()
+    store = InstrumentedStore(store, metrics)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="asktell-rpc"),
-        interceptors=[ErrorInterceptor()],
+        # The metrics interceptor is outermost, so it sees the code the error interceptor set.
+        interceptors=[MetricsInterceptor(metrics), ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
         ],
         maximum_concurrent_rpcs=max_workers * 8,
     )
-    service_pb2_grpc.add_AsktellServiceServicer_to_server(AsktellServicer(store, clock), server)
+    servicer = AsktellServicer(store, metrics, clock)
+    service_pb2_grpc.add_AsktellServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):
@@ -72,12 +87,23 @@ def create_server(
 def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight RPCs."""
     store = open_store(config.db)
+    metrics = ServerMetrics()
     server, port = create_server(
-        store, f"{config.host}:{config.port}", max_workers=config.max_workers
+        store, f"{config.host}:{config.port}", max_workers=config.max_workers, metrics=metrics
     )
     server.start()
-    log.info("asktell serving on %s:%d with %s", config.host, port, config.db)
-    print(f"asktell serving on {config.host}:{port} (store {config.db})", flush=True)
+    where = f"store {config.db}"
+    if config.metrics_port is not None:
+        metrics.registry.register(
+            StudyStatsCollector(store, max_studies=config.metrics_max_studies)
+        )
+        http_server, _ = start_http_server(
+            config.metrics_port, addr=config.host, registry=metrics.registry
+        )
+        where += f", metrics http://{config.host}:{http_server.server_port}/metrics"
+    log.info("asktell serving on %s:%d (%s)", config.host, port, where)
+    # One line on stdout that scripts can wait for and parse.
+    print(f"asktell serving on {config.host}:{port} ({where})", flush=True)
     stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:

@@ -321,6 +321,8 @@ class SuccessiveHalving:
 EarlyStopping = MedianStopping | SuccessiveHalving
 
 DEFAULT_LEASE_SECONDS = 600.0
+# How the reason of a trial failed by lease expiry starts; metrics count them by it.
+LEASE_EXPIRED_REASON = "lease expired"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Server interceptors: domain errors -> gRPC statuses, in one place.
+"""Server interceptors: domain errors -> gRPC statuses in one place; RPC metrics.
 
 A request id (the caller's `x-request-id` metadata, or a fresh one) tags the
 log line of any unexpected error, and the caller sees the same id in its
@@ -8,6 +8,7 @@ INTERNAL status, never a stack trace.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import grpc
 
 from asktell.server.errors import AsktellError
+from asktell.server.metrics import ServerMetrics
 
 log = logging.getLogger("asktell.server")
 
@@ -54,6 +56,45 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Counts and times every unary RPC by service, method and final status code."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._metrics = metrics
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        behavior = handler.unary_unary
+        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
+        labels = ("unary", service, method)
+        metrics = self._metrics
+
+        def measured(request: Any, context: grpc.ServicerContext) -> Any:
+            metrics.started.labels(*labels).inc()
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return behavior(request, context)
+            except Exception:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                metrics.handling_seconds.labels(*labels).observe(time.perf_counter() - started)
+                metrics.handled.labels(*labels, code.name).inc()
+
+        return grpc.unary_unary_rpc_method_handler(
+            measured,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -13,6 +13,7 @@ import grpc
 
 from asktell.server import convert
 from asktell.server.domain import StudyState
+from asktell.server.metrics import ServerMetrics
 from asktell.server.storage import Store
 from asktell.server.usecases import ask, studies, trials
 from asktell.v1 import service_pb2 as pb
@@ -24,8 +25,11 @@ Clock = Callable[[], float]
 class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
     """Serves asktell.v1.AsktellService from a store; any replica can answer any RPC."""
 
-    def __init__(self, store: Store, clock: Clock = time.time) -> None:
+    def __init__(
+        self, store: Store, metrics: ServerMetrics | None = None, clock: Clock = time.time
+    ) -> None:
         self._store = store
+        self._metrics = metrics if metrics is not None else ServerMetrics()
         self._clock = clock
 
     # ------------------------------------------------------------ studies
@@ -83,6 +87,13 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             resume=request.resume,
         )
         result = ask.ask(self._store, command, self._clock())
+        self._metrics.asks.labels(str(result.status)).inc()
+        for trial in result.created:
+            self._metrics.trials_created.labels(trial.suggested_by.split(" ")[0]).inc()
+        if result.suggest_seconds is not None:
+            self._metrics.suggestion_seconds.labels(result.algorithm).observe(
+                result.suggest_seconds
+            )
         return pb.AskResponse(
             trials=[convert.trial_message(t) for t in result.trials],
             status=convert.ask_status(result),
@@ -99,6 +110,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             worker_id=request.worker_id,
         )
         trial = trials.tell(self._store, command, self._clock())
+        self._metrics.tells.labels(str(command.state)).inc()
         return pb.TellResponse(trial=convert.trial_message(trial))
 
     def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
@@ -112,6 +124,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             request.worker_id,
             self._clock(),
         )
+        self._metrics.reports.labels(str(should_stop).lower()).inc()
         response = pb.ReportResponse(should_stop=should_stop)
         response.lease_deadline.FromNanoseconds(round(deadline * 1e9))
         return response

@@ -81,8 +81,9 @@ class ServerProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
         self.address = ""
+        self.metrics_address = ""
 
-    def start(self) -> str:
+    def start(self, *extra_args: str) -> str:
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
             [
@@ -94,6 +95,7 @@ class ServerProcess:
                 self.db_url,
                 "--port",
                 "0",
+                *extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=log,
@@ -106,6 +108,8 @@ class ServerProcess:
         match = re.search(r"serving on (\S+:\d+)", line)
         assert match, f"server did not start: {line!r}; log: {self.log_path.read_text()}"
         self.address = match.group(1)
+        metrics = re.search(r"metrics http://(\S+:\d+)/metrics", line)
+        self.metrics_address = metrics.group(1) if metrics else ""
         return self.address
 
     def kill(self) -> None:

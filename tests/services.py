@@ -139,3 +139,78 @@ def sql(db_url: str, statement: str) -> list[tuple[object, ...]]:
     with psycopg.connect(db_url, autocommit=True) as connection:
         cursor = connection.execute(statement)  # type: ignore[arg-type]
         return cursor.fetchall() if cursor.description else []
+
+
+class PrometheusServer:
+    """A real Prometheus scraping the given targets every second."""
+
+    def __init__(self, jobs: dict[str, list[str]], tmp_path: Path) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            missing("Prometheus")
+        self.port = free_port()
+        config = tmp_path / "prometheus.yml"
+        scrape = "\n".join(
+            f"  - job_name: {job}\n    static_configs:\n      - targets: {targets!r}"
+            for job, targets in jobs.items()
+        )
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"scrape_configs:\n{scrape}\n"
+        )
+        self.log = (tmp_path / "prometheus.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                str(binary),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: self._ready(), timeout=30)
+
+    def _ready(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def query(self, expr: str) -> list[dict[str, object]]:
+        """Instant query through the HTTP API; returns the result vector."""
+        import json
+        import urllib.parse
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": expr}
+        )
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def value(self, expr: str) -> float | None:
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None  # type: ignore[index]
+
+    def wait_for(self, expr: str, expected: float, timeout: float = 30.0) -> None:
+        last: list[float | None] = [None]
+
+        def matches() -> bool:
+            last[0] = self.value(expr)
+            return last[0] == expected
+
+        try:
+            wait_until(matches, timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(f"{expr} = {last[0]}, expected {expected}") from None
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()

@@ -26,6 +26,24 @@ class QueuedTrial:
     attempt: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class StudyStats:
+    """What metrics export about one study."""
+
+    study_id: str
+    trials_by_state: dict[str, int]
+    best_value: float | None
+    queued: int
+    overdue: int
+    expired_leases: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    n_studies: int
+    studies: list[StudyStats]
+
+
 class Tx(Protocol):
     """One transaction. Methods return domain values; nothing is written until commit."""
 
@@ -56,6 +74,10 @@ class Tx(Protocol):
         self, study_id: str, step: int, states: Iterable[TrialState]
     ) -> dict[int, float]:
         """Trial number -> value reported at `step`, for trials in `states` (all if empty)."""
+        ...
+
+    def study_stats(self, now: float, max_studies: int) -> StoreStats:
+        """Trial statistics of the `max_studies` most recently created studies."""
         ...
 
     # queue

@@ -12,8 +12,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from asktell.server import spec_codec
-from asktell.server.domain import Params, Study, StudyState, Trial, TrialCounts, TrialState
-from asktell.server.storage.base import QueuedTrial
+from asktell.server.domain import (
+    LEASE_EXPIRED_REASON,
+    Params,
+    Study,
+    StudyState,
+    Trial,
+    TrialCounts,
+    TrialState,
+)
+from asktell.server.storage.base import QueuedTrial, StoreStats, StudyStats
 
 _TRIAL_COLUMNS = (
     "number, state, params, value, worker_id, request_id, lease_deadline, create_time, "
@@ -278,6 +286,63 @@ class SqlTx:
             (step, study_id, *wanted),
         )
         return {int(number): float(value) for number, value in rows}
+
+    # ------------------------------------------------------------ statistics
+    def study_stats(self, now: float, max_studies: int) -> StoreStats:
+        (n_studies,) = self._one("SELECT COUNT(*) FROM studies")
+        studies = self._all(
+            "SELECT name, spec FROM studies ORDER BY create_time DESC, name LIMIT ?",
+            (max_studies,),
+        )
+        if not studies:
+            return StoreStats(int(n_studies), [])
+        names = [name for name, _ in studies]
+        marks = ", ".join("?" for _ in names)
+
+        def by_study(sql: str, *args: object) -> dict[str, Any]:
+            rows = self._all(sql.format(marks=marks), (*args, *names))
+            return {row[0]: row[1:] if len(row) > 2 else row[1] for row in rows}
+
+        counts: dict[str, dict[str, int]] = {}
+        for study, state, count in self._all(
+            f"SELECT study, state, COUNT(*) FROM trials WHERE study IN ({marks}) "
+            "GROUP BY study, state",
+            names,
+        ):
+            counts.setdefault(study, {})[state] = int(count)
+        extremes = by_study(
+            "SELECT study, MIN(value), MAX(value) FROM trials "
+            "WHERE state = 'COMPLETE' AND study IN ({marks}) GROUP BY study"
+        )
+        queued = by_study(
+            "SELECT study, COUNT(*) FROM queue WHERE study IN ({marks}) GROUP BY study"
+        )
+        overdue = by_study(
+            "SELECT study, COUNT(*) FROM trials WHERE state = 'RUNNING' "
+            "AND lease_deadline < ? AND study IN ({marks}) GROUP BY study",
+            now,
+        )
+        expired = by_study(
+            "SELECT study, COUNT(*) FROM trials WHERE state = 'FAILED' "
+            f"AND substr(reason, 1, {len(LEASE_EXPIRED_REASON)}) = ? AND study IN ({{marks}}) "
+            "GROUP BY study",
+            LEASE_EXPIRED_REASON,
+        )
+        stats = []
+        for name, spec in studies:
+            minimize = json.loads(spec)["objective"]["goal"] == "minimize"
+            low, high = extremes.get(name, (None, None))
+            stats.append(
+                StudyStats(
+                    study_id=name,
+                    trials_by_state=counts.get(name, {}),
+                    best_value=None if low is None else float(low if minimize else high),
+                    queued=int(queued.get(name, 0)),
+                    overdue=int(overdue.get(name, 0)),
+                    expired_leases=int(expired.get(name, 0)),
+                )
+            )
+        return StoreStats(int(n_studies), stats)
 
     # ------------------------------------------------------------ queue
     def push_queue(self, study_id: str, items: Sequence[QueuedTrial]) -> None:

@@ -56,8 +56,13 @@ class AskCommand:
 
 @dataclass(frozen=True, slots=True)
 class AskResult:
+    """The trials handed out; `created` are the new ones among them (for metrics)."""
+
     trials: list[Trial]
     status: AskStatus
+    created: tuple[Trial, ...] = ()
+    algorithm: str = ""
+    suggest_seconds: float | None = None
 
 
 def check_id(field: str, value: str) -> None:
@@ -122,13 +127,22 @@ def ask(store: Store, command: AskCommand, now: float) -> AskResult:
 
         wanted -= len(new)
         budget = study.spec.max_trials - study.n_suggested if study.spec.max_trials else wanted
+        seconds = None
         if wanted > 0 and budget > 0:
+            started = time.perf_counter()
             new.extend(
                 _suggest(tx, study, min(wanted, budget), number + len(new), new, command, now)
             )
+            seconds = time.perf_counter() - started
         tx.insert_trials(new)
         handed.extend(new)
-        return AskResult(handed, AskStatus.OK if handed else AskStatus.EXHAUSTED)
+        return AskResult(
+            handed,
+            AskStatus.OK if handed else AskStatus.EXHAUSTED,
+            created=tuple(new),
+            algorithm=study.spec.algorithm.name,
+            suggest_seconds=seconds,
+        )
 
 
 def _suggest(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from asktell.server.domain import Study, Trial, TrialState
+from asktell.server.domain import LEASE_EXPIRED_REASON, Study, Trial, TrialState
 from asktell.server.storage import QueuedTrial, Store, Tx
 from asktell.server.usecases.retry import retry_on_conflict
 
@@ -30,7 +30,7 @@ def reap_expired(tx: Tx, study: Study, now: float) -> None:
     for trial in tx.expired_trials(study.id, now):
         worker = f"worker {trial.worker_id!r}" if trial.worker_id else "its worker"
         reason = (
-            f"lease expired: {worker} sent no report or heartbeat "
+            f"{LEASE_EXPIRED_REASON}: {worker} sent no report or heartbeat "
             f"for {study.spec.lease_seconds:g} s"
         )
         fail_trial(tx, study, trial, reason, now)

@@ -1,0 +1,197 @@
+"""Every Prometheus metric of the server, defined once.
+
+Two kinds:
+- **process metrics** counted by this replica as it serves: RPCs by method and
+  code (named like the usual gRPC Prometheus conventions), suggestion time by
+  algorithm, asks, tells and reports by outcome, store transaction time;
+- **study metrics** read from the store at scrape time (`StudyStatsCollector`),
+  so every replica exports the same truth: trials by study and state, best
+  value, queued trials, running trials whose lease has run out, leases expired.
+
+Label cardinality is bounded: at most `max_studies` studies are exported (the
+most recently created), and `asktell_studies` says how many exist in all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from asktell.server.errors import AsktellError
+from asktell.server.storage import Store, Tx
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+SUGGEST_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+DEFAULT_MAX_STUDIES = 100
+DEFAULT_CACHE_SECONDS = 5.0
+
+
+class ServerMetrics:
+    """The process metrics of one server, on their own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        rpc = ("grpc_type", "grpc_service", "grpc_method")
+        self.started = Counter(
+            "grpc_server_started", "RPCs started on the server.", rpc, registry=self.registry
+        )
+        self.handled = Counter(
+            "grpc_server_handled",
+            "RPCs completed on the server, by status code.",
+            (*rpc, "grpc_code"),
+            registry=self.registry,
+        )
+        self.handling_seconds = Histogram(
+            "grpc_server_handling_seconds",
+            "Time to handle an RPC, until its response or error.",
+            rpc,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.suggestion_seconds = Histogram(
+            "asktell_suggestion_seconds",
+            "Time an algorithm took to compute the suggestions of one Ask.",
+            ("algorithm",),
+            buckets=SUGGEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.asks = Counter(
+            "asktell_asks",
+            "Ask calls answered, by status (OK, EXHAUSTED, STOPPED).",
+            ("status",),
+            registry=self.registry,
+        )
+        self.trials_created = Counter(
+            "asktell_trials_created",
+            "Trials handed out for the first time, by source (an algorithm, enqueued, retry).",
+            ("source",),
+            registry=self.registry,
+        )
+        self.tells = Counter(
+            "asktell_tells",
+            "Trials finished through Tell, by final state.",
+            ("state",),
+            registry=self.registry,
+        )
+        self.reports = Counter(
+            "asktell_reports",
+            "Intermediate reports, by whether the trial was told to stop.",
+            ("should_stop",),
+            registry=self.registry,
+        )
+        self.store_seconds = Histogram(
+            "asktell_store_transaction_seconds",
+            "Time store transactions were open, by kind (read, write).",
+            ("kind",),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "asktell_store_errors",
+            "Store transactions that failed, by error (Unavailable, Aborted...).",
+            ("error",),
+            registry=self.registry,
+        )
+
+
+class InstrumentedStore:
+    """A Store that times its transactions into `ServerMetrics`."""
+
+    def __init__(self, store: Store, metrics: ServerMetrics) -> None:
+        self.inner = store
+        self._metrics = metrics
+
+    @contextmanager
+    def _timed(self, kind: str, transaction: AbstractContextManager[Tx]) -> Iterator[Tx]:
+        started = time.perf_counter()
+        try:
+            with transaction as tx:
+                yield tx
+        except AsktellError as exc:
+            self._metrics.store_errors.labels(type(exc).__name__).inc()
+            raise
+        finally:
+            self._metrics.store_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    def read(self) -> AbstractContextManager[Tx]:
+        return self._timed("read", self.inner.read())
+
+    def write(self, study_id: str | None = None) -> AbstractContextManager[Tx]:
+        return self._timed("write", self.inner.write(study_id))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class StudyStatsCollector(Collector):
+    """Study metrics read from the store at scrape time, cached for `cache_seconds`."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_studies: int = DEFAULT_MAX_STUDIES,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._max_studies = max_studies
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] > self._cache_seconds:
+                self._cached = (now, self._read())
+            return list(self._cached[1])
+
+    def _read(self) -> list[Metric]:
+        up = GaugeMetricFamily("asktell_store_up", "1 if the last scrape could read the store.")
+        try:
+            with self._store.read() as tx:
+                stats = tx.study_stats(self._clock(), self._max_studies)
+        except AsktellError:
+            up.add_metric([], 0)
+            return [up]
+        up.add_metric([], 1)
+        studies = GaugeMetricFamily("asktell_studies", "Studies in the store.")
+        studies.add_metric([], stats.n_studies)
+        trials = GaugeMetricFamily(
+            "asktell_study_trials", "Trials by study and state.", labels=["study", "state"]
+        )
+        best = GaugeMetricFamily(
+            "asktell_study_best_value", "Best objective value of the study.", labels=["study"]
+        )
+        queued = GaugeMetricFamily(
+            "asktell_study_queued_trials",
+            "Enqueued configurations and retries waiting to be handed out.",
+            labels=["study"],
+        )
+        overdue = GaugeMetricFamily(
+            "asktell_study_overdue_trials",
+            "RUNNING trials whose lease has run out (failed at the next request on the study).",
+            labels=["study"],
+        )
+        expired = GaugeMetricFamily(
+            "asktell_study_expired_leases",
+            "Trials failed because their worker stopped renewing the lease.",
+            labels=["study"],
+        )
+        for study in stats.studies:
+            for state, count in study.trials_by_state.items():
+                trials.add_metric([study.study_id, state], count)
+            if study.best_value is not None:
+                best.add_metric([study.study_id], study.best_value)
+            queued.add_metric([study.study_id], study.queued)
+            overdue.add_metric([study.study_id], study.overdue)
+            expired.add_metric([study.study_id], study.expired_leases)
+        return [up, studies, trials, best, queued, overdue, expired]
