@@ -171,6 +171,28 @@ def study_show(name: str, limit: int, server: str) -> None:
     click.echo(_best_line(best))
 
 
+@study.command("plot")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .png or .html file.")
+@server_option
+def study_plot(name: str, out: str, server: str) -> None:
+    """Plot the optimisation history, parameter importance and intermediate values."""
+    try:
+        from asktell.client._plot import write_plot
+    except ImportError as exc:  # matplotlib is an optional extra
+        raise click.ClickException(f"plotting needs: pip install 'asktell[plot]' ({exc})") from exc
+    with Client(server) as client:
+        handle = client.get_study(name)
+        info = handle.info()
+        trials = handle.trials()
+        best = handle.best_trials(10)
+    try:
+        write_plot(info, trials, best, Path(out))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--out") from exc
+    click.echo(f"wrote {out} ({len(trials)} trials)")
+
+
 @study.command("stop")
 @click.argument("name")
 @server_option

@@ -58,3 +58,29 @@ def test_a_bad_spec_file_is_one_clear_line(live_server: LiveServer, tmp_path: Pa
     assert result.exit_code == 1
     assert 'INVALID_ARGUMENT: parameter "lr": min 0.1 > max 0.01' in result.output
     assert "Traceback" not in result.output
+
+
+def test_plot_writes_a_png_and_an_html_page(live_server: LiveServer, tmp_path: Path) -> None:
+    with live_server.client() as client:
+        study = client.create_study(simple_spec("plotted"))
+        for trial in study.ask_many(12):
+            for step in range(3):
+                trial.report(step, float(trial.params["x"]) ** 2 / (step + 1))
+            trial.tell(float(trial.params["x"]) ** 2)
+    runner = CliRunner()
+    for name in ("study.png", "study.html"):
+        out = tmp_path / name
+        result = runner.invoke(
+            main, ["study", "plot", "plotted", "--out", str(out), "--server", live_server.address]
+        )
+        assert result.exit_code == 0, result.output
+        assert "wrote" in result.output
+    png = (tmp_path / "study.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    from PIL import Image
+
+    with Image.open(tmp_path / "study.png") as image:
+        image.verify()
+        assert image.size[0] > 1000
+    page = (tmp_path / "study.html").read_text()
+    assert "<svg" in page and "Best trials" in page

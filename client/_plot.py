@@ -1,0 +1,128 @@
+"""`asktell study plot`: a study's optimisation history, parameter importance and curves.
+
+Matplotlib draws one figure with three panels; `.png` writes it as an image,
+`.html` as a self-contained page (inline SVG plus a table of the best trials).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asktell.client._models import StudyInfo, Trial
+
+
+def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, float]:
+    """Share of the objective's variance each parameter explains (random-forest importances).
+
+    Numeric parameters enter on their own scale (log parameters as logs);
+    categoricals as their value's index. Needs a few COMPLETE trials.
+    """
+    from sklearn.ensemble import RandomForestRegressor
+
+    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    names = list(info.spec["parameters"])
+    if len(done) < 4:
+        return {}
+    columns = []
+    for name in names:
+        spec = info.spec["parameters"][name]
+        values = [t.params[name] for t in done]
+        if spec["type"] == "categorical":
+            columns.append([spec["values"].index(v) for v in values])
+        elif spec.get("scale") == "log":
+            columns.append(list(np.log(np.asarray(values, dtype=float))))
+        else:
+            columns.append([float(v) for v in values])
+    X = np.asarray(columns, dtype=float).T
+    y = np.asarray([t.value for t in done], dtype=float)
+    forest = RandomForestRegressor(n_estimators=200, random_state=0, min_samples_leaf=2)
+    forest.fit(X, y)
+    return dict(zip(names, (float(v) for v in forest.feature_importances_), strict=True))
+
+
+def _figure(info: StudyInfo, trials: list[Trial]) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    maximize = info.spec["objective"]["goal"] == "maximize"
+    metric = info.spec["objective"]["metric"]
+    figure, (history, importance, curves) = plt.subplots(1, 3, figsize=(16, 4.5))
+    figure.suptitle(f"study {info.id}: {'maximize' if maximize else 'minimize'} {metric}")
+
+    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    if done:
+        numbers = [t.number for t in done]
+        values = np.asarray([t.value for t in done], dtype=float)
+        best = np.maximum.accumulate(values) if maximize else np.minimum.accumulate(values)
+        history.scatter(numbers, values, s=14, alpha=0.7, label="trial value")
+        history.step(numbers, best, where="post", color="tab:red", label="best so far")
+        history.legend(loc="best")
+    else:
+        history.text(0.5, 0.5, "no COMPLETE trial yet", ha="center", transform=history.transAxes)
+    history.set(title="Optimisation history", xlabel="trial", ylabel=metric)
+
+    shares = parameter_importance(info, trials)
+    if shares:
+        ordered = sorted(shares.items(), key=lambda item: item[1])
+        importance.barh([n for n, _ in ordered], [v for _, v in ordered], color="tab:green")
+    else:
+        importance.text(
+            0.5, 0.5, "needs 4 COMPLETE trials", ha="center", transform=importance.transAxes
+        )
+    importance.set(title="Parameter importance", xlabel="share of explained variance")
+
+    colours = {
+        "COMPLETE": "tab:blue",
+        "PRUNED": "tab:orange",
+        "FAILED": "tab:gray",
+        "RUNNING": "tab:purple",
+    }
+    drawn = False
+    for trial in trials:
+        if trial.measurements:
+            steps, values = zip(*trial.measurements, strict=True)
+            curves.plot(steps, values, color=colours.get(trial.state, "black"), alpha=0.5, lw=1)
+            drawn = True
+    if not drawn:
+        curves.text(0.5, 0.5, "no intermediate reports", ha="center", transform=curves.transAxes)
+    curves.set(title="Intermediate values (colour: final state)", xlabel="step", ylabel=metric)
+    figure.tight_layout()
+    return figure
+
+
+def write_plot(info: StudyInfo, trials: list[Trial], best: list[Trial], out: Path) -> None:
+    """Writes the study's plots to `out` (.png or .html).
+
+    Raises:
+        ValueError: another file extension.
+    """
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".html"):
+        raise ValueError(f"{out}: write a .png or an .html file")
+    figure = _figure(info, trials)
+    if suffix == ".png":
+        figure.savefig(out, dpi=110)
+        return
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    rows = "".join(
+        f"<tr><td>{t.number}</td><td>{t.value:.6g}</td><td>"
+        + html.escape(", ".join(f"{k}={v}" for k, v in t.params.items()))
+        + "</td></tr>"
+        for t in best
+        if t.value is not None
+    )
+    out.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>asktell study {html.escape(info.id)}</title></head><body>"
+        f"<h1>study {html.escape(info.id)}</h1>{buffer.getvalue()}"
+        "<h2>Best trials</h2><table border='1' cellpadding='4'>"
+        f"<tr><th>#</th><th>value</th><th>params</th></tr>{rows}</table></body></html>"
+    )
