@@ -86,7 +86,8 @@ class ReflectionClient:
         def call(body: dict[str, Any]) -> dict[str, Any]:
             request: Message = json_format.ParseDict(body, request_class())
             response: Message = rpc(request, timeout=10)
-            return json_format.MessageToDict(response)
+            answer: dict[str, Any] = json_format.MessageToDict(response)
+            return answer
 
         return call
 
