@@ -227,15 +227,25 @@ def study_delete(name: str, yes: bool, server: str) -> None:
 
 
 @main.command()
-@click.option("--trials", "n_trials", default=30, show_default=True, help="Trials to run.")
-@click.option("--jobs", default=2, show_default=True, help="Parallel clients.")
-@click.option("--algorithm", default="random", show_default=True, help="grid, random, gp, genetic.")
+@click.option("--trials", "n_trials", default=20, show_default=True, help="Trials to run.")
+@click.option("--processes", default=2, show_default=True, help="Worker processes.")
+@click.option("--algorithm", default="gp", show_default=True, help="grid, random, gp, genetic.")
 @click.option("--db", default="sqlite:///asktell-demo.db", show_default=True)
-def demo(n_trials: int, jobs: int, algorithm: str, db: str) -> None:
-    """Start a server on SQLite and tune a classifier on the digits data set."""
+def demo(n_trials: int, processes: int, algorithm: str, db: str) -> None:
+    """Start a server on SQLite and worker processes tuning an MLP on the digits."""
     from asktell.client._demo import run_demo
 
-    run_demo(n_trials=n_trials, jobs=jobs, algorithm=algorithm, db=db)
+    run_demo(n_trials=n_trials, processes=processes, algorithm=algorithm, db=db)
+
+
+def _register_worker_command() -> None:
+    # Loads click and the client only: torch is imported by the tasks, in the workers.
+    from asktell.worker.cli import worker_command
+
+    main.add_command(worker_command)
+
+
+_register_worker_command()
 
 
 def _fmt(value: Any) -> str:

@@ -1,52 +1,61 @@
-"""The demo behind `asktell demo`: a server on SQLite and clients tuning a classifier."""
+"""The demo behind `asktell demo`: a server on SQLite and worker processes training an MLP.
+
+It runs what a user would: `asktell serve`, a study from the digits-MLP spec, and
+`asktell worker --processes N --task digits-mlp`, then shows the search as it goes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from typing import Any
 
 import click
 
-from asktell.client._client import Client
-from asktell.client._models import Trial
+from asktell.client._client import Client, Study
+from asktell.client._errors import NotFoundError
 
-DEMO_STUDY = "digits-svc-demo"
+DEMO_STUDY = "digits-mlp-demo"
+POLL_SECONDS = 0.5
 
 
 def demo_spec(algorithm: str, n_trials: int) -> dict[str, Any]:
+    """The spec of examples/digits-mlp.yaml, under the demo's own name."""
     return {
         "name": DEMO_STUDY,
         "objective": {"metric": "val_accuracy", "goal": "maximize"},
         "algorithm": {"name": algorithm, "seed": 7},
         "max_trials": n_trials,
+        "lease_seconds": 60,
+        "max_retries": 1,
+        "early_stopping": {"name": "median", "min_steps": 3, "min_trials": 4},
         "parameters": {
-            "C": {"type": "float", "min": 1e-2, "max": 1e3, "scale": "log", "grid_points": 6},
-            "gamma": {"type": "float", "min": 1e-5, "max": 1e-1, "scale": "log", "grid_points": 5},
-            "kernel": {"type": "categorical", "values": ["rbf", "sigmoid"]},
+            "lr": {"type": "float", "min": 1e-4, "max": 1e-1, "scale": "log"},
+            "weight_decay": {"type": "float", "min": 1e-6, "max": 1e-2, "scale": "log"},
+            "width": {"type": "int", "min": 16, "max": 256, "scale": "log"},
+            "depth": {"type": "int", "min": 1, "max": 3},
+            "dropout": {"type": "float", "min": 0.0, "max": 0.5},
+            "batch_size": {"type": "discrete", "values": [16, 32, 64, 128]},
+            "optimizer": {"type": "categorical", "values": ["adam", "sgd"]},
+            "epochs": {"type": "int", "min": 5, "max": 20},
         },
     }
 
 
-def evaluate(trial: Trial) -> float:
-    """3-fold cross-validated accuracy of an SVM on scikit-learn's bundled digits."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import cross_val_score
-    from sklearn.svm import SVC
-
-    features, labels = load_digits(return_X_y=True)
-    model = SVC(C=trial.params["C"], gamma=trial.params["gamma"], kernel=trial.params["kernel"])
-    return float(cross_val_score(model, features / 16.0, labels, cv=3).mean())
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "asktell.client._cli", *args]
 
 
 def start_server(db: str) -> tuple[subprocess.Popen[str], str]:
     """`asktell serve` on a free loopback port; returns the process and its address."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "asktell.client._cli", "serve", "--db", db, "--port", "0"],
+        _cli("serve", "--db", db, "--port", "0"),
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -60,38 +69,80 @@ def start_server(db: str) -> tuple[subprocess.Popen[str], str]:
     return process, match.group(1)
 
 
-def run_demo(*, n_trials: int, jobs: int, algorithm: str, db: str) -> None:
+def _fresh_study(client: Client, spec: dict[str, Any]) -> Study:
+    """The demo study, started over: a rerun shows a whole search again."""
+    with contextlib.suppress(NotFoundError):
+        client.delete_study(spec["name"])
+    return client.create_study(spec)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run_demo(*, n_trials: int, processes: int, algorithm: str, db: str) -> None:
+    """Serve, create the study, run the workers with a progress bar, print a summary."""
     started = time.monotonic()
     server, address = start_server(db)
     click.echo(f"server on {address}, store {db}")
     try:
-        with Client(address) as client:
-            study = client.create_study(demo_spec(algorithm, n_trials))
-            done = study.info().counts
-            already = done.complete + done.failed + done.pruned
-            click.echo(f"study {study.id}: {algorithm}, {n_trials} trials, {jobs} clients")
-            with click.progressbar(length=max(n_trials - already, 0), label="trials") as bar:
-
-                def progress(trial: Trial) -> None:
-                    bar.label = f"trial {trial.number:>3} {trial.state:<8} best {best_value()}"
-                    bar.update(1)
-
-                def best_value() -> str:
-                    best = study.best_trial
-                    return "-" if best is None or best.value is None else f"{best.value:.4f}"
-
-                study.optimize(evaluate, n_jobs=jobs, on_trial=progress)
-            trials = study.trials()
-            best = study.best_trial
-        by_state = Counter(t.state for t in trials)
-        click.echo("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(by_state.items())))
-        if best is not None:
-            params = ", ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in best.params.items()
+        with Client(address) as client, tempfile.TemporaryFile("w+") as log:
+            study = _fresh_study(client, demo_spec(algorithm, n_trials))
+            click.echo(
+                f"study {study.id}: {algorithm}, {n_trials} trials, median early stopping, "
+                f"{processes} worker processes training an MLP on the digits"
             )
-            click.echo(f"best trial {best.number}: val_accuracy {best.value:.4f} ({params})")
-        click.echo(f"time: {time.monotonic() - started:.1f} s")
+            workers = subprocess.Popen(
+                _cli(
+                    "worker",
+                    "--server",
+                    address,
+                    "--study",
+                    study.id,
+                    "--task",
+                    "digits-mlp",
+                    "--processes",
+                    str(processes),
+                ),
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            _follow(study, workers, n_trials)
+            if workers.wait() != 0:
+                log.seek(0)
+                raise click.ClickException(f"the workers failed:\n{log.read()[-3000:]}")
+            _summary(study, time.monotonic() - started)
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def _follow(study: Study, workers: subprocess.Popen[bytes], n_trials: int) -> None:
+    """A progress bar of finished trials until the worker processes exit."""
+    with click.progressbar(length=n_trials, label="trials", show_pos=True) as bar:
+        shown = 0
+        while True:
+            running = workers.poll() is None
+            counts = study.info().counts
+            done = counts.complete + counts.failed + counts.pruned
+            best = study.best_trial
+            best_text = "-" if best is None or best.value is None else f"{best.value:.4f}"
+            bar.label = f"best val_accuracy {best_text}, {counts.pruned} pruned"
+            bar.update(done - shown)
+            shown = done
+            if not running:
+                return
+            time.sleep(POLL_SECONDS)
+
+
+def _summary(study: Study, seconds: float) -> None:
+    trials = study.trials()
+    best = study.best_trial
+    by_state = Counter(t.state for t in trials)
+    click.echo("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(by_state.items())))
+    if best is not None and best.value is not None:
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+        click.echo(f"best trial {best.number}: val_accuracy {best.value:.4f}")
+        click.echo(f"  {params}")
+    click.echo(f"time: {seconds:.1f} s ({len(trials) / seconds * 60:.0f} trials per minute)")

@@ -1,0 +1,177 @@
+"""`asktell worker`: N worker processes (spawned, one per GPU or sharing the CPU cores).
+
+Importing this module must stay cheap: torch is imported by the tasks, in the
+worker processes, never at CLI start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from asktell.client import AsktellError
+from asktell.worker.device import Placement, available_cores, default_processes, plan, visible_gpus
+from asktell.worker.loop import DEFAULT_SERVER_WAIT, Worker, WorkerConfig, WorkerStats
+from asktell.worker.tasks import BUILTIN_TASKS
+
+log = logging.getLogger("asktell.worker")
+
+
+def _gpus(device: str) -> list[str]:
+    # No NVIDIA device node: skip importing torch (seconds) just to learn there is no GPU.
+    if device == "auto" and not any(Path("/dev").glob("nvidia[0-9]*")):
+        return []
+    return visible_gpus(device)
+
+
+def _summary(stats: WorkerStats) -> str:
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(stats.states.items())) or "no trials"
+    share = stats.task_seconds / stats.wall_seconds if stats.wall_seconds else 0.0
+    return f"{states} in {stats.wall_seconds:.1f} s ({share:.0%} of it in the task)"
+
+
+def run_process(config: WorkerConfig, placement: Placement) -> int:
+    """Runs one worker in this process; the exit status (1: server unreachable or study gone)."""
+    try:
+        stats = Worker(config, placement).run()
+    except AsktellError as exc:
+        log.error("worker gives up: %s", exc)
+        return 1
+    log.info("worker done: %s", _summary(stats))
+    return 0
+
+
+def _child(config: WorkerConfig, placement: Placement, verbose: bool) -> None:
+    """Entry point of a spawned worker process."""
+    if placement.cuda_visible_devices is not None:
+        # Before torch is imported: the process then sees its one GPU as cuda:0.
+        os.environ["CUDA_VISIBLE_DEVICES"] = placement.cuda_visible_devices
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    sys.exit(run_process(config, placement))
+
+
+def run_processes(configs: list[WorkerConfig], placements: list[Placement], verbose: bool) -> int:
+    """Spawns one process per config and waits; SIGTERM is passed on to each.
+
+    Returns:
+        0 if every process exited 0, else 1.
+    """
+    # spawn, not fork: gRPC channels and CUDA contexts must be created after the split.
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_child, args=(c, p, verbose), name=f"asktell-worker-{k}")
+        for k, (c, p) in enumerate(zip(configs, placements, strict=True))
+    ]
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for process in processes:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    # Ctrl-C reaches the whole process group: the children handle it themselves.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    codes = [process.exitcode for process in processes]
+    log.info("worker processes exited with %s", codes)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+@click.command("worker")
+@click.option(
+    "--server",
+    envvar="ASKTELL_SERVER",
+    default="127.0.0.1:50051",
+    show_default=True,
+    help="host:port of the asktell server (or $ASKTELL_SERVER).",
+)
+@click.option("--study", required=True, help="The study id to work on.")
+@click.option(
+    "--task",
+    required=True,
+    help=f"{', '.join(sorted(BUILTIN_TASKS))}, or package.module:function (see docs/workers.md).",
+)
+@click.option(
+    "--processes",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Worker processes; 0 means one per visible GPU, or 1 without a GPU.",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA if present), cpu, cuda (one GPU per process) or cuda:K.",
+)
+@click.option("--prefetch", is_flag=True, help="Ask for the next trial while one trains.")
+@click.option("--worker-id", default=None, help="Lease holder name (default host-pid).")
+@click.option(
+    "--server-wait",
+    default=DEFAULT_SERVER_WAIT,
+    show_default=True,
+    type=float,
+    help="Seconds to keep retrying an unreachable server (a finished result is kept meanwhile).",
+)
+@click.option(
+    "--max-trials",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Trials per process at most; 0 means until the study ends.",
+)
+def worker_command(
+    server: str,
+    study: str,
+    task: str,
+    processes: int,
+    device: str,
+    prefetch: bool,
+    worker_id: str | None,
+    server_wait: float,
+    max_trials: int,
+) -> None:
+    """Pull trials of a study, train, report each epoch and tell, until the study ends.
+
+    SIGTERM ends the current trial as FAILED ("worker stopped (SIGTERM)") and exits 0.
+    """
+    if task not in BUILTIN_TASKS and ":" not in task:
+        raise click.BadParameter(
+            f"{task!r}: give one of {', '.join(sorted(BUILTIN_TASKS))} or package.module:function",
+            param_hint="--task",
+        )
+    try:
+        gpus = _gpus(device)
+        n = processes or default_processes(gpus)
+        placements = plan(device, n, gpus, available_cores())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from exc
+    configs = [
+        WorkerConfig(
+            server=server,
+            study=study,
+            task=task,
+            worker_id=f"{worker_id}-{k}" if worker_id and n > 1 else worker_id,
+            prefetch=prefetch,
+            server_wait=server_wait,
+            max_trials=max_trials,
+        )
+        for k in range(n)
+    ]
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    if n == 1:
+        sys.exit(run_process(configs[0], placements[0]))
+    sys.exit(run_processes(configs, placements, verbose))

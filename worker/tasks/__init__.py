@@ -1,0 +1,77 @@
+"""Training tasks: the built-in ones by name, and any user function `package.module:function`.
+
+A task is `function(params: dict, reporter) -> dict`:
+
+- `params` are the trial's hyperparameters, name -> value;
+- `reporter.report(step, **metrics) -> bool` sends the study's objective metric at
+  `step` (renewing the lease) and answers whether to stop now: the server's
+  early-stopping rule said so, or the worker is shutting down. Return soon after;
+- `reporter.stopping` says the same without reporting (check it between batches);
+- `reporter.device` ("cpu", "cuda", ...), `reporter.seed`, `reporter.threads` and
+  `reporter.trial_number` tell the task where and how to run;
+- the returned dict holds the final metrics and must contain the objective metric.
+
+An exception fails the trial, with the exception's first line as the reason.
+Built-in tasks import torch; nothing else in the worker does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+
+class Reporter(Protocol):
+    """What a task receives to report progress; see the module docstring."""
+
+    device: str
+    seed: int
+    threads: int
+    trial_number: int
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def report(self, step: int, **metrics: float) -> bool: ...
+
+
+Task = Callable[[dict[str, Any], Reporter], Mapping[str, Any]]
+
+BUILTIN_TASKS: dict[str, str] = {
+    "digits-mlp": "asktell.worker.tasks.digits:mlp",
+    "digits-cnn": "asktell.worker.tasks.digits:cnn",
+    "sequence-lstm": "asktell.worker.tasks.sequence:lstm",
+}
+
+
+class TaskNotFound(ValueError):
+    """The task name is neither built in nor an importable `module:function`."""
+
+
+def load_task(name: str) -> Task:
+    """The task called `name`: a built-in name or `package.module:function`.
+
+    The current directory is importable, as with `python -m`, so a module next
+    to where the worker starts can be named.
+
+    Raises:
+        TaskNotFound: unknown name, module or function.
+    """
+    target = BUILTIN_TASKS.get(name, name)
+    module_name, sep, function_name = target.partition(":")
+    if not sep or not module_name or not function_name:
+        known = ", ".join(sorted(BUILTIN_TASKS))
+        raise TaskNotFound(f"task {name!r}: give one of {known} or package.module:function")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TaskNotFound(f"task {name!r}: cannot import {module_name}: {exc}") from exc
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise TaskNotFound(f"task {name!r}: {module_name} has no function {function_name!r}")
+    return function  # type: ignore[no-any-return]
