@@ -20,13 +20,60 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def server_option(function: F) -> F:
-    return click.option(
-        "--server",
-        envvar="ASKTELL_SERVER",
-        default=DEFAULT_SERVER,
-        show_default=True,
-        help="host:port of the asktell server (or $ASKTELL_SERVER).",
-    )(function)
+    """--server plus the credentials to reach it, each also from ASKTELL_* variables."""
+    options = [
+        click.option(
+            "--server",
+            envvar="ASKTELL_SERVER",
+            default=DEFAULT_SERVER,
+            show_default=True,
+            help="host:port of the asktell server. [env ASKTELL_SERVER]",
+        ),
+        click.option(
+            "--token-file",
+            envvar="ASKTELL_TOKEN_FILE",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="File holding the bearer token. [env ASKTELL_TOKEN_FILE]",
+        ),
+        click.option(
+            "--tls-ca",
+            envvar="ASKTELL_TLS_CA",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="PEM CA of the server's certificate: connect with TLS. [env ASKTELL_TLS_CA]",
+        ),
+        click.option(
+            "--tls-cert",
+            envvar="ASKTELL_CLIENT_TLS_CERT",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="PEM client certificate, for mutual TLS. [env ASKTELL_CLIENT_TLS_CERT]",
+        ),
+        click.option(
+            "--tls-key",
+            envvar="ASKTELL_CLIENT_TLS_KEY",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="PEM key of the client certificate. [env ASKTELL_CLIENT_TLS_KEY]",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def connect(
+    server: str,
+    token_file: str | None = None,
+    tls_ca: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    **kwargs: Any,
+) -> Client:
+    """A Client from the command line's connection options."""
+    token = Path(token_file).read_text().strip() if token_file else None
+    return Client(server, token=token, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, **kwargs)
 
 
 class _Cli(click.Group):
@@ -50,51 +97,14 @@ def main(verbose: bool) -> None:
     )
 
 
-@main.command()
-@click.option(
-    "--db",
-    default="sqlite:///asktell.db",
-    show_default=True,
-    help="Store URL: sqlite:///path.db (relative) or sqlite:////abs/path.db.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=50051, show_default=True, type=int, help="0 picks a free port.")
-@click.option("--max-workers", default=32, show_default=True, type=int, help="RPC threads.")
-@click.option(
-    "--metrics-port",
-    type=int,
-    default=None,
-    help="Serve Prometheus metrics on this port (0 picks one); off when not given.",
-)
-@click.option(
-    "--metrics-max-studies",
-    type=int,
-    default=100,
-    show_default=True,
-    help="Studies exported with a study label (the most recently created), bounding cardinality.",
-)
-def serve(
-    db: str,
-    host: str,
-    port: int,
-    max_workers: int,
-    metrics_port: int | None,
-    metrics_max_studies: int,
-) -> None:
-    """Run the gRPC server until SIGTERM or Ctrl-C."""
-    from asktell.server.app import ServerConfig
-    from asktell.server.app import serve as run_server
+def _register_server_commands() -> None:
+    # The server's own command line lives with the server; importing it loads only click.
+    from asktell.server.cli import serve_command
 
-    run_server(
-        ServerConfig(
-            db=db,
-            host=host,
-            port=port,
-            max_workers=max_workers,
-            metrics_port=metrics_port,
-            metrics_max_studies=metrics_max_studies,
-        )
-    )
+    main.add_command(serve_command)
+
+
+_register_server_commands()
 
 
 @main.group()
@@ -107,10 +117,10 @@ def study() -> None:
     "-f", "--file", "spec_file", required=True, type=click.Path(exists=True, dir_okay=False)
 )
 @server_option
-def study_create(spec_file: str, server: str) -> None:
+def study_create(spec_file: str, **connection: Any) -> None:
     """Create a study from a YAML spec file (again with the same spec: no change)."""
     spec = yaml.safe_load(Path(spec_file).read_text())
-    with Client(server) as client:
+    with connect(**connection) as client:
         created = client.create_study(spec)
         info = created.info()
         click.echo(f"study {info.id}: {info.spec['algorithm']['name']}, seed {info.seed}")
@@ -118,9 +128,9 @@ def study_create(spec_file: str, server: str) -> None:
 
 @study.command("list")
 @server_option
-def study_list(server: str) -> None:
+def study_list(**connection: Any) -> None:
     """List every study with its trial counts."""
-    with Client(server) as client:
+    with connect(**connection) as client:
         studies = client.list_studies()
     if not studies:
         click.echo("no studies")
@@ -143,9 +153,9 @@ def study_list(server: str) -> None:
 @click.argument("name")
 @click.option("--limit", default=50, show_default=True, help="Trials to show (latest).")
 @server_option
-def study_show(name: str, limit: int, server: str) -> None:
+def study_show(name: str, limit: int, **connection: Any) -> None:
     """Show a study's spec, its trials and the best trial."""
-    with Client(server) as client:
+    with connect(**connection) as client:
         handle = client.get_study(name)
         info = handle.info()
         trials = handle.trials()
@@ -175,13 +185,13 @@ def study_show(name: str, limit: int, server: str) -> None:
 @click.argument("name")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .png or .html file.")
 @server_option
-def study_plot(name: str, out: str, server: str) -> None:
+def study_plot(name: str, out: str, **connection: Any) -> None:
     """Plot the optimisation history, parameter importance and intermediate values."""
     try:
         from asktell.client._plot import write_plot
     except ImportError as exc:  # matplotlib is an optional extra
         raise click.ClickException(f"plotting needs: pip install 'asktell[plot]' ({exc})") from exc
-    with Client(server) as client:
+    with connect(**connection) as client:
         handle = client.get_study(name)
         info = handle.info()
         trials = handle.trials()
@@ -196,9 +206,9 @@ def study_plot(name: str, out: str, server: str) -> None:
 @study.command("stop")
 @click.argument("name")
 @server_option
-def study_stop(name: str, server: str) -> None:
+def study_stop(name: str, **connection: Any) -> None:
     """Stop handing out suggestions."""
-    with Client(server) as client:
+    with connect(**connection) as client:
         Study(client, name).stop()
     click.echo(f"study {name} stopped")
 
@@ -206,9 +216,9 @@ def study_stop(name: str, server: str) -> None:
 @study.command("resume")
 @click.argument("name")
 @server_option
-def study_resume(name: str, server: str) -> None:
+def study_resume(name: str, **connection: Any) -> None:
     """Resume a stopped study."""
-    with Client(server) as client:
+    with connect(**connection) as client:
         Study(client, name).resume()
     click.echo(f"study {name} resumed")
 
@@ -217,11 +227,11 @@ def study_resume(name: str, server: str) -> None:
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @server_option
-def study_delete(name: str, yes: bool, server: str) -> None:
+def study_delete(name: str, yes: bool, **connection: Any) -> None:
     """Delete a study and all its trials."""
     if not yes:
         click.confirm(f"Delete study {name} and all its trials?", abort=True)
-    with Client(server) as client:
+    with connect(**connection) as client:
         client.delete_study(name)
     click.echo(f"study {name} deleted")
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -77,6 +78,13 @@ def _param_message(name: str, value: Any) -> rpb.ParameterValue:
     )
 
 
+def _pem(value: bytes | str | Path | None) -> bytes | None:
+    """PEM bytes given as bytes or as a file path."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
 def params_to_proto(params: Mapping[str, Any]) -> dict[str, rpb.ParameterValue]:
     return {name: _param_message(name, value) for name, value in params.items()}
 
@@ -91,6 +99,11 @@ class Client:
         timeout: seconds each call may take.
         retry_seconds: how long idempotent calls keep retrying, with exponential
             backoff, while the server answers UNAVAILABLE or ABORTED.
+        token: a bearer token sent with every call (servers run with --auth-file).
+        tls_ca: PEM bundle (bytes or a file path) of the CA that signed the
+            server's certificate; giving it (or a client certificate) switches to TLS.
+        tls_cert: PEM client certificate chain, for servers requiring mutual TLS.
+        tls_key: PEM private key of the client certificate.
         channel: a ready gRPC channel to use instead of opening one (tests,
             custom credentials).
 
@@ -103,15 +116,28 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        token: str | None = None,
+        tls_ca: bytes | str | Path | None = None,
+        tls_cert: bytes | str | Path | None = None,
+        tls_key: bytes | str | Path | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
         self.retry_seconds = retry_seconds
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._owns_channel = channel is None
-        self._channel = (
-            channel if channel is not None else grpc.insecure_channel(target, options=_OPTIONS)
-        )
+        if channel is None:
+            if tls_ca is not None or tls_cert is not None:
+                credentials = grpc.ssl_channel_credentials(
+                    root_certificates=_pem(tls_ca),
+                    private_key=_pem(tls_key),
+                    certificate_chain=_pem(tls_cert),
+                )
+                channel = grpc.secure_channel(target, credentials, options=_OPTIONS)
+            else:
+                channel = grpc.insecure_channel(target, options=_OPTIONS)
+        self._channel = channel
         self._stub = service_pb2_grpc.AsktellServiceStub(self._channel)
 
     def close(self) -> None:
@@ -138,7 +164,7 @@ class Client:
         backoff = 0.1
         while True:
             try:
-                return rpc(request, timeout=self.timeout)
+                return rpc(request, timeout=self.timeout, metadata=self._metadata)
             except grpc.RpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
                 if not isinstance(error, RetryableError) or time.monotonic() + backoff > give_up:

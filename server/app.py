@@ -8,12 +8,14 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from asktell.server.auth import AuthInterceptor, Role, load_tokens
 from asktell.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from asktell.server.metrics import (
     DEFAULT_MAX_STUDIES,
@@ -33,7 +35,7 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """How `asktell serve` runs."""
+    """How `asktell serve` runs (see `asktell serve --help`)."""
 
     db: str = "sqlite:///asktell.db"
     host: str = "127.0.0.1"
@@ -42,6 +44,31 @@ class ServerConfig:
     grace_seconds: float = 10.0
     metrics_port: int | None = None
     metrics_max_studies: int = DEFAULT_MAX_STUDIES
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    auth_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+
+
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials from the config's PEM files; None for a plaintext server.
+
+    With a client CA, clients must present a certificate it signed (mutual TLS).
+    """
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    client_ca = config.tls_client_ca.read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
 
 
 def create_server(
@@ -51,18 +78,30 @@ def create_server(
     max_workers: int = 32,
     clock: Clock = time.time,
     metrics: ServerMetrics | None = None,
+    credentials: grpc.ServerCredentials | None = None,
+    tokens: dict[bytes, Role] | None = None,
 ) -> tuple[grpc.Server, int]:
     """A server bound to `address` (not yet started), and its port.
 
-    Port 0 picks a free port, which is what tests use. RPC and store metrics
-    go to `metrics` (a fresh registry if None).
+    Args:
+        store: where studies live.
+        address: host:port; port 0 picks a free port (what tests use).
+        max_workers: threads serving RPCs.
+        clock: epoch seconds, injected for tests.
+        metrics: RPC and store metrics (a fresh registry if None).
+        credentials: TLS credentials (`server_credentials`); None serves plaintext.
+        tokens: token digests and roles (`auth.load_tokens`); None serves without auth.
     """
     metrics = metrics if metrics is not None else ServerMetrics()
     store = InstrumentedStore(store, metrics)
+    # Outermost first: metrics see every final code, auth runs before any handler work.
+    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics)]
+    if tokens is not None:
+        interceptors.append(AuthInterceptor(tokens))
+    interceptors.append(ErrorInterceptor())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="asktell-rpc"),
-        # The metrics interceptor is outermost, so it sees the code the error interceptor set.
-        interceptors=[MetricsInterceptor(metrics), ErrorInterceptor()],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * MAX_MESSAGE_BYTES),
@@ -78,7 +117,10 @@ def create_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, port
@@ -86,13 +128,23 @@ def create_server(
 
 def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight RPCs."""
+    tokens = load_tokens(config.auth_file) if config.auth_file else None
+    credentials = server_credentials(config)
     store = open_store(config.db)
     metrics = ServerMetrics()
     server, port = create_server(
-        store, f"{config.host}:{config.port}", max_workers=config.max_workers, metrics=metrics
+        store,
+        f"{config.host}:{config.port}",
+        max_workers=config.max_workers,
+        metrics=metrics,
+        credentials=credentials,
+        tokens=tokens,
     )
     server.start()
-    where = f"store {config.db}"
+    where = f"store {config.db.split('@')[-1]}"  # never the database password
+    where += ", TLS" if credentials else ""
+    where += ", mutual TLS" if config.tls_client_ca else ""
+    where += f", {len(tokens)} tokens" if tokens else ""
     if config.metrics_port is not None:
         metrics.registry.register(
             StudyStatsCollector(store, max_studies=config.metrics_max_studies)

@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from asktell.server import logs
 from asktell.server.errors import AsktellError
 from asktell.server.metrics import ServerMetrics
 
@@ -43,6 +44,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         method = handler_call_details.method
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            bound = logs.request_id.set(_request_id(context))
             try:
                 return behavior(request, context)
             except AsktellError as exc:
@@ -50,9 +52,12 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             except Exception:
                 if context.code() is not None:  # already aborted by the handler itself
                     raise
-                request_id = _request_id(context)
-                log.exception("unexpected error in %s (request id %s)", method, request_id)
-                context.abort(grpc.StatusCode.INTERNAL, f"internal error; request id {request_id}")
+                log.exception("unexpected error in %s", method)
+                context.abort(
+                    grpc.StatusCode.INTERNAL, f"internal error; request id {logs.request_id.get()}"
+                )
+            finally:
+                logs.request_id.reset(bound)
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,

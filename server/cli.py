@@ -1,0 +1,142 @@
+"""`asktell serve`: the server's command line, registered on the `asktell` group.
+
+Every option can also come from an ASKTELL_* environment variable (Kubernetes
+passes the database URL from a Secret that way).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command("serve")
+@click.option(
+    "--db",
+    envvar="ASKTELL_DB",
+    default="sqlite:///asktell.db",
+    show_default=True,
+    help="Store URL: sqlite:///path.db (relative), sqlite:////abs/path.db, or "
+    "postgresql://user:password@host:5432/db. [env ASKTELL_DB]",
+)
+@click.option(
+    "--host",
+    envvar="ASKTELL_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 in a container). [env ASKTELL_HOST]",
+)
+@click.option(
+    "--port",
+    envvar="ASKTELL_PORT",
+    default=50051,
+    show_default=True,
+    type=int,
+    help="gRPC port; 0 picks a free one. [env ASKTELL_PORT]",
+)
+@click.option(
+    "--max-workers",
+    envvar="ASKTELL_MAX_WORKERS",
+    default=32,
+    show_default=True,
+    type=int,
+    help="Threads serving RPCs.",
+)
+@click.option(
+    "--metrics-port",
+    envvar="ASKTELL_METRICS_PORT",
+    type=int,
+    default=None,
+    help="Serve Prometheus metrics on this port (0 picks one); off when not given.",
+)
+@click.option(
+    "--metrics-max-studies",
+    default=100,
+    show_default=True,
+    type=int,
+    help="Studies exported with a study label (the most recently created).",
+)
+@click.option(
+    "--tls-cert",
+    envvar="ASKTELL_TLS_CERT",
+    type=_FILE,
+    default=None,
+    help="PEM certificate chain of the server; with --tls-key, serve TLS only.",
+)
+@click.option(
+    "--tls-key",
+    envvar="ASKTELL_TLS_KEY",
+    type=_FILE,
+    default=None,
+    help="PEM private key of the server.",
+)
+@click.option(
+    "--tls-client-ca",
+    envvar="ASKTELL_TLS_CLIENT_CA",
+    type=_FILE,
+    default=None,
+    help="PEM CA bundle: require client certificates it signed (mutual TLS).",
+)
+@click.option(
+    "--auth-file",
+    envvar="ASKTELL_AUTH_FILE",
+    type=_FILE,
+    default=None,
+    help="YAML mapping of bearer tokens to roles (admin, worker, viewer).",
+)
+@click.option(
+    "--log-format",
+    envvar="ASKTELL_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="Log lines as text or JSON.",
+)
+@click.option(
+    "--grace-seconds",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="On SIGTERM, how long in-flight RPCs may finish.",
+)
+def serve_command(
+    db: str,
+    host: str,
+    port: int,
+    max_workers: int,
+    metrics_port: int | None,
+    metrics_max_studies: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    auth_file: Path | None,
+    log_format: str,
+    grace_seconds: float,
+) -> None:
+    """Run the gRPC server until SIGTERM or Ctrl-C."""
+    from asktell.server.app import ServerConfig, serve
+    from asktell.server.auth import AuthConfigError
+    from asktell.server.logs import configure_logging
+
+    configure_logging(log_format, logging.INFO)
+    try:
+        config = ServerConfig(
+            db=db,
+            host=host,
+            port=port,
+            max_workers=max_workers,
+            grace_seconds=grace_seconds,
+            metrics_port=metrics_port,
+            metrics_max_studies=metrics_max_studies,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
+            auth_file=auth_file,
+        )
+        serve(config)
+    except (ValueError, AuthConfigError) as exc:
+        raise click.UsageError(str(exc)) from None
