@@ -1,0 +1,42 @@
+"""User tasks for the worker tests, named as `--task tests.e2e.tasks:NAME` from the repo root.
+
+No torch: these start in a fraction of a second, so the tests time the worker,
+not a framework import.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from asktell.worker.tasks import Reporter
+
+
+def slow(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
+    """Reports `loss` = x every 0.25 s for `steps` steps (default 8), stopping when told."""
+    x = float(params["x"])
+    for step in range(1, int(params.get("steps", 8)) + 1):
+        time.sleep(0.25)
+        if reporter.report(step, loss=x):
+            break
+    return {"loss": x}
+
+
+def raises(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
+    """Fails for kind "boom", with a two-line message (the reason keeps the first)."""
+    if params["kind"] == "boom":
+        raise ValueError("boom: this configuration cannot train\nsecond line")
+    reporter.report(1, loss=1.0)
+    return {"loss": 1.0}
+
+
+def plateau(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
+    """A learning curve rising to `quality`: bad configurations plateau low from the start."""
+    quality = float(params["quality"])
+    score = 0.0
+    for epoch in range(1, 9):
+        time.sleep(0.02)
+        score = quality * (1 - 0.5**epoch)
+        if reporter.report(epoch, score=score):
+            break
+    return {"score": score}
