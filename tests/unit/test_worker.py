@@ -6,11 +6,15 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from asktell.client import Trial
+from asktell.client import Trial, spec_to_proto
+from asktell.client._demo import DEMO_STUDY, demo_spec
+from asktell.server import convert
 from asktell.worker.device import Placement, plan
 from asktell.worker.loop import objective_value, one_line, trial_seed
 from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound, load_task
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -107,3 +111,15 @@ def test_objective_value(result: object, value: float | None, message: str | Non
 def test_one_line_reason() -> None:
     assert one_line(ValueError("first\nsecond")) == "ValueError: first"
     assert one_line(MemoryError()) == "MemoryError"
+
+
+@pytest.mark.parametrize("task", sorted(BUILTIN_TASKS))
+def test_each_builtin_task_has_a_valid_example_spec(task: str) -> None:
+    spec = yaml.safe_load((REPO / "examples" / f"{task}.yaml").read_text())
+    _, message = spec_to_proto(spec)
+    assert convert.study_spec(message).early_stopping is not None
+
+
+def test_the_demo_runs_the_digits_mlp_example() -> None:
+    example = yaml.safe_load((REPO / "examples" / "digits-mlp.yaml").read_text())
+    assert demo_spec("gp", 20) == {**example, "name": DEMO_STUDY}
