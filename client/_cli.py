@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -201,6 +202,42 @@ def study_plot(name: str, out: str, **connection: Any) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--out") from exc
     click.echo(f"wrote {out} ({len(trials)} trials)")
+
+
+@study.command("best")
+@click.argument("name")
+@click.option(
+    "--format",
+    "output_format",
+    default="json",
+    show_default=True,
+    type=click.Choice(["json", "yaml"]),
+    help="How to print the best trial.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (replaced in one step) instead of printing.",
+)
+@server_option
+def study_best(name: str, output_format: str, out: Path | None, **connection: Any) -> None:
+    """Print the best COMPLETE trial for the next pipeline step; exit 1 while there is none."""
+    with connect(**connection) as client:
+        best = client.get_study(name).best_trial
+    if best is None:
+        raise click.ClickException(f"study {name} has no complete trial yet")
+    record = {"study": best.study, "trial": best.number, "value": best.value, "params": best.params}
+    if output_format == "json":
+        text = json.dumps(record, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(record, sort_keys=False)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(text)
+    partial.replace(out)  # readers never see half a file
 
 
 @study.command("stop")
