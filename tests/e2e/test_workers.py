@@ -17,7 +17,8 @@ import pytest
 from asktell.client import Client, Study, Trial
 from asktell.server.app import create_server
 from asktell.server.storage import open_store
-from tests.conftest import REPO
+from tests.conftest import REPO, ServerProcess
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 WORKER = [sys.executable, "-m", "asktell.client._cli", "worker"]
@@ -228,3 +229,31 @@ def test_median_rule_prunes_bad_trials_and_saves_epochs(client: Client, workers:
     best_with, best_without = with_rule.best_trial, without.best_trial
     assert best_with is not None and best_without is not None
     assert best_with.params == best_without.params == {"quality": "0.95"}
+
+
+def test_a_server_down_for_a_while_is_waited_for(tmp_path: Path) -> None:
+    server = ServerProcess(f"sqlite:///{tmp_path / 'down.db'}", tmp_path / "server.log")
+    port = str(free_port())
+    address = server.start("--port", port)
+    pool = Workers(address, tmp_path)
+    try:
+        with Client(address) as client:
+            study = client.create_study(
+                {
+                    "name": "down",
+                    "objective": {"metric": "loss", "goal": "minimize"},
+                    "algorithm": {"name": "random", "seed": 4},
+                    "max_trials": 3,
+                    "parameters": {"x": {"type": "float", "min": 0.0, "max": 1.0}},
+                }
+            )
+            process = pool.start("down", "tests.e2e.tasks:slow", "--server-wait", "30")
+            wait_for(lambda: running(study), what="a running trial")
+            server.kill()
+            time.sleep(3)  # reports fail meanwhile; the worker keeps its trial and retries
+            server.start("--port", port)
+            assert pool.wait(process) == 0, pool.log(0)
+            assert [t.state for t in study.trials()] == ["COMPLETE"] * 3
+    finally:
+        pool.close()
+        server.kill()
