@@ -156,7 +156,7 @@ class TrialReporter:
     def report(self, step: int, **metrics: float) -> bool:
         """Sends the objective metric at `step`; returns whether to stop now."""
         if self.metric not in metrics:
-            raise KeyError(
+            raise ValueError(
                 f"report() needs the study's metric {self.metric!r}; got {sorted(metrics)}"
             )
         if self.lost is None:
