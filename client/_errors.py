@@ -10,7 +10,9 @@ AsktellError
 ├─ PermissionDeniedError     the credentials lack the role
 └─ RetryableError            worth retrying with backoff
    ├─ AbortedError           a write conflict
-   └─ UnavailableError       the server or its store is unreachable
+   ├─ UnavailableError       the server or its store is unreachable
+   ├─ DeadlineExceededError  the call did not finish in time
+   └─ CancelledError         the server dropped a call whose deadline had passed
 ```
 """
 
@@ -83,6 +85,12 @@ class DeadlineExceededError(RetryableError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class CancelledError(RetryableError):
+    """The server gave up on a call whose deadline had passed; it wrote nothing."""
+
+    code = grpc.StatusCode.CANCELLED
+
+
 _CODE_TO_ERROR: dict[grpc.StatusCode, type[AsktellError]] = {
     cls.code: cls
     for cls in (
@@ -95,6 +103,7 @@ _CODE_TO_ERROR: dict[grpc.StatusCode, type[AsktellError]] = {
         AbortedError,
         UnavailableError,
         DeadlineExceededError,
+        CancelledError,
     )
 }
 _CODE_TO_ERROR[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgumentError

@@ -7,6 +7,7 @@ AsktellError (INTERNAL)
 ├─ AlreadyExists (ALREADY_EXISTS)          the study id is taken by a different spec
 ├─ FailedPrecondition (FAILED_PRECONDITION) the request contradicts the current state
 ├─ Aborted (ABORTED)                       a write conflict; retrying helps
+├─ Cancelled (CANCELLED)                   the caller gave up; nothing was written
 └─ Unavailable (UNAVAILABLE)               the store cannot be reached; retry with backoff
 ```
 `interceptors.ErrorInterceptor` turns these into statuses in one place.
@@ -57,3 +58,9 @@ class Unavailable(AsktellError):
     """The store cannot be reached (UNAVAILABLE); retry with backoff."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class Cancelled(AsktellError):
+    """The caller cancelled or ran out of time before the answer was written (CANCELLED)."""
+
+    code = grpc.StatusCode.CANCELLED

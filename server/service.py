@@ -86,7 +86,12 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             request_id=request.request_id,
             resume=request.resume,
         )
-        result = ask.ask(self._store, command, self._clock())
+        def is_waiting() -> bool:
+            left = context.time_remaining()  # read from the deadline itself: no race
+            return bool(context.is_active()) and (left is None or left > 0)
+
+        caller = ask.Caller(is_waiting=is_waiting, seconds_left=context.time_remaining)
+        result = ask.ask(self._store, command, self._clock(), caller)
         self._metrics.asks.labels(str(result.status)).inc()
         for trial in result.created:
             self._metrics.trials_created.labels(trial.suggested_by.split(" ")[0]).inc()

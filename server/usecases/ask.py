@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +25,7 @@ from asktell.server.domain import (
     Trial,
     TrialState,
 )
-from asktell.server.errors import InvalidArgument
+from asktell.server.errors import Cancelled, InvalidArgument
 from asktell.server.storage import Store, Tx
 from asktell.server.usecases.leases import reap_expired
 from asktell.server.usecases.retry import retry_on_conflict
@@ -94,12 +96,25 @@ def build_history(tx: Tx, study: Study, also_pending: list[Params]) -> History:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What an Ask may know of its RPC: whether the caller still waits, and how long it will."""
+
+    is_waiting: Callable[[], bool] = lambda: True
+    seconds_left: Callable[[], float | None] = lambda: None
+
+
 @retry_on_conflict
-def ask(store: Store, command: AskCommand, now: float) -> AskResult:
+def ask(store: Store, command: AskCommand, now: float, caller: Caller = Caller()) -> AskResult:
     """Hands out up to `command.count` trials leased to `command.worker_id`.
+
+    The algorithm's time budget is cut to the caller's deadline, and trials
+    are written only if the caller still waits for them: a cancelled or timed
+    out Ask writes nothing.
 
     Raises:
         NotFound: the study does not exist.
+        Cancelled: the caller stopped waiting before the trials were written.
     """
     with store.write(command.study_id) as tx:
         study = require_study(tx, command.study_id)
@@ -130,10 +145,12 @@ def ask(store: Store, command: AskCommand, now: float) -> AskResult:
         seconds = None
         if wanted > 0 and budget > 0:
             started = time.perf_counter()
-            new.extend(
-                _suggest(tx, study, min(wanted, budget), number + len(new), new, command, now)
-            )
+            deadline = _deadline(study, caller)
+            n = min(wanted, budget)
+            new.extend(_suggest(tx, study, n, number + len(new), new, command, now, deadline))
             seconds = time.perf_counter() - started
+        if not caller.is_waiting():
+            raise Cancelled("the caller stopped waiting; no trial was handed out")
         tx.insert_trials(new)
         handed.extend(new)
         return AskResult(
@@ -145,6 +162,15 @@ def ask(store: Store, command: AskCommand, now: float) -> AskResult:
         )
 
 
+def _deadline(study: Study, caller: Caller) -> Deadline:
+    """The study's suggestion budget, cut short to leave the caller time to get the answer."""
+    budget = study.spec.algorithm.suggestion_deadline or math.inf
+    left = caller.seconds_left()
+    if left is not None:
+        budget = min(budget, max(0.05, 0.8 * left - 0.05))
+    return Deadline.after(0 if math.isinf(budget) else budget, time.monotonic)
+
+
 def _suggest(
     tx: Tx,
     study: Study,
@@ -153,6 +179,7 @@ def _suggest(
     already: list[Trial],
     command: AskCommand,
     now: float,
+    deadline: Deadline,
 ) -> list[Trial]:
     info = ALGORITHMS[study.spec.algorithm.name]
     pending = [t.params for t in already]
@@ -163,7 +190,6 @@ def _suggest(
     )
     # Seeded by study seed and trial number: the same seed and history give the same suggestion.
     rng = np.random.default_rng([study.seed, first_number])
-    deadline = Deadline.after(study.spec.algorithm.suggestion_deadline, time.monotonic)
     suggestions = info.suggest(
         study.spec.space, history, n, rng, study.spec.algorithm.settings, deadline
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import grpc
 import pytest
 
 from asktell.client import (
@@ -252,3 +253,42 @@ def test_lease_expiry_fails_the_trial_for_any_reader(live_server: LiveServer) ->
         assert retry is not None and retry.retry_of == trial.number
         with pytest.raises(FailedPreconditionError, match="lease expired"):
             study.trial(trial.number).tell(1.0)
+
+
+def test_an_ask_whose_caller_gave_up_writes_nothing(live_server: LiveServer) -> None:
+    from asktell.v1 import service_pb2 as pb
+
+    with live_server.client() as client:
+        study = client.create_study(simple_spec("impatient", algorithm="gp"))
+        study.add_trials(
+            [
+                {"params": {"x": (i % 97) / 10 - 4.8, "n": i % 10 + 1}, "value": float(i % 13)}
+                for i in range(300)
+            ]
+        )
+    stub = live_server.stub()
+    received = 0
+    for attempt in range(5):
+        request = pb.AskRequest(study="studies/impatient", request_id=f"gone-{attempt}")
+        try:
+            received += len(stub.Ask(request, timeout=0.01).trials)
+        except grpc.RpcError as exc:
+            # CANCELLED when the server saw the deadline pass before the client did.
+            assert exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+    time.sleep(1.0)  # let the server finish and roll back
+    with live_server.client() as client:
+        info = client.get_study("impatient").info()
+    # Every trial written reached its caller: none was handed out to a caller that left.
+    assert info.counts.running == received and info.counts.complete == 300
+
+
+def test_ask_writes_nothing_for_a_caller_that_left(live_server: LiveServer) -> None:
+    from asktell.server.errors import Cancelled
+    from asktell.server.usecases.ask import AskCommand, Caller, ask
+
+    with live_server.client() as client:
+        study = client.create_study(simple_spec("left"))
+        with pytest.raises(Cancelled):
+            ask(live_server.store, AskCommand("left", 5), time.time(), Caller(lambda: False))
+        assert study.info().counts.running == 0
+        assert len(ask(live_server.store, AskCommand("left", 5), time.time()).trials) == 5
