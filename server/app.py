@@ -21,6 +21,7 @@ from asktell.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from asktell.server.metrics import (
     DEFAULT_MAX_STUDIES,
     InstrumentedStore,
+    NoMetrics,
     ServerMetrics,
     StudyStatsCollector,
 )
@@ -45,6 +46,7 @@ class ServerConfig:
     grace_seconds: float = 10.0
     metrics_port: int | None = None
     metrics_max_studies: int = DEFAULT_MAX_STUDIES
+    metrics_enabled: bool = True
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
@@ -94,9 +96,11 @@ def create_server(
         tokens: token digests and roles (`auth.load_tokens`); None serves without auth.
     """
     metrics = metrics if metrics is not None else ServerMetrics()
-    store = InstrumentedStore(store, metrics)
-    # Outermost first: metrics see every final code, auth runs before any handler work.
-    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor(metrics)]
+    interceptors: list[grpc.ServerInterceptor] = []
+    if not isinstance(metrics, NoMetrics):
+        store = InstrumentedStore(store, metrics)
+        # Outermost first: metrics see every final code, auth runs before any handler work.
+        interceptors.append(MetricsInterceptor(metrics))
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
     interceptors.append(ErrorInterceptor())
@@ -135,7 +139,7 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
     tokens = load_tokens(config.auth_file) if config.auth_file else None
     credentials = server_credentials(config)
     store = open_store(config.db)
-    metrics = ServerMetrics()
+    metrics = ServerMetrics() if config.metrics_enabled else NoMetrics()
     server, port = create_server(
         store,
         f"{config.host}:{config.port}",
@@ -149,7 +153,7 @@ def serve(config: ServerConfig, ready: threading.Event | None = None) -> None:
     where += ", TLS" if credentials else ""
     where += ", mutual TLS" if config.tls_client_ca else ""
     where += f", {len(tokens)} tokens" if tokens else ""
-    if config.metrics_port is not None:
+    if config.metrics_port is not None and config.metrics_enabled:
         metrics.registry.register(
             StudyStatsCollector(store, max_studies=config.metrics_max_studies)
         )

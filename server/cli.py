@@ -54,6 +54,11 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="Serve Prometheus metrics on this port (0 picks one); off when not given.",
 )
 @click.option(
+    "--no-metrics",
+    is_flag=True,
+    help="Count nothing (no RPC or store metrics); for measuring what metrics cost.",
+)
+@click.option(
     "--metrics-max-studies",
     default=100,
     show_default=True,
@@ -109,6 +114,7 @@ def serve_command(
     port: int,
     max_workers: int,
     metrics_port: int | None,
+    no_metrics: bool,
     metrics_max_studies: int,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -132,6 +138,7 @@ def serve_command(
             grace_seconds=grace_seconds,
             metrics_port=metrics_port,
             metrics_max_studies=metrics_max_studies,
+            metrics_enabled=not no_metrics,
             tls_cert=tls_cert,
             tls_key=tls_key,
             tls_client_ca=tls_client_ca,

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from asktell.server.errors import AsktellError
 from asktell.server.storage import Store, Tx
+from asktell.server.usecases.ask import AskResult
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 SUGGEST_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -98,6 +99,32 @@ class ServerMetrics:
             ("error",),
             registry=self.registry,
         )
+
+    def record_ask(self, result: AskResult) -> None:
+        self.asks.labels(str(result.status)).inc()
+        for trial in result.created:
+            self.trials_created.labels(trial.suggested_by.split(" ")[0]).inc()
+        if result.suggest_seconds is not None:
+            self.suggestion_seconds.labels(result.algorithm).observe(result.suggest_seconds)
+
+    def record_tell(self, state: str) -> None:
+        self.tells.labels(state).inc()
+
+    def record_report(self, should_stop: bool) -> None:
+        self.reports.labels(str(should_stop).lower()).inc()
+
+
+class NoMetrics(ServerMetrics):
+    """Records nothing: for `asktell serve --no-metrics` and measuring what metrics cost."""
+
+    def record_ask(self, result: AskResult) -> None:
+        pass
+
+    def record_tell(self, state: str) -> None:
+        pass
+
+    def record_report(self, should_stop: bool) -> None:
+        pass
 
 
 class InstrumentedStore:

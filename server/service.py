@@ -86,19 +86,14 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             request_id=request.request_id,
             resume=request.resume,
         )
+
         def is_waiting() -> bool:
             left = context.time_remaining()  # read from the deadline itself: no race
             return bool(context.is_active()) and (left is None or left > 0)
 
         caller = ask.Caller(is_waiting=is_waiting, seconds_left=context.time_remaining)
         result = ask.ask(self._store, command, self._clock(), caller)
-        self._metrics.asks.labels(str(result.status)).inc()
-        for trial in result.created:
-            self._metrics.trials_created.labels(trial.suggested_by.split(" ")[0]).inc()
-        if result.suggest_seconds is not None:
-            self._metrics.suggestion_seconds.labels(result.algorithm).observe(
-                result.suggest_seconds
-            )
+        self._metrics.record_ask(result)
         return pb.AskResponse(
             trials=[convert.trial_message(t) for t in result.trials],
             status=convert.ask_status(result),
@@ -115,7 +110,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             worker_id=request.worker_id,
         )
         trial = trials.tell(self._store, command, self._clock())
-        self._metrics.tells.labels(str(command.state)).inc()
+        self._metrics.record_tell(str(command.state))
         return pb.TellResponse(trial=convert.trial_message(trial))
 
     def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
@@ -129,7 +124,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             request.worker_id,
             self._clock(),
         )
-        self._metrics.reports.labels(str(should_stop).lower()).inc()
+        self._metrics.record_report(should_stop)
         response = pb.ReportResponse(should_stop=should_stop)
         response.lease_deadline.FromNanoseconds(round(deadline * 1e9))
         return response
