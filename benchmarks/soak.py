@@ -41,8 +41,16 @@ SPEC = {
 
 def start_server(db: Path, log: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "asktell.client._cli", "serve", "--db", f"sqlite:///{db}"]
-        + ["--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "asktell.client._cli",
+            "serve",
+            "--db",
+            f"sqlite:///{db}",
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
         text=True,
