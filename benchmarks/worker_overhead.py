@@ -1,0 +1,141 @@
+"""Worker overhead: the share of wall time a worker spends outside the training function,
+and digits-MLP trials per minute with 1 and 2 worker processes.
+
+    python benchmarks/worker_overhead.py            # about 3 minutes on 2 cores
+
+Overhead runs `Worker` in this process against `asktell serve` (SQLite) in
+another, with a task that sleeps for the trial's length in 10 reported steps,
+so the CPU is free and only the worker's own work (Ask, Report, heartbeats,
+Tell) shows. Throughput runs `asktell worker --processes N --task digits-mlp`
+and counts trials per minute from the first Ask to the last Tell (steady state),
+and over the whole run including process start-up (torch import).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from asktell.client import Client
+from asktell.client._demo import start_server
+from asktell.worker.device import Placement
+from asktell.worker.loop import Worker, WorkerConfig
+from asktell.worker.tasks import Reporter
+
+STEPS = 10
+
+
+def sleeper(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
+    """A trial of `seconds` doing nothing but reporting STEPS times."""
+    for step in range(1, STEPS + 1):
+        time.sleep(float(params["seconds"]) / STEPS)
+        reporter.report(step, loss=float(params["x"]))
+    return {"loss": float(params["x"])}
+
+
+def overhead(
+    address: str, name: str, algorithm: str, seconds: float, n: int, prefetch: bool
+) -> str:
+    with Client(address) as client:
+        client.create_study(
+            {
+                "name": name,
+                "objective": {"metric": "loss", "goal": "minimize"},
+                "algorithm": {"name": algorithm, "seed": 1},
+                "max_trials": n,
+                "lease_seconds": 30,
+                "parameters": {
+                    "x": {"type": "float", "min": 0.0, "max": 1.0},
+                    "y": {"type": "float", "min": 0.0, "max": 1.0},
+                    "seconds": {"type": "float", "min": seconds, "max": seconds},
+                },
+            }
+        )
+    config = WorkerConfig(
+        server=address, study=name, task="benchmarks.worker_overhead:sleeper", prefetch=prefetch
+    )
+    stats = Worker(config, Placement("cpu", None, 1)).run()
+    outside = stats.wall_seconds - stats.task_seconds
+    # Reports run inside the task: wall time beyond the sleeping counts them too.
+    beyond = stats.wall_seconds - stats.n_trials * seconds
+    return (
+        f"| {seconds:g} s | {algorithm} | {'yes' if prefetch else 'no'} | {stats.n_trials} "
+        f"| {stats.wall_seconds:.2f} | {outside / stats.n_trials * 1000:.1f} "
+        f"| {outside / stats.wall_seconds:.2%} | {beyond / stats.wall_seconds:.2%} |"
+    )
+
+
+def throughput(address: str, name: str, processes: int, n: int) -> str:
+    with Client(address) as client:
+        study = client.create_study(
+            {
+                "name": name,
+                "objective": {"metric": "val_accuracy", "goal": "maximize"},
+                "algorithm": {"name": "random", "seed": 1},
+                "max_trials": n,
+                "parameters": {
+                    "lr": {"type": "float", "min": 1e-3, "max": 1e-2, "scale": "log"},
+                    "width": {"type": "int", "min": 64, "max": 64},
+                    "batch_size": {"type": "discrete", "values": [32]},
+                    "epochs": {"type": "int", "min": 5, "max": 5},
+                },
+            }
+        )
+        started = time.monotonic()
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "asktell.client._cli", "worker", "--server", address),
+                *("--study", name, "--task", "digits-mlp", "--device", "cpu"),
+                *("--processes", str(processes)),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        wall = time.monotonic() - started
+        trials = study.trials()
+    first = min(t.create_time for t in trials if t.create_time)
+    last = max(t.end_time for t in trials if t.end_time)
+    steady = (last - first).total_seconds()
+    return (
+        f"| {processes} | {len(trials)} | {steady:.1f} | {len(trials) / steady * 60:.0f} "
+        f"| {wall:.1f} | {len(trials) / wall * 60:.0f} |"
+    )
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    with tempfile.TemporaryDirectory() as tmp:
+        server, address = start_server(f"sqlite:///{tmp}/bench.db")
+        try:
+            print(
+                "| trial | algorithm | prefetch | trials | wall s | outside task ms/trial "
+                "| outside task | all but the work |"
+            )
+            print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            for i, (seconds, algorithm, n, prefetch) in enumerate(
+                [
+                    (1.0, "random", 10, False),
+                    (1.0, "gp", 20, False),
+                    (1.0, "gp", 20, True),
+                    (10.0, "random", 4, False),
+                ]
+            ):
+                print(overhead(address, f"overhead-{i}", algorithm, seconds, n, prefetch))
+            print()
+            print(
+                "| processes | trials | steady s | trials/min | wall s | trials/min incl. start |"
+            )
+            print("| --- | --- | --- | --- | --- | --- |")
+            for processes in (1, 2):
+                print(throughput(address, f"throughput-{processes}", processes, 16))
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()
