@@ -18,8 +18,7 @@ from typing import Any
 
 import click
 
-from asktell.client._client import Client, Study
-from asktell.client._errors import NotFoundError
+from asktell.client import Client, NotFoundError, Study
 
 DEMO_STUDY = "digits-mlp-demo"
 POLL_SECONDS = 0.5
