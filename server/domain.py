@@ -230,7 +230,7 @@ class SearchSpace:
         """
         unknown = sorted(set(params) - set(self.names))
         if unknown:
-            raise InvalidArgument(f"params: unknown parameter {unknown[0]!r}")
+            raise InvalidArgument(f"params: unknown parameter {_shown(unknown[0])}")
         normalised: dict[str, ParamValue] = {}
         for param in self.params:
             if param.name not in params:
@@ -238,10 +238,16 @@ class SearchSpace:
             value = _normalise(param, params[param.name])
             if not param.contains(value):
                 raise InvalidArgument(
-                    f'params: "{param.name}" = {params[param.name]!r} is outside its domain'
+                    f'params: "{param.name}" = {_shown(params[param.name])} is outside its domain'
                 )
             normalised[param.name] = value
         return normalised
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """The repr of a caller's value for an error message, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _normalise(param: Param, value: ParamValue) -> ParamValue:

@@ -21,6 +21,17 @@ from asktell.server.metrics import ServerMetrics
 
 log = logging.getLogger("asktell.server")
 
+# Status messages are cut to this length: gRPC carries them in a trailer that clients
+# refuse beyond 16 KiB (percent-encoded), which would hide the real status.
+MAX_STATUS_MESSAGE = 1024
+
+
+def _status_message(exc: AsktellError) -> str:
+    message = str(exc)
+    return (
+        message if len(message) <= MAX_STATUS_MESSAGE else message[: MAX_STATUS_MESSAGE - 3] + "..."
+    )
+
 
 def _request_id(context: grpc.ServicerContext) -> str:
     for key, value in context.invocation_metadata() or ():
@@ -48,7 +59,8 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             try:
                 return behavior(request, context)
             except AsktellError as exc:
-                context.abort(exc.code, str(exc))
+                log.info("%s answered %s", method, exc.code.name)  # no payload, no token
+                context.abort(exc.code, _status_message(exc))
             except Exception:
                 if context.code() is not None:  # already aborted by the handler itself
                     raise
