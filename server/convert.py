@@ -44,8 +44,9 @@ from asktell.server.usecases.studies import StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
 
-STUDY_NAME = re.compile(r"^studies/([^/]+)$")
-TRIAL_NAME = re.compile(r"^studies/([^/]+)/trials/(\d{1,18})$")
+# NUL is no part of any id, and PostgreSQL refuses it in text.
+STUDY_NAME = re.compile(r"^studies/([^/\x00]+)$")
+TRIAL_NAME = re.compile(r"^studies/([^/\x00]+)/trials/(\d{1,18})$")
 MAX_NAME_LENGTH = 256
 
 _GOALS = {pb.GOAL_MINIMIZE: Goal.MINIMIZE, pb.GOAL_MAXIMIZE: Goal.MAXIMIZE}
@@ -114,7 +115,7 @@ def decode_page_token(token: str, kind: type[str] | type[int]) -> str | int:
         return kind()
     try:
         tag, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if tag != kind.__name__:
+        if tag != kind.__name__ or "\x00" in value:
             raise ValueError(tag)
         return kind(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

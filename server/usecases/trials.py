@@ -42,6 +42,8 @@ class TellCommand:
             )
         if len(self.reason) > MAX_REASON_LENGTH:
             raise InvalidArgument(f"reason must be at most {MAX_REASON_LENGTH} characters")
+        if "\x00" in self.reason:
+            raise InvalidArgument("reason must not contain NUL characters")
         check_id("worker_id", self.worker_id)
 
 
