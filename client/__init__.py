@@ -14,7 +14,7 @@ with Client("127.0.0.1:50051") as client:
 
 from __future__ import annotations
 
-from asktell.client._client import Client, Study, default_worker_id
+from asktell.client._client import Client
 from asktell.client._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -31,6 +31,7 @@ from asktell.client._errors import (
 )
 from asktell.client._models import StudyInfo, Trial, TrialCounts
 from asktell.client._spec import spec_from_proto, spec_to_proto
+from asktell.client._study import Study, default_worker_id
 
 __all__ = [
     "AbortedError",

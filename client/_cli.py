@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from asktell.client._client import Client, Study
+from asktell.client._client import Client
 from asktell.client._errors import AsktellError
 from asktell.client._models import Trial
+from asktell.client._study import Study
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 F = TypeVar("F", bound=Callable[..., Any])
