@@ -39,18 +39,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_asktell(db: Path) -> tuple[subprocess.Popen[str], str]:
+def start_asktell(db: Path | str, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """`asktell serve` on a free port with a SQLite file (a Path) or a store URL."""
+    url = f"sqlite:///{db}" if isinstance(db, Path) else db
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asktell.client._cli",
-            "serve",
-            "--db",
-            f"sqlite:///{db}",
-            "--port",
-            "0",
-        ],
+        [sys.executable, "-m", "asktell.client._cli", "serve", "--db", url, "--port", "0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -85,11 +78,11 @@ def _wait_for_port(port: int) -> None:
 
 
 # ---------------------------------------------------------------- client loops
-def asktell_loop(address: str, start: float, stop: float) -> int:
+def asktell_loop(address: str, start: float, stop: float, study_id: str = "bench") -> int:
     from asktell.client import Client
 
     with Client(address) as client:
-        study = client.get_study("bench")
+        study = client.get_study(study_id)
         done = 0
         while time.time() < start:
             time.sleep(0.001)
@@ -137,13 +130,23 @@ def optuna_loop(address: str, start: float, stop: float) -> int:
 
 
 def measure(
-    loop: Callable[[str, float, float], int], address: str, clients: int, seconds: float
+    loop: Callable[..., int],
+    address: str,
+    clients: int,
+    seconds: float,
+    studies: list[str] | None = None,
 ) -> float:
-    """Pairs per second with `clients` processes looping for `seconds`."""
+    """Pairs per second with `clients` processes looping for `seconds`.
+
+    With `studies`, client i works on studies[i % len(studies)].
+    """
     start = time.time() + 2.0 + 0.2 * clients  # let every process connect first
     context = mp.get_context("spawn")
+    args = [(address, start, start + seconds) for _ in range(clients)]
+    if studies:
+        args = [(*a, studies[i % len(studies)]) for i, a in enumerate(args)]
     with context.Pool(clients) as pool:
-        counts = pool.starmap(loop, [(address, start, start + seconds)] * clients)
+        counts = pool.starmap(loop, args)
     return sum(counts) / seconds
 
 
