@@ -202,8 +202,16 @@ def spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
     """(study id, StudySpec) from a spec dict.
 
     Raises:
-        InvalidArgumentError: a missing or unknown key, or a value of the wrong type.
+        InvalidArgumentError: a missing or unknown key, or a value of the wrong type
+            or out of the range its field can hold.
     """
+    try:
+        return _spec_to_proto(spec)
+    except (ValueError, TypeError, OverflowError) as exc:  # protobuf's range checks, unhashables
+        raise _fail(f"a value is out of range or of the wrong type: {exc}") from None
+
+
+def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
     if not isinstance(spec, Mapping):
         raise _fail("a study spec must be a mapping")
     unknown = sorted(set(spec) - _TOP_KEYS)
