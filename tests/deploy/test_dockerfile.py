@@ -208,7 +208,9 @@ def test_the_images_install_steps_start_a_server_and_a_worker(tmp_path: Path) ->
         assert server.stdout is not None
         line = server.stdout.readline()
         match = re.search(r"serving on (\S+:\d+)", line)
-        assert match, line
+        if match is None:
+            rest = server.stdout.read()  # it exited: the rest of its traceback
+            pytest.fail(f"the server did not start: {line}{rest}")
         address = match.group(1)
         from grpc_health.v1 import health_pb2
 
@@ -256,3 +258,19 @@ def test_the_images_install_steps_start_a_server_and_a_worker(tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_wheel_lists_every_subpackage() -> None:
+    """The images install a built wheel, not an editable tree: a package left out of
+    pyproject.toml imports in development and fails in the image."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {folder: name for name, folder in setuptools["package-dir"].items()}
+    found = set()
+    for folder, name in folders.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(REPO / folder)
+            if "__pycache__" not in relative.parts:
+                found.add(".".join((name, *relative.parts)))
+    assert found == set(setuptools["packages"])
