@@ -133,6 +133,41 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
     type=click.IntRange(min=0),
     help="Trials per process at most; 0 means until the study ends.",
 )
+@click.option(
+    "--token-file",
+    envvar="ASKTELL_TOKEN_FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the bearer token (a worker-role token). [env ASKTELL_TOKEN_FILE]",
+)
+@click.option(
+    "--tls-ca",
+    envvar="ASKTELL_TLS_CA",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="PEM CA of the server's certificate: connect with TLS. [env ASKTELL_TLS_CA]",
+)
+@click.option(
+    "--tls-cert",
+    envvar="ASKTELL_CLIENT_TLS_CERT",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="PEM client certificate, for mutual TLS. [env ASKTELL_CLIENT_TLS_CERT]",
+)
+@click.option(
+    "--tls-key",
+    envvar="ASKTELL_CLIENT_TLS_KEY",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="PEM key of the client certificate. [env ASKTELL_CLIENT_TLS_KEY]",
+)
+@click.option(
+    "--metrics-port",
+    envvar="ASKTELL_WORKER_METRICS_PORT",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Serve Prometheus metrics; process k listens on this port + k (0: free ports).",
+)
 def worker_command(
     server: str,
     study: str,
@@ -143,6 +178,11 @@ def worker_command(
     worker_id: str | None,
     server_wait: float,
     max_trials: int,
+    token_file: str | None,
+    tls_ca: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Pull trials of a study, train, report each epoch and tell, until the study ends.
 
@@ -168,6 +208,13 @@ def worker_command(
             prefetch=prefetch,
             server_wait=server_wait,
             max_trials=max_trials,
+            token=Path(token_file).read_text().strip() if token_file else None,
+            tls_ca=tls_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            metrics_port=None
+            if metrics_port is None
+            else (metrics_port + k if metrics_port else 0),
         )
         for k in range(n)
     ]

@@ -28,6 +28,7 @@ from typing import Any
 from asktell.client import Client, FailedPreconditionError, NotFoundError, Study, Trial
 from asktell.worker.device import Placement
 from asktell.worker.leases import LeaseKeeper
+from asktell.worker.metrics import WorkerMetrics
 from asktell.worker.tasks import Task, load_task
 
 log = logging.getLogger("asktell.worker")
@@ -50,6 +51,8 @@ class WorkerConfig:
         prefetch: ask for the next trial while the current one trains.
         server_wait: seconds each call keeps retrying an unreachable server.
         max_trials: trials this process runs at most; 0 means until the study ends.
+        token, tls_ca, tls_cert, tls_key: credentials, as for `asktell.client.Client`.
+        metrics_port: serve Prometheus metrics on this port (0: a free one); None: off.
     """
 
     server: str
@@ -59,6 +62,11 @@ class WorkerConfig:
     prefetch: bool = False
     server_wait: float = DEFAULT_SERVER_WAIT
     max_trials: int = 0
+    token: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    metrics_port: int | None = None
 
 
 @dataclass
@@ -128,6 +136,7 @@ class TrialReporter:
         shutdown: Shutdown,
         seed: int,
         placement: Placement,
+        metrics: WorkerMetrics,
     ) -> None:
         self.trial = trial
         self.metric = metric
@@ -140,6 +149,7 @@ class TrialReporter:
         self.lost_reason: str | None = None
         self._keeper = keeper
         self._shutdown = shutdown
+        self._metrics = metrics
 
     @property
     def lost(self) -> str | None:
@@ -154,7 +164,12 @@ class TrialReporter:
         return self.interrupted or self.stopped_at is not None or self.lost is not None
 
     def report(self, step: int, **metrics: float) -> bool:
-        """Sends the objective metric at `step`; returns whether to stop now."""
+        """Sends the objective metric at `step`; returns whether to stop now.
+
+        An optional `samples` metric (training samples since the last report)
+        feeds the worker's samples-per-second metric.
+        """
+        self._metrics.epoch_reported(metrics.get("samples"), self.device)
         if self.metric not in metrics:
             raise ValueError(
                 f"report() needs the study's metric {self.metric!r}; got {sorted(metrics)}"
@@ -194,6 +209,7 @@ class Worker:
         self.placement = placement
         self.shutdown = Shutdown()
         self.stats = WorkerStats()
+        self.metrics = WorkerMetrics()
         self._task: Task = load_task(config.task)
 
     def run(self) -> WorkerStats:
@@ -205,7 +221,17 @@ class Worker:
         """
         started = time.monotonic()
         self.shutdown.install()
-        with Client(self.config.server, retry_seconds=self.config.server_wait) as client:
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port)
+        client = Client(
+            self.config.server,
+            retry_seconds=self.config.server_wait,
+            token=self.config.token,
+            tls_ca=self.config.tls_ca,
+            tls_cert=self.config.tls_cert,
+            tls_key=self.config.tls_key,
+        )
+        with client:
             study = client.get_study(self.config.study)
             info = study.info()
             self._metric = str(info.spec["objective"]["metric"])
@@ -271,7 +297,9 @@ class Worker:
             self.shutdown,
             trial_seed(self._study_seed, trial),
             self.placement,
+            self.metrics,
         )
+        self.metrics.trial_started(trial.number, self.placement.device)
         result: Any = None
         error: str | None = None
         started = time.monotonic()
@@ -284,7 +312,8 @@ class Worker:
         task_seconds = time.monotonic() - started
         self.stats.task_seconds += task_seconds
         self._keeper.release(trial)
-        self._finish(trial, reporter, result, error)
+        outcome = self._finish(trial, reporter, result, error)
+        self.metrics.trial_finished(outcome, task_seconds)
         log.info(
             "trial %d %s%s in %.2f s%s",
             trial.number,
@@ -294,17 +323,17 @@ class Worker:
             f": {trial.reason}" if trial.reason else "",
         )
 
-    def _finish(
-        self, trial: Trial, reporter: TrialReporter, result: Any, error: str | None
-    ) -> None:
+    def _finish(self, trial: Trial, reporter: TrialReporter, result: Any, error: str | None) -> str:
+        """Tells the trial's outcome; returns it (LOST when the lease was lost)."""
         lost = reporter.lost
         if lost is not None:
             log.warning("trial %d: not told, the lease was lost: %s", trial.number, lost)
             self.stats.states["LOST"] += 1
-            return
+            return "LOST"
         state, value, reason = self._verdict(reporter, result, error)
         self._tell(trial, state, value, reason)
         self.stats.states[trial.state] += 1
+        return trial.state
 
     def _verdict(
         self, reporter: TrialReporter, result: Any, error: str | None

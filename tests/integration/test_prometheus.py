@@ -107,3 +107,68 @@ def test_dashboard_and_rules_query_only_exported_metrics(metered_server: ServerP
         assert names, f"no metric in {query!r}"
         unknown = names - exported
         assert not unknown, f"{query!r} names metrics nobody exports: {unknown}"
+
+
+def test_prometheus_sees_a_real_worker(metered_server: ServerProcess, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from tests.services import free_port
+
+    worker_port = free_port()
+    spec = simple_spec("worked")
+    spec["parameters"] = {
+        "x": {"type": "float", "min": 0.0, "max": 1.0},
+        "steps": {"type": "discrete", "values": [2, 400]},
+    }
+    with Client(metered_server.address) as client:
+        study = client.create_study(spec)
+        study.enqueue([{"x": 0.1, "steps": 2}, {"x": 0.2, "steps": 2}, {"x": 0.3, "steps": 400}])
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asktell.client._cli",
+            "worker",
+            "--server",
+            metered_server.address,
+            "--study",
+            "worked",
+            "--task",
+            "tests.e2e.tasks:slow",
+            "--metrics-port",
+            str(worker_port),
+        ],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    prometheus = PrometheusServer(
+        {"asktell": [metered_server.metrics_address], "worker": [f"127.0.0.1:{worker_port}"]},
+        tmp_path,
+    )
+    try:
+        # Two short trials done, the long third one in training.
+        prometheus.wait_for('asktell_worker_trials_total{outcome="COMPLETE"}', 2, timeout=60)
+        prometheus.wait_for("asktell_worker_current_trial", 3)
+        prometheus.wait_for("asktell_worker_training_seconds_count", 2)
+        with Client(metered_server.address) as client:
+            trials = client.get_study("worked").trials()
+        assert [t.state for t in trials] == ["COMPLETE", "COMPLETE", "RUNNING"]
+        prometheus.wait_for('asktell_study_trials{study="worked",state="COMPLETE"}', 2)
+        assert (prometheus.value("asktell_worker_epochs_total") or 0) >= 4
+        assert prometheus.value("asktell_worker_samples_per_second") == 0  # the task gives none
+        names = {
+            line.split()[2]
+            for line in _scrape(f"127.0.0.1:{worker_port}").splitlines()
+            if line.startswith("# TYPE ")
+        }
+        exported = names | {f"{n}_total" for n in names} | {f"{n}_sum" for n in names}
+        assert WORKER_METRICS - {"asktell_worker_gpu_memory_bytes"} <= exported
+    finally:
+        prometheus.close()
+        worker.terminate()
+        assert worker.wait(timeout=60) == 0
+        log.close()

@@ -88,6 +88,6 @@ def train(
         model.eval()
         with torch.no_grad():
             metrics = evaluate(model)
-        if reporter.report(epoch, **metrics):
+        if reporter.report(epoch, samples=float(len(features)), **metrics):
             break
     return {**metrics, "epochs_trained": float(epoch)}
