@@ -54,6 +54,41 @@ def asktell_gp(space: SearchSpace, results: Results, seed: int) -> float:
     return time.perf_counter() - start
 
 
+def asktell_rpc(space: SearchSpace, results: Results, seed: int) -> float:
+    """One Ask RPC end to end: a real server on a SQLite file, history read from the store."""
+    import tempfile
+
+    from asktell.client import Client
+    from asktell.server.app import create_server
+    from asktell.server.storage import open_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/latency.db")
+        server, port = create_server(store, "127.0.0.1:0")
+        server.start()
+        try:
+            with Client(f"127.0.0.1:{port}") as client:
+                study = client.create_study(
+                    {
+                        "name": "latency",
+                        "objective": {"metric": "y", "goal": "minimize"},
+                        "algorithm": {"name": "gp", "seed": seed},
+                        "parameters": {
+                            name: {"type": "float", "min": 0.0, "max": 1.0} for name in space.names
+                        },
+                    }
+                )
+                study.add_trials([{"params": dict(p), "value": v} for p, v in results])
+                start = time.perf_counter()
+                trial = study.ask()
+                elapsed = time.perf_counter() - start
+                assert trial is not None
+        finally:
+            server.stop(None).wait()
+            store.close()
+    return elapsed
+
+
 def optuna_gp(space: SearchSpace, results: Results, seed: int) -> float:
     import optuna
 
@@ -86,6 +121,7 @@ def skopt_gp(space: SearchSpace, results: Results, seed: int) -> float:
 
 COLUMNS: dict[str, Column] = {
     "asktell gp": asktell_gp,
+    "asktell Ask RPC": asktell_rpc,
     "optuna GPSampler": optuna_gp,
     "skopt Optimizer": skopt_gp,
 }

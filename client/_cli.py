@@ -5,77 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import yaml
 
-from asktell.client._client import Client
 from asktell.client._errors import AsktellError
 from asktell.client._models import Trial
+from asktell.client._options import connect, server_option
 from asktell.client._study import Study
-
-DEFAULT_SERVER = "127.0.0.1:50051"
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def server_option(function: F) -> F:
-    """--server plus the credentials to reach it, each also from ASKTELL_* variables."""
-    options = [
-        click.option(
-            "--server",
-            envvar="ASKTELL_SERVER",
-            default=DEFAULT_SERVER,
-            show_default=True,
-            help="host:port of the asktell server. [env ASKTELL_SERVER]",
-        ),
-        click.option(
-            "--token-file",
-            envvar="ASKTELL_TOKEN_FILE",
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            help="File holding the bearer token. [env ASKTELL_TOKEN_FILE]",
-        ),
-        click.option(
-            "--tls-ca",
-            envvar="ASKTELL_TLS_CA",
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            help="PEM CA of the server's certificate: connect with TLS. [env ASKTELL_TLS_CA]",
-        ),
-        click.option(
-            "--tls-cert",
-            envvar="ASKTELL_CLIENT_TLS_CERT",
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            help="PEM client certificate, for mutual TLS. [env ASKTELL_CLIENT_TLS_CERT]",
-        ),
-        click.option(
-            "--tls-key",
-            envvar="ASKTELL_CLIENT_TLS_KEY",
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            help="PEM key of the client certificate. [env ASKTELL_CLIENT_TLS_KEY]",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def connect(
-    server: str,
-    token_file: str | None = None,
-    tls_ca: str | None = None,
-    tls_cert: str | None = None,
-    tls_key: str | None = None,
-    **kwargs: Any,
-) -> Client:
-    """A Client from the command line's connection options."""
-    token = Path(token_file).read_text().strip() if token_file else None
-    return Client(server, token=token, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, **kwargs)
 
 
 class _Cli(click.Group):

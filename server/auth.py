@@ -27,6 +27,8 @@ from typing import Any
 import grpc
 import yaml
 
+from asktell.server.interceptors import with_behavior
+
 SERVICE_PREFIX = "/asktell.v1.AsktellService/"
 MIN_TOKEN_LENGTH = 16
 
@@ -142,8 +144,4 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 )
             return behavior(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behavior(handler, guarded)

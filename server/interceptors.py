@@ -33,6 +33,17 @@ def _status_message(exc: AsktellError) -> str:
     )
 
 
+def with_behavior(
+    handler: grpc.RpcMethodHandler, behavior: Callable[[Any, grpc.ServicerContext], Any]
+) -> grpc.RpcMethodHandler:
+    """`handler` (a unary one) with its behaviour replaced by `behavior`."""
+    return grpc.unary_unary_rpc_method_handler(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def _request_id(context: grpc.ServicerContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and len(value) <= 128:
@@ -71,11 +82,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             finally:
                 logs.request_id.reset(bound)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behavior(handler, guarded)
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -110,8 +117,4 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 metrics.handling_seconds.labels(*labels).observe(time.perf_counter() - started)
                 metrics.handled.labels(*labels, code.name).inc()
 
-        return grpc.unary_unary_rpc_method_handler(
-            measured,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behavior(handler, measured)

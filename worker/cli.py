@@ -17,6 +17,7 @@ from types import FrameType
 import click
 
 from asktell.client import AsktellError
+from asktell.client._options import SERVER_OPTION, credential_options, read_token
 from asktell.worker.device import Placement, available_cores, default_processes, plan, visible_gpus
 from asktell.worker.loop import DEFAULT_SERVER_WAIT, Worker, WorkerConfig, WorkerStats
 from asktell.worker.tasks import BUILTIN_TASKS
@@ -91,13 +92,7 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
 
 
 @click.command("worker")
-@click.option(
-    "--server",
-    envvar="ASKTELL_SERVER",
-    default="127.0.0.1:50051",
-    show_default=True,
-    help="host:port of the asktell server (or $ASKTELL_SERVER).",
-)
+@SERVER_OPTION
 @click.option("--study", required=True, help="The study id to work on.")
 @click.option(
     "--task",
@@ -133,34 +128,7 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
     type=click.IntRange(min=0),
     help="Trials per process at most; 0 means until the study ends.",
 )
-@click.option(
-    "--token-file",
-    envvar="ASKTELL_TOKEN_FILE",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="File holding the bearer token (a worker-role token). [env ASKTELL_TOKEN_FILE]",
-)
-@click.option(
-    "--tls-ca",
-    envvar="ASKTELL_TLS_CA",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="PEM CA of the server's certificate: connect with TLS. [env ASKTELL_TLS_CA]",
-)
-@click.option(
-    "--tls-cert",
-    envvar="ASKTELL_CLIENT_TLS_CERT",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="PEM client certificate, for mutual TLS. [env ASKTELL_CLIENT_TLS_CERT]",
-)
-@click.option(
-    "--tls-key",
-    envvar="ASKTELL_CLIENT_TLS_KEY",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="PEM key of the client certificate. [env ASKTELL_CLIENT_TLS_KEY]",
-)
+@credential_options
 @click.option(
     "--metrics-port",
     envvar="ASKTELL_WORKER_METRICS_PORT",
@@ -208,7 +176,7 @@ def worker_command(
             prefetch=prefetch,
             server_wait=server_wait,
             max_trials=max_trials,
-            token=Path(token_file).read_text().strip() if token_file else None,
+            token=read_token(token_file),
             tls_ca=tls_ca,
             tls_cert=tls_cert,
             tls_key=tls_key,

@@ -19,7 +19,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from asktell.server.errors import Aborted, Unavailable
-from asktell.server.storage.schema import MIGRATIONS, statements
+from asktell.server.storage.schema import apply_migrations
 from asktell.server.storage.sql import SqlTx
 
 # Any constant: the key of the advisory lock that serialises migrations across replicas.
@@ -81,16 +81,7 @@ class PostgresStore:
         with self._pool.connection() as connection, connection.transaction():
             # Replicas starting together take turns; the second finds nothing left to apply.
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)"
-            )
-            applied = {v for (v,) in connection.execute("SELECT version FROM schema_version")}
-            for version, sql in MIGRATIONS:
-                if version in applied:
-                    continue
-                for statement in statements(sql):
-                    connection.execute(statement)  # type: ignore[arg-type]
-                connection.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            apply_migrations(connection.execute, placeholder="%s")
 
     @contextmanager
     def _transaction(self, study_id: str | None, *, read_only: bool) -> Iterator[PostgresTx]:

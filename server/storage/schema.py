@@ -6,6 +6,9 @@ store applies the ones it has not applied yet, in order, at start-up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         1,
@@ -63,3 +66,19 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 def statements(sql: str) -> list[str]:
     """The statements of one migration script (no semicolons inside statements)."""
     return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+def apply_migrations(execute: Callable[..., Any], placeholder: str = "?") -> None:
+    """Applies the migrations not applied yet, inside the caller's transaction.
+
+    `execute(sql, args)` runs one statement and returns a cursor (sqlite3 and
+    psycopg connections both have one).
+    """
+    execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)", ())
+    applied = {v for (v,) in execute("SELECT version FROM schema_version", ()).fetchall()}
+    for version, sql in MIGRATIONS:
+        if version in applied:
+            continue
+        for statement in statements(sql):
+            execute(statement, ())
+        execute(f"INSERT INTO schema_version (version) VALUES ({placeholder})", (version,))

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from asktell.server.errors import Aborted, Unavailable
-from asktell.server.storage.schema import MIGRATIONS, statements
+from asktell.server.storage.schema import apply_migrations
 from asktell.server.storage.sql import SqlTx
 
 BUSY_TIMEOUT_MS = 30_000
@@ -74,16 +74,7 @@ class SqliteStore:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)"
-            )
-            applied = {v for (v,) in connection.execute("SELECT version FROM schema_version")}
-            for version, sql in MIGRATIONS:
-                if version in applied:
-                    continue
-                for statement in statements(sql):
-                    connection.execute(statement)
-                connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            apply_migrations(connection.execute)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
