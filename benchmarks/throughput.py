@@ -113,7 +113,11 @@ def noop_loop(address: str, start: float, stop: float) -> int:
 
 
 def optuna_loop(address: str, start: float, stop: float) -> int:
+    import warnings
+
     import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     host, port = address.split(":")
@@ -164,7 +168,11 @@ def prefill_asktell(address: str, n: int) -> None:
 
 
 def prefill_optuna(address: str, n: int) -> None:
+    import warnings
+
     import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     host, port = address.split(":")
     storage = optuna.storages.GrpcStorageProxy(host=host, port=int(port))

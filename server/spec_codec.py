@@ -7,6 +7,7 @@ like what was written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -123,5 +124,12 @@ def dump_spec(spec: StudySpec) -> str:
     return json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=1024)
 def load_spec(text: str) -> StudySpec:
+    """The spec stored as `text`.
+
+    Memoised on the text: specs are immutable values, and every RPC loads its
+    study's, so this keeps parsing off the hot path. It is not study state: a
+    replica that never saw the text parses it the same way.
+    """
     return spec_from_dict(json.loads(text))

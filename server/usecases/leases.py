@@ -25,15 +25,21 @@ def fail_trial(tx: Tx, study: Study, trial: Trial, reason: str, now: float) -> T
     return failed
 
 
-def reap_expired(tx: Tx, study: Study, now: float) -> None:
-    """Fails every RUNNING trial of `study` whose lease ended before `now`."""
+def reap_expired(tx: Tx, study: Study, now: float) -> dict[int, Trial]:
+    """Fails every RUNNING trial of `study` whose lease ended before `now`.
+
+    Returns:
+        The failed trials by number.
+    """
+    failed = {}
     for trial in tx.expired_trials(study.id, now):
         worker = f"worker {trial.worker_id!r}" if trial.worker_id else "its worker"
         reason = (
             f"{LEASE_EXPIRED_REASON}: {worker} sent no report or heartbeat "
             f"for {study.spec.lease_seconds:g} s"
         )
-        fail_trial(tx, study, trial, reason, now)
+        failed[trial.number] = fail_trial(tx, study, trial, reason, now)
+    return failed
 
 
 @retry_on_conflict

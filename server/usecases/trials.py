@@ -73,19 +73,24 @@ def _trial_in_tx(tx: Tx, study_id: str, number: int) -> tuple[Study, Trial]:
 
 def _running(tx: Tx, study_id: str, number: int, worker_id: str, now: float) -> tuple[Study, Trial]:
     """The trial, after expiring leases; FailedPrecondition unless it is RUNNING for this worker."""
-    study, _ = _trial_in_tx(tx, study_id, number)
-    reap_expired(tx, study, now)
-    _, trial = _trial_in_tx(tx, study_id, number)
+    study, trial = _trial_in_tx(tx, study_id, number)
+    return study, _still_running(tx, study, trial, worker_id, now)
+
+
+def _still_running(tx: Tx, study: Study, trial: Trial, worker_id: str, now: float) -> Trial:
+    """`trial` after the study's expired leases are failed; FailedPrecondition unless it is
+    still RUNNING and held by `worker_id` (when given)."""
+    trial = reap_expired(tx, study, now).get(trial.number, trial)
     if trial.state is not TrialState.RUNNING:
         raise FailedPrecondition(
-            f"trial {number} is {trial.state}, not RUNNING"
+            f"trial {trial.number} is {trial.state}, not RUNNING"
             + (f": {trial.reason}" if trial.reason else "")
         )
     if worker_id and trial.worker_id and worker_id != trial.worker_id:
         raise FailedPrecondition(
-            f"trial {number} is leased to worker {trial.worker_id!r}, not {worker_id!r}"
+            f"trial {trial.number} is leased to worker {trial.worker_id!r}, not {worker_id!r}"
         )
-    return study, trial
+    return trial
 
 
 @retry_on_conflict
@@ -100,7 +105,7 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
     with store.write(command.study_id) as tx:
         study, trial = _trial_in_tx(tx, command.study_id, command.number)
         if trial.state is TrialState.RUNNING:
-            study, trial = _running(tx, command.study_id, command.number, command.worker_id, now)
+            trial = _still_running(tx, study, trial, command.worker_id, now)
         elif _same_outcome(trial, command):
             return trial
         else:
