@@ -201,7 +201,12 @@ def suggest(
 
     configs, values = _observations(history)
     n_initial = settings.n_initial_trials or default_n_initial(space)
-    while len(out) < n and (history.n_suggested + len(out) < n_initial or not configs):
+    # Trials added from elsewhere (a warm start) count towards the initial design: a study
+    # that starts with enough results goes to the model at once.
+    in_initial_design = len(history.completed) < n_initial
+    while len(out) < n and (
+        (in_initial_design and history.n_suggested + len(out) < n_initial) or not configs
+    ):
         add(_quasi_random(encoder, history, history.n_suggested + len(out), seen, rng))
     if len(out) == n:
         return out

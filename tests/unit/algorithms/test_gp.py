@@ -262,3 +262,30 @@ def test_posterior_interpolates_noise_free_data() -> None:
     mean, var = post.predict(X)
     np.testing.assert_allclose(mean, y, atol=1e-2)
     assert np.all(var < 1e-2) and math.isfinite(float(var.sum()))
+
+
+def test_a_warm_started_study_uses_the_model_at_once() -> None:
+    """Completed trials added from elsewhere count towards the initial design."""
+    import numpy as np
+
+    from asktell.server.algorithms import ALGORITHMS, History, Observation
+    from asktell.server.algorithms.base import NO_DEADLINE
+    from asktell.server.domain import FloatParam, SearchSpace
+
+    space = SearchSpace((FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0)))
+    rng = np.random.default_rng(0)
+    completed = tuple(
+        Observation({"x": float(x), "y": float(y)}, float((x - 0.3) ** 2 + (y - 0.7) ** 2))
+        for x, y in rng.random((30, 2))
+    )
+    info = ALGORITHMS["gp"]
+    (suggestion,) = info.suggest(
+        space,
+        History(seed=1, n_suggested=0, completed=completed),
+        1,
+        np.random.default_rng(1),
+        info.settings_type(),
+        NO_DEADLINE,
+    )
+    assert abs(float(suggestion.params["x"]) - 0.3) < 0.2
+    assert abs(float(suggestion.params["y"]) - 0.7) < 0.2
