@@ -279,13 +279,17 @@ def test_a_warm_started_study_uses_the_model_at_once() -> None:
         for x, y in rng.random((30, 2))
     )
     info = ALGORITHMS["gp"]
-    (suggestion,) = info.suggest(
+    suggestions = info.suggest(
         space,
         History(seed=1, n_suggested=0, completed=completed),
-        1,
+        4,
         np.random.default_rng(1),
         info.settings_type(),
         NO_DEADLINE,
     )
-    assert abs(float(suggestion.params["x"]) - 0.3) < 0.2
-    assert abs(float(suggestion.params["y"]) - 0.7) < 0.2
+    distances = [
+        np.hypot(float(s.params["x"]) - 0.3, float(s.params["y"]) - 0.7) for s in suggestions
+    ]
+    # The model puts the first point at the optimum and keeps the batch near it; the
+    # initial design's quasi-random points are spread over the square (mean distance 0.43).
+    assert min(distances) < 0.1 and float(np.mean(distances)) < 0.3, distances
