@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -133,9 +134,11 @@ class InstrumentedStore:
     def __init__(self, store: Store, metrics: ServerMetrics) -> None:
         self.inner = store
         self._metrics = metrics
+        self._read_seconds = metrics.store_seconds.labels("read")
+        self._write_seconds = metrics.store_seconds.labels("write")
 
     @contextmanager
-    def _timed(self, kind: str, transaction: AbstractContextManager[Tx]) -> Iterator[Tx]:
+    def _timed(self, seconds: Any, transaction: AbstractContextManager[Tx]) -> Iterator[Tx]:
         started = time.perf_counter()
         try:
             with transaction as tx:
@@ -144,13 +147,13 @@ class InstrumentedStore:
             self._metrics.store_errors.labels(type(exc).__name__).inc()
             raise
         finally:
-            self._metrics.store_seconds.labels(kind).observe(time.perf_counter() - started)
+            seconds.observe(time.perf_counter() - started)
 
     def read(self) -> AbstractContextManager[Tx]:
-        return self._timed("read", self.inner.read())
+        return self._timed(self._read_seconds, self.inner.read())
 
     def write(self, study_id: str | None = None) -> AbstractContextManager[Tx]:
-        return self._timed("write", self.inner.write(study_id))
+        return self._timed(self._write_seconds, self.inner.write(study_id))
 
     def close(self) -> None:
         self.inner.close()
