@@ -52,17 +52,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="metrics on/off alternations")
+    parser.add_argument(
+        "--metrics-only", action="store_true", help="only the metrics on/off comparison"
+    )
     args = parser.parse_args()
     seconds = 3.0 if args.quick else 6.0
     rows: list[tuple[str, int, int, float]] = []
     postgres = PostgresServer()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for replicas, studies in ((1, 1), (3, 1), (1, 16), (3, 16)):
+            cells = () if args.metrics_only else ((1, 1), (3, 1), (1, 16), (3, 16))
+            for replicas, studies in cells:
                 url = postgres.new_database()
                 rate = run_cell(url, replicas, args.clients, studies, seconds)
                 rows.append(("PostgreSQL", replicas, studies, rate))
-            for studies in (1, 16):
+            for studies in () if args.metrics_only else (1, 16):
                 url = f"sqlite:///{Path(tmp) / f'sqlite-{studies}.db'}"
                 rows.append(
                     ("SQLite", 1, studies, run_cell(url, 1, args.clients, studies, seconds))

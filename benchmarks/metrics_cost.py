@@ -1,0 +1,94 @@
+"""What the server's metrics cost per ask+tell pair, measured directly in process.
+
+End-to-end throughput with metrics on and off (`benchmarks/scaleout.py`) varies by
+more than the cost itself on a shared 2-core machine, so this times exactly the code
+metrics add to one Ask and one Tell: the RPC interceptor (start, latency, code), the
+store timing wrapper around one write transaction each, and the ask/tell counters,
+and compares it with the server CPU a pair costs.
+
+    python benchmarks/metrics_cost.py
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+
+from asktell.server.domain import Trial, TrialState
+from asktell.server.interceptors import MetricsInterceptor
+from asktell.server.metrics import InstrumentedStore, ServerMetrics
+from asktell.server.usecases.ask import AskResult, AskStatus
+
+N = 20_000
+
+
+class _Details:
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+
+class _Context:
+    def code(self) -> None:
+        return None
+
+
+class _NoStore:
+    """A store whose transactions do nothing: only the wrapper's cost is timed."""
+
+    @contextmanager
+    def _nothing(self) -> Iterator[None]:
+        yield None
+
+    def read(self) -> Any:
+        return self._nothing()
+
+    def write(self, study_id: str | None = None) -> Any:
+        return self._nothing()
+
+    def close(self) -> None:
+        pass
+
+
+def per_pair(with_metrics: bool) -> float:
+    """Seconds per ask+tell pair of the code that metrics add (or its absence)."""
+    metrics = ServerMetrics()
+    store: Any = InstrumentedStore(_NoStore(), metrics) if with_metrics else _NoStore()
+    interceptor = MetricsInterceptor(metrics)
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    trial = Trial("s", 1, TrialState.RUNNING, {"x": 1.0}, suggested_by="random")
+    result = AskResult([trial], AskStatus.OK, (trial,), "random", 0.0001)
+    context = _Context()
+    start = time.perf_counter()
+    for _ in range(N):
+        for method in ("Ask", "Tell"):
+            if with_metrics:
+                wrapped = interceptor.intercept_service(
+                    lambda details: handler, _Details(f"/asktell.v1.AsktellService/{method}")
+                )
+                behaviour = wrapped.unary_unary
+            else:
+                behaviour = handler.unary_unary
+            with store.write("s"):
+                behaviour(None, context)
+        if with_metrics:
+            metrics.record_ask(result)
+            metrics.record_tell("COMPLETE")
+    return (time.perf_counter() - start) / N
+
+
+def main() -> None:
+    on = min(per_pair(True) for _ in range(3))
+    off = min(per_pair(False) for _ in range(3))
+    print(
+        f"code metrics add per ask+tell pair: {(on - off) * 1e6:.1f} us "
+        f"(with {on * 1e6:.1f} us, without {off * 1e6:.1f} us; best of 3 x {N} pairs)"
+    )
+    print("compare: ~2,400 us of server CPU per pair under a 16-client load (docs/benchmarks.md)")
+
+
+if __name__ == "__main__":
+    main()
