@@ -20,7 +20,7 @@ the server, which names the field it rejects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -128,6 +128,45 @@ def parameter_to_proto(name: str, data: Any) -> pb.ParameterSpec:
     return spec
 
 
+def _fill_settings(
+    settings: Any,
+    data: Mapping[str, Any],
+    where: str,
+    name: str,
+    skip: Iterable[str],
+    also_known: Iterable[str] = (),
+) -> None:
+    """Copies `data`'s keys (but `skip`) into a settings message, checking names and types.
+
+    An unknown key's message lists the settings and `also_known`.
+
+    Booleans must be booleans, doubles numbers, integers non-negative integers;
+    `acquisition` is one of `_ACQUISITIONS`.
+    """
+    fields = {f.name: f for f in settings.DESCRIPTOR.fields}
+    skipped = set(skip)
+    for key, value in data.items():
+        if key in skipped:
+            continue
+        if key not in fields:
+            known = ", ".join(sorted(set(fields) | set(also_known)))
+            raise _fail(f"{where}: unknown setting {key!r} for {name}; known: {known}")
+        if key == "acquisition":
+            if value not in _ACQUISITIONS:
+                raise _fail(f"{where}.acquisition must be one of {', '.join(_ACQUISITIONS)}")
+            value = _ACQUISITIONS[value]
+        elif fields[key].type == fields[key].TYPE_BOOL:
+            if not isinstance(value, bool):
+                raise _fail(f"{where}.{key} must be true or false")
+        elif fields[key].type == fields[key].TYPE_DOUBLE:
+            value = _number(f"{where}.{key}", value)
+        else:
+            value = _number(f"{where}.{key}", value, int)
+            if value < 0:
+                raise _fail(f"{where}.{key} must be >= 0, got {value}")
+        setattr(settings, key, value)
+
+
 def _algorithm_to_proto(data: Any) -> pb.Algorithm:
     if isinstance(data, str):
         data = {"name": data}
@@ -142,27 +181,7 @@ def _algorithm_to_proto(data: Any) -> pb.Algorithm:
         algorithm.suggestion_deadline.CopyFrom(_duration(seconds))
     settings = getattr(algorithm, name)
     settings.SetInParent()
-    fields = {f.name: f for f in settings.DESCRIPTOR.fields}
-    for key, value in data.items():
-        if key in _ALGORITHM_COMMON:
-            continue
-        if key not in fields:
-            known = ", ".join(sorted(set(fields) | _ALGORITHM_COMMON))
-            raise _fail(f"algorithm: unknown setting {key!r} for {name}; known: {known}")
-        if key == "acquisition":
-            if value not in _ACQUISITIONS:
-                raise _fail(f"algorithm.acquisition must be one of {', '.join(_ACQUISITIONS)}")
-            value = _ACQUISITIONS[value]
-        elif fields[key].type == fields[key].TYPE_BOOL:
-            if not isinstance(value, bool):
-                raise _fail(f"algorithm.{key} must be true or false")
-        elif fields[key].type == fields[key].TYPE_DOUBLE:
-            value = _number(f"algorithm.{key}", value)
-        else:
-            value = _number(f"algorithm.{key}", value, int)
-            if value < 0:
-                raise _fail(f"algorithm.{key} must be >= 0, got {value}")
-        setattr(settings, key, value)
+    _fill_settings(settings, data, "algorithm", name, _ALGORITHM_COMMON, _ALGORITHM_COMMON)
     return algorithm
 
 
@@ -175,19 +194,7 @@ def _early_stopping_to_proto(data: Any) -> pb.EarlyStopping:
     message = pb.EarlyStopping()
     settings = getattr(message, _EARLY_STOPPING[name])
     settings.SetInParent()
-    known = {f.name for f in settings.DESCRIPTOR.fields}
-    for key, value in data.items():
-        if key == "name":
-            continue
-        if key not in known:
-            raise _fail(
-                f"early_stopping: unknown setting {key!r} for {name}; known: "
-                + ", ".join(sorted(known))
-            )
-        number = _number(f"early_stopping.{key}", value, int)
-        if number < 0:
-            raise _fail(f"early_stopping.{key} must be >= 0, got {number}")
-        setattr(settings, key, number)
+    _fill_settings(settings, data, "early_stopping", name, {"name"})
     return message
 
 
