@@ -46,3 +46,12 @@ def run(
         [suggestion] = suggestions
         results.append((suggestion.params, float(objective(suggestion.params))))
     return [v for _, v in results]
+
+
+def random_results(problem: Any, n: int, seed: int) -> list[tuple[Params, float]]:
+    """`n` configurations drawn from `problem.space`'s priors, with their values."""
+    from asktell.server.algorithms.encoding import Encoder
+
+    encoder = Encoder.from_space(problem.space)
+    configs = encoder.from_unit(np.random.default_rng(seed).random((n, len(problem.space.params))))
+    return [(c, problem(c)) for c in configs]

@@ -18,16 +18,10 @@ from asktell.server.algorithms.genetic import (
     suggest,
 )
 from asktell.server.domain import CategoricalParam, IntParam, SearchSpace
-from benchmarks.functions import PROBLEMS, Problem
-from benchmarks.loop import history_of, run
+from benchmarks.functions import PROBLEMS
+from benchmarks.loop import history_of, random_results, run
 
 SETTINGS = GeneticSettings()
-
-
-def _random_history(problem: Problem, n: int, seed: int) -> list[tuple[dict, float]]:
-    encoder = Encoder.from_space(problem.space)
-    configs = encoder.from_unit(np.random.default_rng(seed).random((n, len(problem.space.params))))
-    return [(c, problem(c)) for c in configs]
 
 
 @pytest.mark.slow
@@ -43,7 +37,7 @@ def test_genetic_beats_random_on_rosenbrock_4d_at_100_trials() -> None:
 def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
     problem = PROBLEMS[name]
     encoder = Encoder.from_space(problem.space)
-    results = _random_history(problem, 30, seed=0)
+    results = random_results(problem, 30, seed=0)
     pending: list[dict] = []
     for i in range(8):
         history = history_of(0, results, pending=tuple(pending))
@@ -91,7 +85,7 @@ def test_defaults_grow_with_the_number_of_parameters() -> None:
 
 def test_children_are_valid_and_new_in_a_mixed_space() -> None:
     problem = PROBLEMS["mixed"]
-    results = _random_history(problem, 40, seed=3)
+    results = random_results(problem, 40, seed=3)
     history = history_of(3, results)
     out = suggest(problem.space, history, 20, np.random.default_rng(3), SETTINGS, NO_DEADLINE)
     keys = {tuple(sorted(c.items())) for c, _ in results}
@@ -103,7 +97,7 @@ def test_children_are_valid_and_new_in_a_mixed_space() -> None:
 
 def test_children_stay_near_good_parents() -> None:
     problem = PROBLEMS["rosenbrock4"]
-    results = _random_history(problem, 60, seed=4)
+    results = random_results(problem, 60, seed=4)
     out = suggest(
         problem.space, history_of(4, results), 30, np.random.default_rng(4), SETTINGS, NO_DEADLINE
     )

@@ -28,15 +28,9 @@ from asktell.server.algorithms.gp import (
 from asktell.server.domain import CategoricalParam, FloatParam, IntParam, SearchSpace
 from asktell.server.errors import InvalidArgument
 from benchmarks.functions import PROBLEMS, Problem
-from benchmarks.loop import history_of, run
+from benchmarks.loop import history_of, random_results, run
 
 SETTINGS = GpSettings()
-
-
-def _random_history(problem: Problem, n: int, seed: int) -> list[tuple[dict, float]]:
-    encoder = Encoder.from_space(problem.space)
-    configs = encoder.from_unit(np.random.default_rng(seed).random((n, len(problem.space.params))))
-    return [(c, problem(c)) for c in configs]
 
 
 def _best_regrets(algo: str, problem: Problem, n_trials: int, seeds: range) -> np.ndarray:
@@ -61,7 +55,7 @@ def test_gp_beats_random_after_30_trials(name: str) -> None:
 def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
     problem = PROBLEMS[name]
     encoder = Encoder.from_space(problem.space)
-    results = _random_history(problem, 12, seed=0)
+    results = random_results(problem, 12, seed=0)
     pending: list[dict] = []
     for i in range(8):
         history = history_of(0, results, pending=tuple(pending))
@@ -75,7 +69,7 @@ def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
 def test_eight_in_one_call_account_for_each_other() -> None:
     problem = PROBLEMS["branin"]
     encoder = Encoder.from_space(problem.space)
-    history = history_of(0, _random_history(problem, 12, seed=0))
+    history = history_of(0, random_results(problem, 12, seed=0))
     batch = suggest(problem.space, history, 8, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
     assert pdist(encoder.encode([s.params for s in batch])).min() > 0.05
 
@@ -101,7 +95,7 @@ def test_initial_design_continues_the_sobol_sequence_across_asks() -> None:
 # ------------------------------------------------------------------ determinism
 def test_same_seed_and_history_same_suggestion() -> None:
     problem = PROBLEMS["hartmann6"]
-    history = history_of(1, _random_history(problem, 15, seed=1), pending=())
+    history = history_of(1, random_results(problem, 15, seed=1), pending=())
     first = suggest(
         problem.space, history, 2, np.random.default_rng([1, 15]), SETTINGS, NO_DEADLINE
     )
@@ -197,7 +191,7 @@ def _counting_clock(ticks: int) -> Deadline:
 
 def test_expired_deadline_returns_quasi_random_at_once() -> None:
     problem = PROBLEMS["hartmann6"]
-    history = history_of(0, _random_history(problem, 200, seed=0))
+    history = history_of(0, random_results(problem, 200, seed=0))
     start = time.perf_counter()
     out = suggest(problem.space, history, 2, np.random.default_rng(0), SETTINGS, Deadline(at=-1.0))
     assert time.perf_counter() - start < 1.0
@@ -206,7 +200,7 @@ def test_expired_deadline_returns_quasi_random_at_once() -> None:
 
 def test_tiny_deadline_returns_promptly_with_a_note() -> None:
     problem = PROBLEMS["hartmann6"]
-    history = history_of(0, _random_history(problem, 200, seed=0))
+    history = history_of(0, random_results(problem, 200, seed=0))
     start = time.perf_counter()
     [out] = suggest(
         problem.space, history, 1, np.random.default_rng(0), SETTINGS, Deadline.after(0.002)
@@ -217,7 +211,7 @@ def test_tiny_deadline_returns_promptly_with_a_note() -> None:
 
 def test_deadline_during_refinement_gives_the_best_candidate_so_far() -> None:
     problem = PROBLEMS["branin"]
-    history = history_of(0, _random_history(problem, 20, seed=0))
+    history = history_of(0, random_results(problem, 20, seed=0))
     no_limit = suggest(problem.space, history, 1, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
     # Count the clock reads of a full run, then stop a few reads before its end.
     stopped = False
