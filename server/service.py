@@ -37,8 +37,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         self, request: pb.CreateStudyRequest, context: grpc.ServicerContext
     ) -> pb.CreateStudyResponse:
         spec = convert.study_spec(request.spec)
-        study, created = studies.create_study(self._store, request.study_id, spec, self._clock())
-        view = studies.get_study(self._store, study.id, self._clock())
+        view, created = studies.create_study(self._store, request.study_id, spec, self._clock())
         return pb.CreateStudyResponse(study=convert.study_view_message(view), created=created)
 
     def GetStudy(

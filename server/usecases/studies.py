@@ -42,11 +42,14 @@ def page_size(requested: int) -> int:
 
 
 @retry_on_conflict
-def create_study(store: Store, study_id: str, spec: StudySpec, now: float) -> tuple[Study, bool]:
+def create_study(
+    store: Store, study_id: str, spec: StudySpec, now: float
+) -> tuple[StudyView, bool]:
     """Creates a study, or returns the existing one if its spec is identical.
 
     Returns:
-        (study, created): created is False when an identical study already existed.
+        (study with its trial counts, created): created is False when an identical
+        study already existed.
 
     Raises:
         InvalidArgument: a bad id, or a space the algorithm cannot search.
@@ -60,7 +63,7 @@ def create_study(store: Store, study_id: str, spec: StudySpec, now: float) -> tu
         existing = tx.get_study(study_id)
         if existing is not None:
             if spec_codec.dump_spec(existing.spec) == spec_codec.dump_spec(spec):
-                return existing, False
+                return StudyView(existing, tx.trial_counts(study_id)), False
             raise AlreadyExists(
                 f'study "{study_id}" already exists with a different spec; '
                 "choose another id, or delete the study first"
@@ -68,7 +71,7 @@ def create_study(store: Store, study_id: str, spec: StudySpec, now: float) -> tu
         seed = spec.algorithm.seed if spec.algorithm.seed is not None else secrets.randbits(63)
         study = Study(study_id, spec, seed, StudyState.ACTIVE, now)
         tx.insert_study(study)
-    return study, True
+    return StudyView(study, TrialCounts()), True
 
 
 def get_study(store: Store, study_id: str, now: float) -> StudyView:
