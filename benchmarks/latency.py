@@ -84,7 +84,7 @@ def asktell_rpc(space: SearchSpace, results: Results, seed: int) -> float:
                 elapsed = time.perf_counter() - start
                 assert trial is not None
         finally:
-            server.stop(None).wait()
+            server.stop(None)
             store.close()
     return elapsed
 

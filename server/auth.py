@@ -1,18 +1,25 @@
 """Bearer-token authentication and role-based authorisation of RPCs.
 
 `asktell serve --auth-file tokens.yaml` turns it on. The file maps each token
-to a role (mount it from a Kubernetes Secret):
+to a role (mount it from a Kubernetes Secret), and may bind a worker token to
+the worker ids it may act as:
 
 ```yaml
 tokens:
   9b1c...e7: admin        # create, stop, resume, delete studies; add and enqueue trials
-  3f0a...51: worker       # ask, tell, report, heartbeat
   77d2...0c: viewer       # read only
+  3f0a...51: worker       # ask, tell, report, heartbeat as any worker id
+  c4e8...9a:              # a worker token bound to its worker ids
+    role: worker
+    worker_ids: [gpu-node-1, "gpu-node-2/*"]   # exact ids, or a prefix ending in '*'
 ```
 Roles nest: admin can do what a worker can, a worker what a viewer can.
 Callers send `authorization: Bearer <token>` metadata. A missing or unknown
-token is UNAUTHENTICATED, a role too weak PERMISSION_DENIED. Tokens are
-compared in constant time and never logged; health checks and reflection stay open.
+token is UNAUTHENTICATED, a role too weak PERMISSION_DENIED, and so is a bound
+token whose Ask, Tell, Report or Heartbeat names a worker id outside its list
+(or none): it cannot take or finish another worker's trials. Unbound tokens keep
+the open mode, where `worker_id` is whatever the caller says. Tokens are compared
+in constant time and never logged; health checks and reflection stay open.
 """
 
 from __future__ import annotations
@@ -20,17 +27,17 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import grpc
 import yaml
 
-from asktell.server.interceptors import with_behavior
+from asktell.server.errors import PermissionDenied, Unauthenticated
 
 SERVICE_PREFIX = "/asktell.v1.AsktellService/"
 MIN_TOKEN_LENGTH = 16
+MAX_WORKER_IDS = 1024
 
 
 class Role(enum.IntEnum):
@@ -52,13 +59,32 @@ REQUIRED_ROLE: dict[str, Role] = {
     "Heartbeat": Role.WORKER,
 }
 
+# The methods whose request names the worker acting (its `worker_id` field).
+WORKER_METHODS = frozenset({"Ask", "Tell", "Report", "Heartbeat"})
+
 
 class AuthConfigError(ValueError):
     """The auth file is missing, malformed or holds a weak token."""
 
 
-def load_tokens(path: str | Path) -> dict[bytes, Role]:
-    """SHA-256 of each token -> its role, from an auth file.
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one token may do: its role and, if bound, the worker ids it may act as."""
+
+    role: Role
+    worker_ids: tuple[str, ...] = ()  # empty: any worker id
+
+    def allows_worker(self, worker_id: str) -> bool:
+        if not self.worker_ids:
+            return True
+        return any(
+            worker_id.startswith(pattern[:-1]) if pattern.endswith("*") else worker_id == pattern
+            for pattern in self.worker_ids
+        )
+
+
+def load_tokens(path: str | Path) -> dict[bytes, Grant]:
+    """SHA-256 of each token -> its grant, from an auth file.
 
     Only digests are kept in memory, so comparing them leaks nothing about the
     tokens themselves.
@@ -73,75 +99,95 @@ def load_tokens(path: str | Path) -> dict[bytes, Role]:
     tokens = data.get("tokens") if isinstance(data, Mapping) else None
     if not isinstance(tokens, Mapping) or not tokens:
         raise AuthConfigError(f"auth file {path}: expected a 'tokens:' mapping of token to role")
-    roles: dict[bytes, Role] = {}
-    for index, (token, role) in enumerate(tokens.items(), start=1):
+    grants: dict[bytes, Grant] = {}
+    for index, (token, entry) in enumerate(tokens.items(), start=1):
+        where = f"auth file {path}: token #{index}"
         if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
-            raise AuthConfigError(
-                f"auth file {path}: token #{index} is shorter than {MIN_TOKEN_LENGTH} characters"
-            )
-        if not isinstance(role, str) or role.upper() not in Role.__members__:
-            raise AuthConfigError(
-                f"auth file {path}: token #{index} has role {role!r}; use admin, worker or viewer"
-            )
-        roles[_digest(token)] = Role[role.upper()]
-    return roles
+            raise AuthConfigError(f"{where} is shorter than {MIN_TOKEN_LENGTH} characters")
+        grants[_digest(token)] = _grant(where, entry)
+    return grants
+
+
+def _grant(where: str, entry: object) -> Grant:
+    role, worker_ids = (
+        (entry.get("role"), entry.get("worker_ids", ()))
+        if isinstance(entry, Mapping)
+        else (entry, ())
+    )
+    if not isinstance(role, str) or role.upper() not in Role.__members__:
+        raise AuthConfigError(f"{where} has role {role!r}; use admin, worker or viewer")
+    if isinstance(worker_ids, str) or not isinstance(worker_ids, Sequence):
+        raise AuthConfigError(f"{where}: worker_ids must be a list of worker ids")
+    if len(worker_ids) > MAX_WORKER_IDS or not all(
+        isinstance(w, str) and w and w != "*" for w in worker_ids
+    ):
+        raise AuthConfigError(
+            f"{where}: worker_ids must hold 1 to {MAX_WORKER_IDS} non-empty ids "
+            "(a bare '*' would allow every worker: leave worker_ids out instead)"
+        )
+    return Grant(Role[role.upper()], tuple(worker_ids))
 
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _bearer_token(context: grpc.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata() or ():
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    """The token of the call's `authorization: Bearer <token>` metadata, if any."""
+    for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str):
             scheme, _, token = value.partition(" ")
             return token.strip() if scheme.lower() == "bearer" else None
     return None
 
 
-class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Rejects asktell RPCs without a valid bearer token of a strong enough role."""
+class Authorizer:
+    """Decides whether a call of an asktell method may go ahead."""
 
-    def __init__(self, roles: dict[bytes, Role]) -> None:
-        self._roles = roles
+    def __init__(self, grants: Mapping[bytes, Grant]) -> None:
+        self._grants = dict(grants)
 
-    def _role(self, token: str) -> Role | None:
+    def _grant(self, token: str) -> Grant | None:
         digest = _digest(token)
         found = None
-        for known, role in self._roles.items():  # no early exit: constant time
+        for known, grant in self._grants.items():  # no early exit: constant time
             if hmac.compare_digest(known, digest):
-                found = role
+                found = grant
         return found
 
-    def intercept_service(
+    def check(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        full_method: str = handler_call_details.method
-        if handler is None or not full_method.startswith(SERVICE_PREFIX):
-            return handler  # health checking and reflection stay open
+        full_method: str,
+        metadata: Sequence[tuple[str, str | bytes]] | None,
+        request: object,
+    ) -> None:
+        """Returns if the call may go ahead.
+
+        Raises:
+            Unauthenticated: no token, or an unknown one.
+            PermissionDenied: the token's role is too weak, or it is bound to other worker ids.
+        """
+        if not full_method.startswith(SERVICE_PREFIX):
+            return  # health checking and reflection stay open
         method = full_method.removeprefix(SERVICE_PREFIX)
+        token = bearer_token(metadata)
+        if not token:
+            raise Unauthenticated(
+                "missing credentials: send 'authorization: Bearer <token>' metadata"
+            )
+        grant = self._grant(token)
+        if grant is None:
+            raise Unauthenticated("invalid token")
         needed = REQUIRED_ROLE.get(method, Role.ADMIN)
-        behavior = handler.unary_unary
-
-        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            token = _bearer_token(context)
-            if not token:
-                context.abort(
-                    grpc.StatusCode.UNAUTHENTICATED,
-                    "missing credentials: send 'authorization: Bearer <token>' metadata",
+        if grant.role < needed:
+            raise PermissionDenied(
+                f"role {grant.role.name.lower()} cannot call {method}: "
+                f"it needs {needed.name.lower()}"
+            )
+        if method in WORKER_METHODS:
+            worker_id = getattr(request, "worker_id", "")
+            if not grant.allows_worker(worker_id):
+                shown = repr(worker_id[:64]) if worker_id else "no worker_id"
+                raise PermissionDenied(
+                    f"this token may act only as its own worker ids, not {shown}"
                 )
-            role = self._role(token)  # type: ignore[arg-type]
-            if role is None:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid token")
-            if role < needed:  # type: ignore[operator]
-                context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"role {role.name.lower()} cannot call {method}: "  # type: ignore[union-attr]
-                    f"it needs {needed.name.lower()}",
-                )
-            return behavior(request, context)
-
-        return with_behavior(handler, guarded)

@@ -7,6 +7,7 @@ passes the database URL from a Secret that way).
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -44,26 +45,65 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     default=32,
     show_default=True,
     type=int,
-    help="Threads serving RPCs.",
+    help="Threads running RPC handlers (store and algorithm work). [env ASKTELL_MAX_WORKERS]",
+)
+@click.option(
+    "--max-connection-age",
+    envvar="ASKTELL_MAX_CONNECTION_AGE",
+    default=1800.0,
+    show_default=True,
+    type=float,
+    help="Seconds after which a client connection is closed gracefully, so clients "
+    "spread onto replicas added later. [env ASKTELL_MAX_CONNECTION_AGE]",
+)
+@click.option(
+    "--db-wait",
+    envvar="ASKTELL_DB_WAIT",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Seconds to keep retrying (with backoff) a store that cannot be reached at start; "
+    "0 fails at once. [env ASKTELL_DB_WAIT]",
 )
 @click.option(
     "--metrics-port",
     envvar="ASKTELL_METRICS_PORT",
     type=int,
     default=None,
-    help="Serve Prometheus metrics on this port (0 picks one); off when not given.",
+    help="Serve Prometheus metrics on this port (0 picks one); off when not given. "
+    "[env ASKTELL_METRICS_PORT]",
+)
+@click.option(
+    "--metrics-host",
+    envvar="ASKTELL_METRICS_HOST",
+    default=None,
+    help="Address the metrics port listens on; default: the same as --host. Metrics show "
+    "study names and best values: bind 127.0.0.1 or set --metrics-token-file to keep them "
+    "private. [env ASKTELL_METRICS_HOST]",
+)
+@click.option(
+    "--metrics-token-file",
+    envvar="ASKTELL_METRICS_TOKEN_FILE",
+    type=_FILE,
+    default=None,
+    help="File holding a bearer token that /metrics requires (Prometheus: "
+    "authorization.credentials_file). [env ASKTELL_METRICS_TOKEN_FILE]",
 )
 @click.option(
     "--no-metrics",
+    envvar="ASKTELL_NO_METRICS",
     is_flag=True,
-    help="Count nothing (no RPC or store metrics); for measuring what metrics cost.",
+    help="Count nothing (no RPC or store metrics); for measuring what metrics cost. "
+    "[env ASKTELL_NO_METRICS]",
 )
 @click.option(
     "--metrics-max-studies",
+    envvar="ASKTELL_METRICS_MAX_STUDIES",
     default=100,
     show_default=True,
     type=int,
-    help="Studies exported with a study label (the most recently created).",
+    help="Studies exported with a study label (the most recently created). "
+    "[env ASKTELL_METRICS_MAX_STUDIES]",
 )
 @click.option(
     "--tls-cert",
@@ -103,17 +143,22 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option(
     "--grace-seconds",
+    envvar="ASKTELL_GRACE_SECONDS",
     default=10.0,
     show_default=True,
     type=float,
-    help="On SIGTERM, how long in-flight RPCs may finish.",
+    help="On SIGTERM, how long in-flight RPCs may finish. [env ASKTELL_GRACE_SECONDS]",
 )
 def serve_command(
     db: str,
     host: str,
     port: int,
     max_workers: int,
+    max_connection_age: float,
+    db_wait: float,
     metrics_port: int | None,
+    metrics_host: str | None,
+    metrics_token_file: Path | None,
     no_metrics: bool,
     metrics_max_studies: int,
     tls_cert: Path | None,
@@ -123,9 +168,14 @@ def serve_command(
     log_format: str,
     grace_seconds: float,
 ) -> None:
-    """Run the gRPC server until SIGTERM or Ctrl-C."""
+    """Run the gRPC server until SIGTERM or Ctrl-C.
+
+    Exits 1 with one line on stderr when it cannot start: the port is in use, the
+    store cannot be reached (see --db-wait), a file cannot be read.
+    """
     from asktell.server.app import ServerConfig, serve
     from asktell.server.auth import AuthConfigError
+    from asktell.server.errors import AsktellError
     from asktell.server.logs import configure_logging
 
     configure_logging(log_format, logging.INFO)
@@ -136,7 +186,11 @@ def serve_command(
             port=port,
             max_workers=max_workers,
             grace_seconds=grace_seconds,
+            max_connection_age=max_connection_age,
+            db_wait=db_wait,
             metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            metrics_token_file=metrics_token_file,
             metrics_max_studies=metrics_max_studies,
             metrics_enabled=not no_metrics,
             tls_cert=tls_cert,
@@ -144,6 +198,12 @@ def serve_command(
             tls_client_ca=tls_client_ca,
             auth_file=auth_file,
         )
-        serve(config)
-    except (ValueError, AuthConfigError) as exc:
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        serve(config)
+    except (AuthConfigError, ValueError) as exc:  # a file named by an option is wrong
+        raise click.UsageError(str(exc)) from None
+    except (AsktellError, OSError) as exc:  # the port is taken, the store unreachable
+        click.echo(f"asktell serve: cannot start: {exc}", err=True)
+        sys.exit(1)

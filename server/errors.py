@@ -6,11 +6,13 @@ AsktellError (INTERNAL)
 ├─ NotFound (NOT_FOUND)                    no such study or trial
 ├─ AlreadyExists (ALREADY_EXISTS)          the study id is taken by a different spec
 ├─ FailedPrecondition (FAILED_PRECONDITION) the request contradicts the current state
+├─ Unauthenticated (UNAUTHENTICATED)       no valid bearer token
+├─ PermissionDenied (PERMISSION_DENIED)    the token may not do this
 ├─ Aborted (ABORTED)                       a write conflict; retrying helps
 ├─ Cancelled (CANCELLED)                   the caller gave up; nothing was written
 └─ Unavailable (UNAVAILABLE)               the store cannot be reached; retry with backoff
 ```
-`interceptors.ErrorInterceptor` turns these into statuses in one place.
+`interceptors.RpcGuard` turns these into statuses in one place.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ class FailedPrecondition(AsktellError):
     """The request contradicts the study's or trial's state (FAILED_PRECONDITION)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Unauthenticated(AsktellError):
+    """The call carries no valid bearer token (UNAUTHENTICATED)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(AsktellError):
+    """The caller's token does not allow this call (PERMISSION_DENIED)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class Aborted(AsktellError):

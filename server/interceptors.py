@@ -1,88 +1,103 @@
-"""Server interceptors: domain errors -> gRPC statuses in one place; RPC metrics.
+"""The one wrapper every RPC goes through: request id, metrics, auth, errors -> statuses.
 
-A request id (the caller's `x-request-id` metadata, or a fresh one) tags the
-log line of any unexpected error, and the caller sees the same id in its
-INTERNAL status, never a stack trace.
+The server is `grpc.aio`: a request is read on the event loop before any
+thread is taken, so a call that opens a stream and never sends costs a
+coroutine, not one of the handler threads. `RpcGuard` then, for each call and
+in this order: binds the request id (the caller's `x-request-id` metadata, or
+a fresh one), starts the metrics clock, rejects bytes that are not the method's
+request message (INVALID_ARGUMENT), checks the bearer token (on the event loop,
+so unauthenticated floods never reach a handler thread), runs the handler on
+the handler thread pool, and answers `AsktellError` with its code and message,
+anything else with INTERNAL + request id, never a stack trace. Every final code
+is counted, whatever the path.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import grpc
 
 from asktell.server import logs
-from asktell.server.errors import AsktellError
-from asktell.server.metrics import ServerMetrics
+from asktell.server.auth import Authorizer
+from asktell.server.errors import AsktellError, InvalidArgument
+from asktell.server.metrics import NoMetrics, ServerMetrics
 
 log = logging.getLogger("asktell.server")
 
 # Status messages are cut to this length: gRPC carries them in a trailer that clients
 # refuse beyond 16 KiB (percent-encoded), which would hide the real status.
 MAX_STATUS_MESSAGE = 1024
+MAX_REQUEST_ID_LENGTH = 128
+
+Metadata = Sequence[tuple[str, str | bytes]]
 
 
-def _status_message(exc: AsktellError) -> str:
-    message = str(exc)
-    return (
-        message if len(message) <= MAX_STATUS_MESSAGE else message[: MAX_STATUS_MESSAGE - 3] + "..."
-    )
+def bounded_message(message: str) -> str:
+    """`message` cut to what a status trailer can always carry."""
+    if len(message) <= MAX_STATUS_MESSAGE:
+        return message
+    return message[: MAX_STATUS_MESSAGE - 3] + "..."
 
 
-def with_behavior(
-    handler: grpc.RpcMethodHandler, behavior: Callable[[Any, grpc.ServicerContext], Any]
-) -> grpc.RpcMethodHandler:
-    """`handler` (a unary one) with its behaviour replaced by `behavior`."""
-    return grpc.unary_unary_rpc_method_handler(
-        behavior,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
-def _request_id(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id" and isinstance(value, str) and len(value) <= 128:
+def request_id(metadata: Metadata | None) -> str:
+    """The caller's `x-request-id` (if printable and short), else a fresh id."""
+    for key, value in metadata or ():
+        if (
+            key == "x-request-id"
+            and isinstance(value, str)
+            and 0 < len(value) <= MAX_REQUEST_ID_LENGTH
+            and value.isprintable()
+        ):
             return value
     return uuid.uuid4().hex[:16]
 
 
-class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Answers AsktellError with its code and message, anything else with INTERNAL + request id."""
+class CallContext:
+    """What a handler may know of its call, safe to read from a handler thread."""
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        behavior = handler.unary_unary
-        method = handler_call_details.method
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
 
-        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
-            bound = logs.request_id.set(_request_id(context))
-            try:
-                return behavior(request, context)
-            except AsktellError as exc:
-                log.info("%s answered %s", method, exc.code.name)  # no payload, no token
-                context.abort(exc.code, _status_message(exc))
-            except Exception:
-                if context.code() is not None:  # already aborted by the handler itself
-                    raise
-                log.exception("unexpected error in %s", method)
-                context.abort(
-                    grpc.StatusCode.INTERNAL, f"internal error; request id {logs.request_id.get()}"
-                )
-            finally:
-                logs.request_id.reset(bound)
+    def time_remaining(self) -> float | None:
+        """Seconds until the caller's deadline; None without a deadline."""
+        left = self._context.time_remaining()
+        return None if left is None else float(left)
 
-        return with_behavior(handler, guarded)
+    def is_active(self) -> bool:
+        """False once the call ended: the caller cancelled, or its deadline passed."""
+        return not self._context.done()
+
+    def invocation_metadata(self) -> Metadata:
+        return tuple(self._context.invocation_metadata() or ())
+
+
+class _Malformed:
+    """Stands for a request whose bytes did not parse as the method's message."""
+
+
+MALFORMED = _Malformed()
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # any parse error: answered INVALID_ARGUMENT by the guard
+            return MALFORMED
+
+    return deserialize
 
 
 class _RpcSeries:
@@ -103,14 +118,26 @@ class _RpcSeries:
         return child
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Counts and times every unary RPC by service, method and final status code."""
+Behavior = Callable[[Any, Any], Any]
 
-    def __init__(self, metrics: ServerMetrics) -> None:
-        self._metrics = metrics
+
+class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every unary RPC of the server (see the module docstring)."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        metrics: ServerMetrics | None = None,
+        authorizer: Authorizer | None = None,
+    ) -> None:
+        self._executor = executor
+        self._metrics = None if metrics is None or isinstance(metrics, NoMetrics) else metrics
+        self._authorizer = authorizer
         self._series: dict[str, _RpcSeries] = {}
 
-    def _series_of(self, full_method: str) -> _RpcSeries:
+    def _series_of(self, full_method: str) -> _RpcSeries | None:
+        if self._metrics is None:
+            return None
         series = self._series.get(full_method)
         if series is None:
             service, _, method = full_method.lstrip("/").rpartition("/")
@@ -119,28 +146,68 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             )
         return series
 
-    def intercept_service(
+    async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
-            return handler
-        behavior = handler.unary_unary
-        series = self._series_of(handler_call_details.method)
+            return handler  # reflection's streams: no asktell method is streaming
+        method: str = handler_call_details.method
+        guarded = self._guard(method, handler.unary_unary)
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=_tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
 
-        def measured(request: Any, context: grpc.ServicerContext) -> Any:
-            series.started.inc()
+    def _guard(
+        self, method: str, behavior: Behavior
+    ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+        series = self._series_of(method)
+        is_async = inspect.iscoroutinefunction(behavior)
+        authorizer = self._authorizer
+        executor = self._executor
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            metadata = context.invocation_metadata()
+            bound = logs.request_id.set(request_id(metadata))
             started = time.perf_counter()
+            if series is not None:
+                series.started.inc()
             code = grpc.StatusCode.OK
             try:
-                return behavior(request, context)
-            except Exception:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
+                try:
+                    if request is MALFORMED:
+                        raise InvalidArgument(
+                            f"the request bytes do not parse as the request message of {method}"
+                        )
+                    if authorizer is not None:
+                        authorizer.check(method, metadata, request)
+                    if is_async:
+                        return await behavior(request, context)
+                    # The copied context carries the request id into the handler thread.
+                    run = contextvars.copy_context().run
+                    return await asyncio.get_running_loop().run_in_executor(
+                        executor, run, behavior, request, CallContext(context)
+                    )
+                except AsktellError as exc:
+                    code = exc.code
+                    log.info("%s answered %s", method, code.name)  # no payload, no token
+                    message = bounded_message(str(exc))
+                except asyncio.CancelledError:
+                    code = grpc.StatusCode.CANCELLED
+                    raise
+                except Exception:
+                    code = grpc.StatusCode.INTERNAL
+                    log.exception("unexpected error in %s", method)
+                    message = f"internal error; request id {logs.request_id.get()}"
+                await context.abort(code, message)
             finally:
-                series.seconds.observe(time.perf_counter() - started)
-                series.handled(code).inc()
+                if series is not None:
+                    series.seconds.observe(time.perf_counter() - started)
+                    series.handled(code).inc()
+                logs.request_id.reset(bound)
 
-        return with_behavior(handler, measured)
+        return guarded

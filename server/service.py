@@ -1,7 +1,8 @@
 """AsktellServicer: one thin handler per RPC (proto in, domain call, proto out).
 
-Handlers hold no study state and catch nothing: `interceptors.ErrorInterceptor`
-turns domain errors into statuses. Every RPC is documented in service.proto.
+Handlers hold no study state and catch nothing: `interceptors.RpcGuard` runs them
+on a handler thread and turns domain errors into statuses. Every RPC is
+documented in service.proto.
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import grpc
-
 from asktell.server import convert
 from asktell.server.domain import StudyState
+from asktell.server.interceptors import CallContext
 from asktell.server.metrics import ServerMetrics
 from asktell.server.storage import Store
 from asktell.server.usecases import ask, studies, trials
@@ -34,20 +34,18 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
 
     # ------------------------------------------------------------ studies
     def CreateStudy(
-        self, request: pb.CreateStudyRequest, context: grpc.ServicerContext
+        self, request: pb.CreateStudyRequest, context: CallContext
     ) -> pb.CreateStudyResponse:
         spec = convert.study_spec(request.spec)
         view, created = studies.create_study(self._store, request.study_id, spec, self._clock())
         return pb.CreateStudyResponse(study=convert.study_view_message(view), created=created)
 
-    def GetStudy(
-        self, request: pb.GetStudyRequest, context: grpc.ServicerContext
-    ) -> pb.GetStudyResponse:
+    def GetStudy(self, request: pb.GetStudyRequest, context: CallContext) -> pb.GetStudyResponse:
         view = studies.get_study(self._store, convert.study_id(request.name, "name"), self._clock())
         return pb.GetStudyResponse(study=convert.study_view_message(view))
 
     def ListStudies(
-        self, request: pb.ListStudiesRequest, context: grpc.ServicerContext
+        self, request: pb.ListStudiesRequest, context: CallContext
     ) -> pb.ListStudiesResponse:
         after = convert.decode_page_token(request.page_token, str)
         views, next_after = studies.list_studies(self._store, str(after), request.page_size)
@@ -57,27 +55,25 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         )
 
     def DeleteStudy(
-        self, request: pb.DeleteStudyRequest, context: grpc.ServicerContext
+        self, request: pb.DeleteStudyRequest, context: CallContext
     ) -> pb.DeleteStudyResponse:
         studies.delete_study(self._store, convert.study_id(request.name, "name"))
         return pb.DeleteStudyResponse()
 
-    def StopStudy(
-        self, request: pb.StopStudyRequest, context: grpc.ServicerContext
-    ) -> pb.StopStudyResponse:
+    def StopStudy(self, request: pb.StopStudyRequest, context: CallContext) -> pb.StopStudyResponse:
         study_id = convert.study_id(request.name, "name")
         view = studies.set_study_state(self._store, study_id, StudyState.STOPPED)
         return pb.StopStudyResponse(study=convert.study_view_message(view))
 
     def ResumeStudy(
-        self, request: pb.ResumeStudyRequest, context: grpc.ServicerContext
+        self, request: pb.ResumeStudyRequest, context: CallContext
     ) -> pb.ResumeStudyResponse:
         study_id = convert.study_id(request.name, "name")
         view = studies.set_study_state(self._store, study_id, StudyState.ACTIVE)
         return pb.ResumeStudyResponse(study=convert.study_view_message(view))
 
     # ------------------------------------------------------------ ask / tell
-    def Ask(self, request: pb.AskRequest, context: grpc.ServicerContext) -> pb.AskResponse:
+    def Ask(self, request: pb.AskRequest, context: CallContext) -> pb.AskResponse:
         command = ask.AskCommand(
             study_id=convert.study_id(request.study),
             count=request.count if request.HasField("count") else 1,
@@ -88,7 +84,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
 
         def is_waiting() -> bool:
             left = context.time_remaining()  # read from the deadline itself: no race
-            return bool(context.is_active()) and (left is None or left > 0)
+            return context.is_active() and (left is None or left > 0)
 
         caller = ask.Caller(is_waiting=is_waiting, seconds_left=context.time_remaining)
         result = ask.ask(self._store, command, self._clock(), caller)
@@ -98,7 +94,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             status=convert.ask_status(result),
         )
 
-    def Tell(self, request: pb.TellRequest, context: grpc.ServicerContext) -> pb.TellResponse:
+    def Tell(self, request: pb.TellRequest, context: CallContext) -> pb.TellResponse:
         study_id, number = convert.trial_ref(request.trial)
         command = trials.TellCommand(
             study_id=study_id,
@@ -112,7 +108,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         self._metrics.record_tell(str(command.state))
         return pb.TellResponse(trial=convert.trial_message(trial))
 
-    def Report(self, request: pb.ReportRequest, context: grpc.ServicerContext) -> pb.ReportResponse:
+    def Report(self, request: pb.ReportRequest, context: CallContext) -> pb.ReportResponse:
         study_id, number = convert.trial_ref(request.trial)
         should_stop, deadline = trials.report(
             self._store,
@@ -128,9 +124,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         response.lease_deadline.FromNanoseconds(round(deadline * 1e9))
         return response
 
-    def Heartbeat(
-        self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
-    ) -> pb.HeartbeatResponse:
+    def Heartbeat(self, request: pb.HeartbeatRequest, context: CallContext) -> pb.HeartbeatResponse:
         study_id, number = convert.trial_ref(request.trial)
         deadline = trials.heartbeat(self._store, study_id, number, request.worker_id, self._clock())
         response = pb.HeartbeatResponse()
@@ -138,15 +132,13 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         return response
 
     # ------------------------------------------------------------ trials
-    def GetTrial(
-        self, request: pb.GetTrialRequest, context: grpc.ServicerContext
-    ) -> pb.GetTrialResponse:
+    def GetTrial(self, request: pb.GetTrialRequest, context: CallContext) -> pb.GetTrialResponse:
         study_id, number = convert.trial_ref(request.name, "name")
         trial = trials.get_trial(self._store, study_id, number, self._clock())
         return pb.GetTrialResponse(trial=convert.trial_message(trial))
 
     def ListTrials(
-        self, request: pb.ListTrialsRequest, context: grpc.ServicerContext
+        self, request: pb.ListTrialsRequest, context: CallContext
     ) -> pb.ListTrialsResponse:
         states = [convert.trial_state(s, "states") for s in request.states]
         after = convert.decode_page_token(request.page_token, int)
@@ -164,16 +156,14 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         )
 
     def GetBestTrials(
-        self, request: pb.GetBestTrialsRequest, context: grpc.ServicerContext
+        self, request: pb.GetBestTrialsRequest, context: CallContext
     ) -> pb.GetBestTrialsResponse:
         best = trials.best_trials(
             self._store, convert.study_id(request.study), request.count, self._clock()
         )
         return pb.GetBestTrialsResponse(trials=[convert.trial_message(t) for t in best])
 
-    def AddTrials(
-        self, request: pb.AddTrialsRequest, context: grpc.ServicerContext
-    ) -> pb.AddTrialsResponse:
+    def AddTrials(self, request: pb.AddTrialsRequest, context: CallContext) -> pb.AddTrialsResponse:
         evaluated = [convert.evaluated_trial(t, i) for i, t in enumerate(request.trials)]
         added = trials.add_trials(
             self._store, convert.study_id(request.study), evaluated, self._clock()
@@ -181,7 +171,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         return pb.AddTrialsResponse(trials=[convert.trial_message(t) for t in added])
 
     def EnqueueTrials(
-        self, request: pb.EnqueueTrialsRequest, context: grpc.ServicerContext
+        self, request: pb.EnqueueTrialsRequest, context: CallContext
     ) -> pb.EnqueueTrialsResponse:
         configs = [
             convert.params(t.params, f"trials[{i}].params") for i, t in enumerate(request.trials)

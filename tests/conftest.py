@@ -13,14 +13,23 @@ from pathlib import Path
 
 import grpc
 import pytest
+from hypothesis import settings
 
 from asktell.client import Client
 from asktell.server.app import create_server
 from asktell.server.storage import Store, open_store
 from asktell.v1 import service_pb2_grpc
-from tests.services import PostgresServer
+from tests.services import IN_CI, PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests: CI runs a fixed, derandomized set of examples, so a run is
+# reproducible and a failure shows the same way on a laptop with
+# HYPOTHESIS_PROFILE=ci; locally every run draws new inputs. Either way a failure
+# prints its example and a @reproduce_failure blob.
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
 BACKENDS = ["sqlite", "postgres"]
@@ -63,7 +72,37 @@ def live_server(db_url: str) -> Iterator[LiveServer]:
     server, port = create_server(store, "127.0.0.1:0")
     server.start()
     yield LiveServer(f"127.0.0.1:{port}", db_url, store)
-    server.stop(None).wait()
+    server.stop(None)
+    store.close()
+
+
+class ManualClock:
+    """Epoch seconds that move only when a test says so (the server's injected clock)."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class ClockedServer(LiveServer):
+    clock: ManualClock
+
+
+@pytest.fixture
+def clocked_server(db_url: str) -> Iterator[ClockedServer]:
+    """A live server whose clock the test moves (leases, deadlines) instead of sleeping."""
+    store = open_store(db_url)
+    clock = ManualClock()
+    server, port = create_server(store, "127.0.0.1:0", clock=clock)
+    server.start()
+    yield ClockedServer(f"127.0.0.1:{port}", db_url, store, clock)
+    server.stop(None)
     store.close()
 
 

@@ -227,7 +227,7 @@ def test_production_server_takes_its_database_and_tokens_from_secrets() -> None:
         f.flush()
         digests = load_tokens(f.name)  # the server accepts the file as it is
     for role, token in client_tokens.items():
-        assert digests[hashlib.sha256(token.encode()).digest()] == Role[role.upper()]
+        assert digests[hashlib.sha256(token.encode()).digest()].role == Role[role.upper()]
 
 
 def test_production_secrets_are_obvious_placeholders() -> None:

@@ -31,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     grpc_server, port = create_server(store, "127.0.0.1:0")
     grpc_server.start()
     yield f"127.0.0.1:{port}"
-    grpc_server.stop(None).wait()
+    grpc_server.stop(None)
     store.close()
 
 

@@ -196,7 +196,7 @@ def fuzz_server(
     fuzz.backend = request.param
     yield fuzz
     fuzz.channel.close()
-    server.stop(None).wait()
+    server.stop(None)
     store.close()
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:

@@ -136,7 +136,7 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     yield service_pb2_grpc.AsktellServiceStub(channel)
     channel.close()
-    server.stop(None).wait()
+    server.stop(None)
     store.close()
 
 

@@ -16,7 +16,7 @@ from asktell.client import (
     NotFoundError,
 )
 from asktell.server.storage import open_store
-from tests.conftest import LiveServer, simple_spec
+from tests.conftest import ClockedServer, LiveServer, simple_spec
 
 GRID_10X10 = {
     "name": "grid",
@@ -136,12 +136,13 @@ def test_tell_is_idempotent_and_rejects_contradictions(client: Client) -> None:
     assert study.trial(trial.number).state == "COMPLETE"
 
 
-def test_report_renews_the_lease_and_records_values(client: Client) -> None:
+def test_report_renews_the_lease_and_records_values(clocked_server: ClockedServer) -> None:
+    client = clocked_server.client()
     study = client.create_study(simple_spec("report", lease_seconds=5))
     trial = study.ask()
     assert trial is not None and trial.lease_deadline is not None
     before = trial.lease_deadline
-    time.sleep(0.05)
+    clocked_server.clock.advance(0.05)
     assert trial.report(1, 0.9) is False
     trial.report(2, 0.8)
     trial.report(2, 0.7)  # a repeated step overwrites
@@ -231,18 +232,19 @@ def test_delete_study(client: Client) -> None:
     assert recreated.info().counts.running == 0
 
 
-def test_lease_expiry_fails_the_trial_for_any_reader(live_server: LiveServer) -> None:
+def test_lease_expiry_fails_the_trial_for_any_reader(clocked_server: ClockedServer) -> None:
+    live_server = clocked_server
     with live_server.client() as client:
         study = client.create_study(simple_spec("lease", lease_seconds=1, max_retries=1))
         trial = study.ask(worker_id="doomed")
         assert trial is not None
-    time.sleep(1.3)
+    live_server.clock.advance(1.3)
     # A second store on the same file, as another replica would open it.
     other = open_store(live_server.db_url)
     try:
         from asktell.server.usecases.trials import get_trial
 
-        seen = get_trial(other, "lease", trial.number, time.time())
+        seen = get_trial(other, "lease", trial.number, live_server.clock())
     finally:
         other.close()
     assert seen.state == "FAILED" and "lease expired" in seen.reason
