@@ -46,6 +46,8 @@ MAX_STREAMS_PER_CONNECTION = 256
 DEFAULT_MAX_CONNECTION_AGE = 1800.0
 DEFAULT_CONNECTION_AGE_GRACE = 60.0
 DEFAULT_MAX_CONNECTION_IDLE = 600.0
+# Calls that may queue for each handler thread before new ones are shed (RESOURCE_EXHAUSTED).
+WAITING_CALLS_PER_WORKER = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class AsktellServer:
         tokens: dict[bytes, Grant] | None,
         max_connection_age: float,
     ) -> None:
+        self._max_workers = max_workers
         self._executor = futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="asktell-rpc"
         )
@@ -194,7 +197,10 @@ class AsktellServer:
         if not isinstance(metrics, NoMetrics):
             store = InstrumentedStore(store, metrics)
         guard = RpcGuard(
-            self._executor, metrics, Authorizer(tokens) if tokens is not None else None
+            self._executor,
+            metrics,
+            Authorizer(tokens) if tokens is not None else None,
+            max_waiting=WAITING_CALLS_PER_WORKER * self._max_workers,
         )
         server = grpc.aio.server(interceptors=[guard], options=channel_options(max_connection_age))
         service_pb2_grpc.add_AsktellServiceServicer_to_server(

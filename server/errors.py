@@ -10,6 +10,7 @@ AsktellError (INTERNAL)
 ├─ PermissionDenied (PERMISSION_DENIED)    the token may not do this
 ├─ Aborted (ABORTED)                       a write conflict; retrying helps
 ├─ Cancelled (CANCELLED)                   the caller gave up; nothing was written
+├─ Overloaded (RESOURCE_EXHAUSTED)         too many calls wait for a handler; retry with backoff
 └─ Unavailable (UNAVAILABLE)               the store cannot be reached; retry with backoff
 ```
 `interceptors.RpcGuard` turns these into statuses in one place.
@@ -78,3 +79,9 @@ class Cancelled(AsktellError):
     """The caller cancelled or ran out of time before the answer was written (CANCELLED)."""
 
     code = grpc.StatusCode.CANCELLED
+
+
+class Overloaded(AsktellError):
+    """Too many calls already wait for a handler thread (RESOURCE_EXHAUSTED); retry later."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -9,7 +9,9 @@ request message (INVALID_ARGUMENT), checks the bearer token (on the event loop,
 so unauthenticated floods never reach a handler thread), runs the handler on
 the handler thread pool, and answers `AsktellError` with its code and message,
 anything else with INTERNAL + request id, never a stack trace. Every final code
-is counted, whatever the path.
+is counted, whatever the path. When `max_waiting` calls already queue for or run
+on handler threads, a new one is answered RESOURCE_EXHAUSTED at once (clients
+retry with backoff) rather than growing the queue without bound.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ import grpc
 
 from asktell.server import logs
 from asktell.server.auth import Authorizer
-from asktell.server.errors import AsktellError, InvalidArgument
+from asktell.server.errors import AsktellError, InvalidArgument, Overloaded
 from asktell.server.metrics import NoMetrics, ServerMetrics
 
 log = logging.getLogger("asktell.server")
 
-# Status messages are cut to this length: gRPC carries them in a trailer that clients
-# refuse beyond 16 KiB (percent-encoded), which would hide the real status.
+# Status messages are cut to this many UTF-8 bytes: gRPC carries them percent-encoded
+# (up to 3 characters a byte) in a trailer that clients refuse beyond 8 KiB, which
+# would hide the real status.
 MAX_STATUS_MESSAGE = 1024
 MAX_REQUEST_ID_LENGTH = 128
 
@@ -42,10 +45,11 @@ Metadata = Sequence[tuple[str, str | bytes]]
 
 
 def bounded_message(message: str) -> str:
-    """`message` cut to what a status trailer can always carry."""
-    if len(message) <= MAX_STATUS_MESSAGE:
+    """`message` cut to what a status trailer can always carry (whole characters)."""
+    encoded = message.encode()
+    if len(encoded) <= MAX_STATUS_MESSAGE:
         return message
-    return message[: MAX_STATUS_MESSAGE - 3] + "..."
+    return encoded[: MAX_STATUS_MESSAGE - 3].decode(errors="ignore") + "..."
 
 
 def request_id(metadata: Metadata | None) -> str:
@@ -129,8 +133,12 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         executor: Executor,
         metrics: ServerMetrics | None = None,
         authorizer: Authorizer | None = None,
+        *,
+        max_waiting: int = 1024,
     ) -> None:
         self._executor = executor
+        self._max_waiting = max_waiting
+        self._in_handlers = 0  # calls queued for or running on a handler thread (loop only)
         self._metrics = None if metrics is None or isinstance(metrics, NoMetrics) else metrics
         self._authorizer = authorizer
         self._series: dict[str, _RpcSeries] = {}
@@ -168,7 +176,6 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         series = self._series_of(method)
         is_async = inspect.iscoroutinefunction(behavior)
         authorizer = self._authorizer
-        executor = self._executor
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             metadata = context.invocation_metadata()
@@ -187,11 +194,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         authorizer.check(method, metadata, request)
                     if is_async:
                         return await behavior(request, context)
-                    # The copied context carries the request id into the handler thread.
-                    run = contextvars.copy_context().run
-                    return await asyncio.get_running_loop().run_in_executor(
-                        executor, run, behavior, request, CallContext(context)
-                    )
+                    return await self._on_handler_thread(behavior, request, context)
                 except AsktellError as exc:
                     code = exc.code
                     log.info("%s answered %s", method, code.name)  # no payload, no token
@@ -211,3 +214,21 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 logs.request_id.reset(bound)
 
         return guarded
+
+    async def _on_handler_thread(
+        self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        # Shed load before the queue grows without bound: the caller retries with backoff.
+        if self._in_handlers >= self._max_waiting:
+            raise Overloaded(
+                f"the server is busy ({self._in_handlers} calls in progress); retry with backoff"
+            )
+        self._in_handlers += 1
+        try:
+            # The copied context carries the request id into the handler thread.
+            run = contextvars.copy_context().run
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, run, behavior, request, CallContext(context)
+            )
+        finally:
+            self._in_handlers -= 1

@@ -61,6 +61,20 @@ REGRESSIONS: dict[str, list[Any]] = {
             study="studies/base",
             trials=[pb.TrialParams(params={"c": rpb.ParameterValue(string_value=_LONG)})],
         ),
+        # 1,024 characters of 4-byte UTF-8 still passed the trailer limit once
+        # percent-encoded: messages are now bounded in bytes.
+        pb.EnqueueTrialsRequest(
+            study="studies/base",
+            trials=[
+                pb.TrialParams(),
+                pb.TrialParams(
+                    params={
+                        "x": rpb.ParameterValue(number_value=0),
+                        "\u0ab6\U00066e3f" * 432: rpb.ParameterValue(),
+                    }
+                ),
+            ],
+        ),
     ],
     # PostgreSQL refuses NUL in text: these were INTERNAL there.
     "GetStudy": [pb.GetStudyRequest(name="studies/a\x00b")],
