@@ -7,8 +7,8 @@ while Tells and Asks on other studies never wait. A writer whose study has no
 row when it takes the lock is answered NOT_FOUND at once: without the row
 nothing would serialise it against a create and a delete of that study, and a
 study created a moment later is not the one it addressed. Reads use READ
-COMMITTED snapshots. Connections come from a pool that checks them before use, so the
-server recovers by itself after the database restarts.
+COMMITTED snapshots. Connections come from a pool that checks them before use,
+so the server recovers by itself after the database restarts.
 """
 
 from __future__ import annotations

@@ -278,16 +278,19 @@ class SqliteStore:
         """
         try:
             before = os.stat(self._log).st_size
+        except OSError:
+            return False  # no log to truncate
+        try:
             connection = self._connection()
             connection.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_TIMEOUT_MS}")
             try:
                 (busy, _, _) = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             finally:
                 connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            after = os.stat(self._log).st_size if self._log.exists() else 0
-        except (OSError, sqlite3.Error):
+        except sqlite3.Error:
             self._discard_connection()
             return False
+        after = os.stat(self._log).st_size if self._log.exists() else 0
         return not busy and after < before
 
     def read(self) -> AbstractContextManager[SqlTx]:
