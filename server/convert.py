@@ -43,6 +43,7 @@ from asktell.server.usecases.ask import AskResult
 from asktell.server.usecases.studies import StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
+from asktell.v1 import service_pb2 as service_pb
 
 # NUL is no part of any id, and PostgreSQL refuses it in text.
 STUDY_NAME = re.compile(r"studies/([^/\x00]+)")
@@ -61,7 +62,7 @@ MAX_NANOS = 999_999_999
 NANOS_PER_SECOND = 1_000_000_000
 
 _GOALS = {pb.GOAL_MINIMIZE: Goal.MINIMIZE, pb.GOAL_MAXIMIZE: Goal.MAXIMIZE}
-_SCALES = {
+_SCALES: dict[int, Scale] = {
     pb.SCALE_UNSPECIFIED: Scale.LINEAR,
     pb.SCALE_LINEAR: Scale.LINEAR,
     pb.SCALE_LOG: Scale.LOG,
@@ -471,7 +472,7 @@ def study_view_message(view: StudyView) -> pb.Study:
     return study_message(view.study, view.counts)
 
 
-def evaluated_trial(message: pb.EvaluatedTrial, index: int) -> EvaluatedTrial:
+def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> EvaluatedTrial:
     field = f"trials[{index}]"
     state = (
         TrialState.COMPLETE
