@@ -7,7 +7,6 @@ stay free of validation code.
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import (
+    STUDY_ID_PATTERN,
     AlgorithmConfig,
     CategoricalParam,
     DiscreteParam,
@@ -43,14 +43,26 @@ from asktell.server.usecases.ask import AskResult
 from asktell.server.usecases.studies import StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
+from asktell.v1 import service_pb2 as service_pb
 
 # NUL is no part of any id, and PostgreSQL refuses it in text.
-STUDY_NAME = re.compile(r"^studies/([^/\x00]+)$")
-TRIAL_NAME = re.compile(r"^studies/([^/\x00]+)/trials/(\d{1,18})$")
+STUDY_NAME = re.compile(r"studies/([^/\x00]+)")
+TRIAL_NAME = re.compile(r"studies/([^/\x00]+)/trials/([^/\x00]+)")
+# A positive number as this server writes it: ASCII digits, no sign, no leading zero.
+POSITIVE_NUMBER = re.compile(r"[1-9][0-9]{0,18}")
 MAX_NAME_LENGTH = 256
+MAX_INT64 = 2**63 - 1
+
+# The range protobuf allows: Timestamps from 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999999999Z, Durations up to 10,000 years either way.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+MAX_DURATION_SECONDS = 315_576_000_000
+MAX_NANOS = 999_999_999
+NANOS_PER_SECOND = 1_000_000_000
 
 _GOALS = {pb.GOAL_MINIMIZE: Goal.MINIMIZE, pb.GOAL_MAXIMIZE: Goal.MAXIMIZE}
-_SCALES = {
+_SCALES: dict[int, Scale] = {
     pb.SCALE_UNSPECIFIED: Scale.LINEAR,
     pb.SCALE_LINEAR: Scale.LINEAR,
     pb.SCALE_LOG: Scale.LOG,
@@ -78,20 +90,34 @@ _ACQUISITIONS_PB = {
 # ------------------------------------------------------------------ names
 def study_id(name: str, field: str = "study") -> str:
     """'studies/{id}' -> id."""
-    match = STUDY_NAME.match(name) if len(name) <= MAX_NAME_LENGTH else None
+    match = STUDY_NAME.fullmatch(name) if len(name) <= MAX_NAME_LENGTH else None
     if not match:
         raise InvalidArgument(f'{field}: expected "studies/{{study}}", got {name[:80]!r}')
     return match.group(1)
 
 
 def trial_ref(name: str, field: str = "trial") -> tuple[str, int]:
-    """'studies/{id}/trials/{number}' -> (id, number)."""
-    match = TRIAL_NAME.match(name) if len(name) <= MAX_NAME_LENGTH else None
-    if not match:
+    """'studies/{id}/trials/{number}' -> (id, number); the number as this server writes it."""
+    match = TRIAL_NAME.fullmatch(name) if len(name) <= MAX_NAME_LENGTH else None
+    number = positive_int64(match.group(2)) if match else None
+    if match is None or number is None:
         raise InvalidArgument(
-            f'{field}: expected "studies/{{study}}/trials/{{number}}", got {name[:80]!r}'
+            f'{field}: expected "studies/{{study}}/trials/{{number}}" with the number in '
+            f"ASCII digits, no leading zero, 1 to {MAX_INT64}; got {name[:80]!r}"
         )
-    return match.group(1), int(match.group(2))
+    return match.group(1), number
+
+
+def positive_int64(text: str) -> int | None:
+    """`text` as a number from 1 to 2**63 - 1 written canonically, else None.
+
+    Strict on purpose: int() also reads '01', '+1', ' 1', '1_0' and non-ASCII
+    digits, which would give one trial many names.
+    """
+    if not POSITIVE_NUMBER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= MAX_INT64 else None
 
 
 def study_name(study_id: str) -> str:
@@ -110,16 +136,45 @@ def encode_page_token(after: str | int | None) -> str:
 
 
 def decode_page_token(token: str, kind: type[str] | type[int]) -> str | int:
-    """The position to continue after; '' or 0 for the first page."""
+    """The position to continue after; '' or 0 for the first page.
+
+    Only a token this server returns is accepted, byte for byte: the position
+    reaches the database, so a forged one must not (an integer beyond int64,
+    say, overflows SQLite's).
+
+    Raises:
+        InvalidArgument: `page_token: ...` saying what is wrong with it.
+    """
     if not token:
         return kind()
     try:
-        tag, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if tag != kind.__name__ or "\x00" in value:
-            raise ValueError(tag)
-        return kind(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidArgument("page_token is not one this server returned") from exc
+        text = base64.b64decode(token, altchars=b"-_", validate=True).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise InvalidArgument(_bad_token("it is not base64url")) from None
+    tag, _, value = text.partition(":")
+    if tag not in ("int", "str"):
+        raise InvalidArgument(_bad_token("it is not one this server returned"))
+    if tag != kind.__name__:
+        raise InvalidArgument(_bad_token("it belongs to another list"))
+    after: str | int | None
+    if kind is int:
+        after = positive_int64(value)
+        if after is None:
+            raise InvalidArgument(_bad_token(f"the trial number is not 1 to {MAX_INT64}"))
+    else:
+        after = value
+        if not STUDY_ID_PATTERN.fullmatch(value):
+            raise InvalidArgument(_bad_token("the study id in it is invalid"))
+    if encode_page_token(after) != token:
+        raise InvalidArgument(_bad_token("it is not one this server returned"))
+    return after
+
+
+def _bad_token(why: str) -> str:
+    return (
+        f"page_token: {why}; pass the next_page_token of the previous page unchanged, "
+        "or none for the first page"
+    )
 
 
 # ------------------------------------------------------------------ spec
@@ -148,8 +203,42 @@ def _scale(name: str, scale: int) -> Scale:
     return _SCALES[scale]
 
 
-def _seconds(duration: Duration) -> float:
-    return duration.seconds + duration.nanos / 1e9
+def duration_seconds(duration: Duration, field: str) -> float:
+    """A caller's Duration in seconds.
+
+    Raises:
+        InvalidArgument: naming `field`, for a Duration outside protobuf's range
+            (the server could not write it back) or with nanos of the wrong sign.
+    """
+    seconds, nanos = duration.seconds, duration.nanos
+    if not -MAX_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
+        raise InvalidArgument(
+            f"{field}: seconds must be -{MAX_DURATION_SECONDS} to {MAX_DURATION_SECONDS}, "
+            f"got {seconds}"
+        )
+    if not -MAX_NANOS <= nanos <= MAX_NANOS or (seconds and nanos and (seconds < 0) != (nanos < 0)):
+        raise InvalidArgument(
+            f"{field}: nanos must be -{MAX_NANOS} to {MAX_NANOS} with the sign of seconds, "
+            f"got seconds={seconds} nanos={nanos}"
+        )
+    return float(seconds + nanos / NANOS_PER_SECOND)
+
+
+def timestamp_seconds(stamp: Timestamp, field: str) -> float:
+    """A caller's Timestamp in seconds since the epoch.
+
+    Raises:
+        InvalidArgument: naming `field`, for a Timestamp outside protobuf's range
+            (years 1 to 9999, nanos 0 to 999,999,999).
+    """
+    if not MIN_TIMESTAMP_SECONDS <= stamp.seconds <= MAX_TIMESTAMP_SECONDS:
+        raise InvalidArgument(
+            f"{field}: seconds must be {MIN_TIMESTAMP_SECONDS} to {MAX_TIMESTAMP_SECONDS} "
+            f"(years 1 to 9999), got {stamp.seconds}"
+        )
+    if not 0 <= stamp.nanos <= MAX_NANOS:
+        raise InvalidArgument(f"{field}: nanos must be 0 to {MAX_NANOS}, got {stamp.nanos}")
+    return float(stamp.seconds + stamp.nanos / NANOS_PER_SECOND)
 
 
 def _algorithm(message: pb.Algorithm) -> AlgorithmConfig:
@@ -175,7 +264,9 @@ def _algorithm(message: pb.Algorithm) -> AlgorithmConfig:
         name=kind,
         settings=ALGORITHMS[kind].parse_settings(values),
         seed=message.seed if message.HasField("seed") else None,
-        suggestion_deadline=_seconds(message.suggestion_deadline),
+        suggestion_deadline=duration_seconds(
+            message.suggestion_deadline, "algorithm.suggestion_deadline"
+        ),
     )
 
 
@@ -213,7 +304,11 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
     """
     if message.objective.goal not in _GOALS:
         raise InvalidArgument("objective.goal: set MINIMIZE or MAXIMIZE")
-    lease = _seconds(message.lease_duration) if message.HasField("lease_duration") else None
+    lease = (
+        duration_seconds(message.lease_duration, "lease_duration")
+        if message.HasField("lease_duration")
+        else None
+    )
     return StudySpec(
         objective=Objective(message.objective.metric, _GOALS[message.objective.goal]),
         algorithm=_algorithm(message.algorithm),
@@ -226,8 +321,10 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
 
 
 def _duration(seconds: float) -> Duration:
+    # Clamped: float rounding at the very edge of the range must not fail the answer.
+    limit = MAX_DURATION_SECONDS * NANOS_PER_SECOND + MAX_NANOS
     duration = Duration()
-    duration.FromNanoseconds(round(seconds * 1e9))
+    duration.FromNanoseconds(max(-limit, min(limit, round(seconds * NANOS_PER_SECOND))))
     return duration
 
 
@@ -315,8 +412,12 @@ def params_message(values: Params) -> dict[str, pb.ParameterValue]:
 def _timestamp(seconds: float | None) -> Timestamp | None:
     if seconds is None:
         return None
+    # Clamped: a value stored before requests were checked, or float rounding at the
+    # edge of the range, must not make the whole answer fail.
+    lowest = MIN_TIMESTAMP_SECONDS * NANOS_PER_SECOND
+    highest = MAX_TIMESTAMP_SECONDS * NANOS_PER_SECOND + MAX_NANOS
     stamp = Timestamp()
-    stamp.FromNanoseconds(round(seconds * 1e9))
+    stamp.FromNanoseconds(max(lowest, min(highest, round(seconds * NANOS_PER_SECOND))))
     return stamp
 
 
@@ -371,14 +472,18 @@ def study_view_message(view: StudyView) -> pb.Study:
     return study_message(view.study, view.counts)
 
 
-def evaluated_trial(message: pb.EvaluatedTrial, index: int) -> EvaluatedTrial:
+def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> EvaluatedTrial:
     field = f"trials[{index}]"
     state = (
         TrialState.COMPLETE
         if message.state == pb.TRIAL_STATE_UNSPECIFIED
         else trial_state(message.state, f"{field}.state")
     )
-    end_time = message.end_time.ToNanoseconds() / 1e9 if message.HasField("end_time") else None
+    end_time = (
+        timestamp_seconds(message.end_time, f"{field}.end_time")
+        if message.HasField("end_time")
+        else None
+    )
     return EvaluatedTrial(
         params=params(message.params, f"{field}.params"),
         state=state,

@@ -94,7 +94,10 @@ class Store(Protocol):
         ...
 
     def write(self, study_id: str | None = None) -> AbstractContextManager[Tx]:
-        """A read-write transaction, serialised with other writers of `study_id`."""
+        """A read-write transaction, serialised with other writers of `study_id`.
+
+        May raise NotFound when `study_id` does not exist (PostgreSQL: no row to lock).
+        """
         ...
 
     def close(self) -> None: ...

@@ -3,9 +3,12 @@
 Writers of one study are serialised by a row lock on the study (`SELECT ...
 FOR UPDATE`), taken first in every write transaction: trial numbers stay dense,
 a grid point is handed out once and every Ask sees the others' pending trials,
-while Tells and Asks on other studies never wait. Reads use READ COMMITTED
-snapshots. Connections come from a pool that checks them before use, so the
-server recovers by itself after the database restarts.
+while Tells and Asks on other studies never wait. A writer whose study has no
+row when it takes the lock is answered NOT_FOUND at once: without the row
+nothing would serialise it against a create and a delete of that study, and a
+study created a moment later is not the one it addressed. Reads use READ
+COMMITTED snapshots. Connections come from a pool that checks them before use,
+so the server recovers by itself after the database restarts.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from asktell.server.errors import Aborted, Unavailable
+from asktell.server.errors import Aborted, NotFound, Unavailable
 from asktell.server.storage.schema import apply_migrations
 from asktell.server.storage.sql import SqlTx
 
@@ -42,6 +45,10 @@ def _mapped_errors() -> Iterator[None]:
         pg_errors.LockNotAvailable,
     ) as exc:
         raise Aborted(f"a concurrent write conflicted, retry: {exc.sqlstate}") from exc
+    except pg_errors.ForeignKeyViolation as exc:
+        # A row's study or trial was deleted by a transaction that committed first;
+        # the retry sees the deletion and answers NOT_FOUND.
+        raise Aborted(f"the study changed concurrently, retry: {exc.sqlstate}") from exc
     except PoolTimeout as exc:
         raise Unavailable(f"no database connection available: {exc}") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -90,7 +97,9 @@ class PostgresStore:
             with connection.transaction():
                 tx = PostgresTx(connection)
                 if study_id is not None:
-                    tx._execute("SELECT 1 FROM studies WHERE name = ? FOR UPDATE", (study_id,))
+                    locked = tx._one("SELECT 1 FROM studies WHERE name = ? FOR UPDATE", (study_id,))
+                    if locked is None:
+                        raise NotFound(f'study "{study_id}" does not exist')
                 yield tx
 
     def read(self) -> AbstractContextManager[PostgresTx]:

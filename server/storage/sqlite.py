@@ -4,35 +4,58 @@ Writers take the database's single write lock up front (`BEGIN IMMEDIATE`), so
 concurrent Asks on any study are serialised and trial numbers stay dense. With
 WAL and `synchronous=NORMAL` a committed transaction survives a crash of the
 process (not necessarily a power cut: use `?synchronous=full` for that).
+
+A full disk is answered UNAVAILABLE ("the disk holding the database is full"),
+the code clients retry with backoff; the failed write changed nothing. Reads go
+on meanwhile, also after a restart: reading never writes, and opening the store
+migrates only when a migration is pending. The write-ahead log is truncated
+once it is half as large as the space left, so that what it holds always fits
+in the database file; a write that fails for lack of space truncates it too,
+and when that gives space back the write is run again (by answering `Aborted`,
+which `retry_on_conflict` retries inside the server). A connection that failed
+is closed and a fresh one opened on next use, so none stays wedged once the
+disk has room again. A small reserve file next to the database is given up
+when a restart finds the disk too full even to read, and set aside again once
+writes succeed.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
-from asktell.server.errors import Aborted, Unavailable
-from asktell.server.storage.schema import apply_migrations
+from asktell.server.errors import Aborted, AsktellError, Unavailable
+from asktell.server.storage.schema import MIGRATIONS, apply_migrations
 from asktell.server.storage.sql import SqlTx
 
 BUSY_TIMEOUT_MS = 30_000
+# SQLite's default: a checkpoint every 1000 pages (about 4 MiB) of log. Checkpointing
+# every 128 pages cost 45% of a store's Ask+Tell throughput; on a nearly full disk the
+# log is truncated sooner instead (`_keep_log_within_free_space`).
+WAL_AUTOCHECKPOINT_PAGES = 1000
+# A log that one large transaction grew is cut back to this after the next checkpoint.
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
+# How long a truncating checkpoint waits for readers to let go of the log.
+CHECKPOINT_BUSY_TIMEOUT_MS = 2_000
+
+# Kept free next to the database (the file `<database>-reserve`), and given up when a
+# restart finds the disk full: a reader needs 32 KiB for the index of the log.
+RESERVE_BYTES = 64 * 1024
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# A full disk shows as SQLITE_FULL, or as an I/O error when the log's index cannot grow.
+_DISK_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
 
 
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """Driver errors -> domain errors; nothing from sqlite3 leaves this module."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        message = str(exc)
-        if "locked" in message or "busy" in message:
-            raise Aborted(f"the database is busy, retry: {message}") from exc
-        raise Unavailable(f"the database cannot be used: {message}") from exc
-    except sqlite3.DatabaseError as exc:
-        raise Unavailable(f"database error: {exc}") from exc
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    """SQLite's primary result code (SQLITE_FULL, ...) of a driver error, if it has one."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
 
 
 class SqliteStore:
@@ -49,9 +72,20 @@ class SqliteStore:
         self._all_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        with _mapped_errors():
-            self._migrate()
+        self._log = Path(self.path + "-wal")
+        self._reserve = None if self.path == ":memory:" else Path(self.path + "-reserve")
+        # Both cleared by the next commit. Set once a write failed for lack of space:
+        self._disk_was_full = False
+        # and once the log gave space back for it: a write that fails again needs more.
+        self._log_reclaimed = False
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self._discard_connection()
+            raise self._domain_error(exc, writing=False) from exc
+        self._keep_reserve()
 
+    # ------------------------------------------------------------ connections
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
@@ -61,14 +95,84 @@ class SqliteStore:
                 isolation_level=None,  # transactions are begun explicitly below
                 check_same_thread=False,
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(f"PRAGMA synchronous={self._synchronous}")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                # None of these writes to the file once it is in WAL mode.
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(f"PRAGMA synchronous={self._synchronous}")
+                connection.execute("PRAGMA foreign_keys=ON")
+                connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+                connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+            except BaseException:
+                connection.close()
+                raise
             self._local.connection = connection
             with self._lock:
                 self._all_connections.append(connection)
         return connection
+
+    def _discard_connection(self) -> None:
+        """Closes this thread's connection; the next transaction opens a fresh one."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            return
+        self._local.connection = None
+        with self._lock:
+            if connection in self._all_connections:
+                self._all_connections.remove(connection)
+        with suppress(sqlite3.Error):  # best effort: the connection is dropped either way
+            connection.close()
+
+    # ------------------------------------------------------------ opening
+    def _open(self) -> None:
+        """Checks the schema, migrating only if needed.
+
+        The first reader of a file whose write-ahead log was removed at the last
+        close needs 32 KiB for the log's index; on a disk filled meanwhile the
+        reserve file gives it up, so that reads answer.
+        """
+        try:
+            current = self._schema_is_current()
+        except sqlite3.Error as exc:
+            if _primary_code(exc) not in _DISK_CODES or not self._release_reserve():
+                raise
+            self._discard_connection()
+            current = self._schema_is_current()
+        if not current:
+            self._migrate()
+
+    def _keep_reserve(self) -> None:
+        """Sets `RESERVE_BYTES` aside next to the database, if the disk has them."""
+        if self._reserve is None or self._reserve.exists():
+            return
+        partial = self._reserve.with_name(self._reserve.name + ".partial")
+        try:
+            partial.write_bytes(bytes(RESERVE_BYTES))
+            partial.replace(self._reserve)
+        except OSError:
+            partial.unlink(missing_ok=True)  # no room: try again when the disk has some
+
+    def _release_reserve(self) -> bool:
+        """Deletes the reserve file; whether there was one to give space back."""
+        if self._reserve is None or not self._reserve.exists():
+            return False
+        self._reserve.unlink(missing_ok=True)
+        return True
+
+    def _schema_is_current(self) -> bool:
+        """Whether every migration is applied, found out by reading only."""
+        connection = self._connection()
+        connection.execute("BEGIN")
+        try:
+            applied: set[int] = set()
+            if connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone():
+                rows = connection.execute("SELECT version FROM schema_version").fetchall()
+                applied = {int(version) for (version,) in rows}
+        finally:
+            self._roll_back(connection)
+        return applied >= {version for version, _ in MIGRATIONS}
 
     def _migrate(self) -> None:
         connection = self._connection()
@@ -77,30 +181,133 @@ class SqliteStore:
             apply_migrations(connection.execute)
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            self._roll_back(connection)
             raise
 
+    # ------------------------------------------------------------ transactions
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[SqlTx]:
-        with _mapped_errors():
+    def _transaction(self, begin: str, *, writing: bool) -> Iterator[SqlTx]:
+        try:
             connection = self._connection()
             connection.execute(begin)
-            try:
-                yield SqlTx(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        except sqlite3.Error as exc:
+            self._after_failure(exc)
+            raise self._domain_error(exc, writing) from exc
+        try:
+            yield SqlTx(connection)
             connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._after_failure(exc)
+            raise self._domain_error(exc, writing) from exc
+        except BaseException:
+            self._roll_back(connection)
+            raise
+
+    def _roll_back(self, connection: sqlite3.Connection) -> None:
+        """Ends a transaction the caller abandoned; a connection that cannot is dropped."""
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._discard_connection()
+
+    def _after_failure(self, exc: sqlite3.Error) -> None:
+        """Rolls back after a driver error and drops the connection unless it was only busy.
+
+        After SQLITE_FULL or an I/O error SQLite may or may not have rolled back
+        itself; a fresh connection starts clean either way.
+        """
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            return
+        self._roll_back(connection)
+        if _primary_code(exc) not in _BUSY_CODES:
+            self._discard_connection()
+
+    def _domain_error(self, exc: sqlite3.Error, writing: bool) -> AsktellError:
+        """Driver errors -> domain errors; nothing from sqlite3 leaves this module."""
+        code = _primary_code(exc)
+        if code in _BUSY_CODES:
+            return Aborted(f"the database is busy, retry: {exc}")
+        if code == sqlite3.SQLITE_FULL:
+            self._disk_was_full = True
+            if writing and self._reclaim_log_space():
+                return Aborted(
+                    "the disk holding the database was full; space was reclaimed from its "
+                    "write-ahead log, retry"
+                )
+            return Unavailable(
+                f"the disk holding the database is full ({exc}); writes fail until space "
+                "is freed on it, reads still answer"
+            )
+        if isinstance(exc, sqlite3.IntegrityError):  # cannot happen under the write lock
+            return Aborted(f"a concurrent write conflicted, retry: {exc}")
+        if isinstance(exc, sqlite3.OperationalError):
+            return Unavailable(f"the database cannot be used: {exc}")
+        return Unavailable(f"database error: {exc}")
+
+    def _reclaim_log_space(self) -> bool:
+        """After a write failed for lack of space (under the write lock): whether
+        truncating the log gave space back, so that the write is worth retrying."""
+        if self._log_reclaimed:
+            return False
+        self._log_reclaimed = self._truncate_log()
+        return self._log_reclaimed
+
+    def _keep_log_within_free_space(self) -> None:
+        """After a commit (under the write lock): truncates the log once it is half as
+        large as the space left on the disk.
+
+        Moving the log into the database file may need as much room again as the
+        log takes, so a log let grow into the last free space could never be
+        checkpointed. Two system calls a commit; nothing more while there is room.
+        """
+        try:
+            log_bytes = os.stat(self._log).st_size
+            free_bytes = shutil.disk_usage(self._log.parent).free
+        except OSError:
+            return
+        if log_bytes > 0 and 2 * log_bytes >= free_bytes:
+            self._truncate_log()
+
+    def _truncate_log(self) -> bool:
+        """Moves the whole log into the database file and truncates it to nothing.
+
+        Returns whether that made the log smaller; False when readers held on past
+        the short busy timeout or the disk had no room for the database to grow.
+        """
+        try:
+            before = os.stat(self._log).st_size
+        except OSError:
+            return False  # no log to truncate
+        try:
+            connection = self._connection()
+            connection.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_TIMEOUT_MS}")
+            try:
+                (busy, _, _) = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.Error:
+            self._discard_connection()
+            return False
+        after = os.stat(self._log).st_size if self._log.exists() else 0
+        return not busy and after < before
 
     def read(self) -> AbstractContextManager[SqlTx]:
-        return self._transaction("BEGIN")
+        return self._transaction("BEGIN", writing=False)
 
     @contextmanager
     def write(self, study_id: str | None = None) -> Iterator[SqlTx]:
         # Threads of this process queue on a lock instead of SQLite's sleeping busy handler;
         # other processes on the same file still wait on the busy timeout.
-        with self._write_lock, self._transaction("BEGIN IMMEDIATE") as tx:
-            yield tx
+        with self._write_lock:
+            with self._transaction("BEGIN IMMEDIATE", writing=True) as tx:
+                yield tx
+            self._log_reclaimed = False
+            self._keep_log_within_free_space()
+            if self._disk_was_full:  # there is room again: set the reserve aside again
+                self._disk_was_full = False
+                self._keep_reserve()
 
     def close(self) -> None:
         with self._lock:

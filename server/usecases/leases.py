@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from asktell.server.domain import LEASE_EXPIRED_REASON, Study, Trial, TrialState
+from asktell.server.errors import NotFound, Unavailable
 from asktell.server.storage import QueuedTrial, Store, Tx
 from asktell.server.usecases.retry import retry_on_conflict
 
@@ -44,11 +45,19 @@ def reap_expired(tx: Tx, study: Study, now: float) -> dict[int, Trial]:
 
 @retry_on_conflict
 def reap_before_read(store: Store, study_id: str, now: float) -> None:
-    """Expires leases in a write transaction only when a read would otherwise show stale ones."""
+    """Expires leases in a write transaction only when a read would otherwise show stale ones.
+
+    A store that cannot write just now (a full disk) does not fail the read: it shows
+    the expired leases as they are, RUNNING with their deadline past, and the next
+    write to the study expires them.
+    """
     with store.read() as tx:
         if not tx.expired_trials(study_id, now):
             return
-    with store.write(study_id) as tx:
-        study = tx.get_study(study_id)
-        if study is not None:
-            reap_expired(tx, study, now)
+    try:
+        with store.write(study_id) as tx:
+            study = tx.get_study(study_id)
+            if study is not None:
+                reap_expired(tx, study, now)
+    except (Unavailable, NotFound):
+        return  # the read that follows answers from what is stored (or NOT_FOUND)

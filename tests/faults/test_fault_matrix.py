@@ -10,6 +10,8 @@ numbers dense and no half-written trial. docs/reliability.md tabulates them.
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
 import random
 import shutil
 import subprocess
@@ -18,11 +20,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from asktell.client import AsktellError, Client
+from asktell.v1 import resources_pb2 as rpb
+from asktell.v1 import service_pb2 as pb
+from asktell.v1 import service_pb2_grpc
 from tests.conftest import ServerProcess, simple_spec
-from tests.services import PostgresServer, sql
+from tests.services import IN_CI, PostgresServer, sql
 
 pytestmark = pytest.mark.slow
 
@@ -189,51 +195,228 @@ def test_sqlite_file_moved_away_under_a_running_server(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ full
+TINY_FILESYSTEM = "2m"
+FILLER_BYTES = 768 * 1024  # deleted to free space once the server has filled the rest
+LONG = "v" * 200  # a long categorical value, so that every trial takes room
+
+
 @pytest.fixture
 def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs (needs root and mount); skipped where it cannot be mounted."""
+    """A 2 MiB tmpfs. Mounting one needs root: skipped elsewhere, failed with CI=true."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+    why_not = ""
+    if os.geteuid() != 0:
+        why_not = "mounting a tmpfs needs root"
+    elif shutil.which("mount") is None:
+        why_not = "no mount command"
+    else:
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={TINY_FILESYSTEM}", "tmpfs", str(mount)],
+            capture_output=True,
+            text=True,
+        )
+        why_not = result.stderr.strip() if result.returncode != 0 else ""
+    if why_not:
+        message = f"cannot mount a tmpfs here: {why_not}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _full_spec() -> rpb.StudySpec:
+    return rpb.StudySpec(
+        objective=rpb.Objective(metric="loss", goal=rpb.GOAL_MINIMIZE),
+        algorithm=rpb.Algorithm(random=rpb.RandomSettings(), seed=1),
+        parameters=[
+            rpb.ParameterSpec(name="x", float_parameter=rpb.FloatParameter(min=-5, max=5)),
+            rpb.ParameterSpec(
+                name="c",
+                categorical_parameter=rpb.CategoricalParameter(
+                    values=[f"{LONG}{i}" for i in range(50)]
+                ),
+            ),
+        ],
+    )
+
+
+def _evaluated(i: int) -> pb.EvaluatedTrial:
+    return pb.EvaluatedTrial(
+        params={
+            "x": rpb.ParameterValue(number_value=(i % 100) / 20 - 2.5),
+            "c": rpb.ParameterValue(string_value=f"{LONG}{i % 50}"),
+        },
+        value=float(i),
+    )
+
+
+class Writer:
+    """Raw-stub writes to one study; what the server acknowledged, and how writes failed."""
+
+    def __init__(self, stub: service_pb2_grpc.AsktellServiceStub, study: str) -> None:
+        self.stub = stub
+        self.study = study
+        self.acknowledged: dict[int, float] = {}
+        self.failures: list[tuple[grpc.StatusCode, str]] = []
+
+    def _failed(self, error: grpc.RpcError) -> bool:
+        self.failures.append((error.code(), error.details() or ""))
+        return False
+
+    def add(self, n: int) -> bool:
+        """AddTrials of `n` trials; whether it succeeded."""
+        trials = [_evaluated(len(self.acknowledged) + i) for i in range(n)]
+        try:
+            added = self.stub.AddTrials(pb.AddTrialsRequest(study=self.study, trials=trials))
+        except grpc.RpcError as error:
+            return self._failed(error)
+        self.acknowledged.update({t.number: t.value for t in added.trials})
+        return True
+
+    def ask_and_tell(self) -> bool:
+        """One Ask and the Tell of its trial; whether both succeeded."""
+        try:
+            (trial,) = self.stub.Ask(pb.AskRequest(study=self.study)).trials
+            value = float(trial.number)
+            self.stub.Tell(
+                pb.TellRequest(trial=trial.name, state=rpb.TRIAL_STATE_COMPLETE, value=value)
+            )
+        except grpc.RpcError as error:
+            return self._failed(error)
+        self.acknowledged[trial.number] = value
+        return True
+
+
+def _reads(stub: service_pb2_grpc.AsktellServiceStub) -> tuple[object, ...]:
+    """What the read RPCs answer about the studies of the disk-full test."""
+    study = stub.GetStudy(pb.GetStudyRequest(name="studies/full")).study
+    page = stub.ListTrials(pb.ListTrialsRequest(study="studies/full", page_size=1000))
+    best = stub.GetBestTrials(pb.GetBestTrialsRequest(study="studies/full", count=3))
+    first = stub.GetTrial(pb.GetTrialRequest(name="studies/full/trials/1")).trial
+    listed = stub.ListStudies(pb.ListStudiesRequest())
+    # Its lease ran out before the disk filled: expiring it needs a write.
+    lapsed = stub.GetTrial(pb.GetTrialRequest(name="studies/lapsed/trials/1")).trial
+    return (
+        study.trial_counts.complete,
+        [t.number for t in page.trials],
+        [t.value for t in best.trials],
+        first.value,
+        [s.name for s in listed.studies],
+        rpb.TrialState.Name(lapsed.state),
+    )
+
+
+def _fill(writer: Writer) -> None:
+    """Writes through the server, in smaller and smaller pieces, until none fits."""
+    for batch in (20, 1):
+        for _ in range(2000):
+            if not writer.add(batch):
+                break
+    for _ in range(2000):
+        if not writer.ask_and_tell():
+            break
+    assert writer.failures, "the disk never filled"
+    for code, details in writer.failures:
+        assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
+        assert "the disk holding the database is full" in details, details
+        assert "Traceback" not in details
+
+
 def test_sqlite_disk_full(tiny_filesystem: Path, tmp_path: Path) -> None:
-    """The disk fills up under load: UNAVAILABLE saying so; everything acknowledged stays."""
+    """The disk fills up: writes answer UNAVAILABLE saying so, reads go on (also after a
+    restart on the full disk), writes go on again once space is freed, nothing is lost."""
     db = tiny_filesystem / "asktell.db"
-    process = ServerProcess(f"sqlite:///{db}", tmp_path / "server.log")
+    db_url = f"sqlite:///{db}"
+    filler = tiny_filesystem / "filler"
+    process = ServerProcess(db_url, tmp_path / "server.log")
     try:
-        address = process.start()
-        spec = simple_spec("full")
-        spec["parameters"]["c"] = {  # type: ignore[index]
-            "type": "categorical",
-            "values": [f"{'v' * 200}{i}" for i in range(50)],
-        }
-        with Client(address) as client:
-            client.create_study(spec)
-        load = Load(address, "full")
-        deadline = time.monotonic() + 60
-        while "UNAVAILABLE" not in load.errors and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        load.stop()
-        assert_no_internal(load)
-        assert "UNAVAILABLE" in load.errors, f"the disk never filled: {len(load.acknowledged)}"
-        assert "full" in load.messages["UNAVAILABLE"], load.messages
-        with Client(address, retry_seconds=0) as client:  # reads still answer
-            assert client.get_study("full").info().counts.complete >= 1
+        stub = service_pb2_grpc.AsktellServiceStub(grpc.insecure_channel(process.start()))
+        for study_id in ("full", "lapsed"):
+            stub.CreateStudy(pb.CreateStudyRequest(study_id=study_id, spec=_full_spec()))
+        stub.Ask(pb.AskRequest(study="studies/lapsed"))
+        sql(db_url, "UPDATE trials SET lease_deadline = 0 WHERE study = 'lapsed'")
+        filler.write_bytes(b"\0" * FILLER_BYTES)
+
+        writer = Writer(stub, "studies/full")
+        _fill(writer)
+        reads = _reads(stub)
+        assert reads[0] == len(writer.acknowledged) > 100, reads[0]
+        assert reads[-1] == "TRIAL_STATE_RUNNING"  # shown as stored: it cannot be expired now
+        assert not writer.add(1) and not writer.ask_and_tell()
+        assert _reads(stub) == reads, "a failed write changed what reads answer"
+
+        process.terminate()  # a restart on the still full disk: reads answer the same
+        stub = writer.stub = service_pb2_grpc.AsktellServiceStub(
+            grpc.insecure_channel(process.start())
+        )
+        assert _reads(stub) == reads
+        assert not writer.ask_and_tell()
+
+        filler.unlink()  # space is back: writes go on, and keep going
+        writer.failures.clear()
+        for _ in range(500):
+            assert writer.ask_and_tell(), writer.failures
+        after = _reads(stub)
+        assert after[0] == len(writer.acknowledged) == reads[0] + 500
+        assert after[-1] == "TRIAL_STATE_FAILED"  # expired by the first read that could write
         process.terminate()
     finally:
         process.kill()
-    assert_nothing_lost(f"sqlite:///{db}", "full", load.acknowledged)
+    assert_nothing_lost(db_url, "full", writer.acknowledged)
+
+
+def _fill_completely(path: Path) -> None:
+    """Writes `path` until the filesystem has not a byte left."""
+    with path.open("wb", buffering=0) as filler:
+        while True:
+            try:
+                filler.write(bytes(4096))
+            except OSError:
+                break
+    with path.open("ab", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:  # the last few bytes, one at a time
+            filler.write(b"\0")
+
+
+def test_sqlite_restart_on_a_disk_filled_while_the_server_was_down(
+    tiny_filesystem: Path, tmp_path: Path
+) -> None:
+    """A clean stop removes SQLite's log and its index; a restart after something else
+    filled the disk still answers reads (the reserve file gives up its space for the
+    index), writes once space is freed, and sets the reserve aside again."""
+    db = tiny_filesystem / "asktell.db"
+    filler = tiny_filesystem / "filler"
+    process = ServerProcess(f"sqlite:///{db}", tmp_path / "server.log")
+    try:
+        stub = service_pb2_grpc.AsktellServiceStub(grpc.insecure_channel(process.start()))
+        stub.CreateStudy(pb.CreateStudyRequest(study_id="down", spec=_full_spec()))
+        writer = Writer(stub, "studies/down")
+        assert writer.add(20) and writer.ask_and_tell()
+        for _ in range(2):
+            process.terminate()
+            assert not (tiny_filesystem / "asktell.db-shm").exists()
+            _fill_completely(filler)
+            stub = writer.stub = service_pb2_grpc.AsktellServiceStub(
+                grpc.insecure_channel(process.start())
+            )
+            study = stub.GetStudy(pb.GetStudyRequest(name="studies/down")).study
+            assert study.trial_counts.complete == len(writer.acknowledged)
+            page = stub.ListTrials(pb.ListTrialsRequest(study="studies/down"))
+            assert [t.number for t in page.trials] == sorted(writer.acknowledged)
+            # What the reserve left over once the index took its part goes to writes.
+            assert not all(writer.ask_and_tell() for _ in range(500))
+            assert writer.failures[-1][0] == grpc.StatusCode.UNAVAILABLE, writer.failures
+            assert "the disk holding the database is full" in writer.failures[-1][1]
+
+            filler.unlink()
+            for _ in range(20):
+                assert writer.ask_and_tell(), writer.failures[-1]
+            assert (tiny_filesystem / "asktell.db-reserve").exists()  # for the next restart
+        process.terminate()
+    finally:
+        process.kill()
+    assert_nothing_lost(f"sqlite:///{db}", "down", writer.acknowledged)

@@ -3,11 +3,14 @@ and changes nothing in the store."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
@@ -59,6 +62,64 @@ def _tell(trial: str, state: int, value: float | None = None, **kw: Any) -> Call
         return stub.Tell(request)
 
     return call
+
+
+def _token(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _list_trials(token: str) -> Callable[[Any], Any]:
+    return lambda s: s.ListTrials(pb.ListTrialsRequest(study="studies/base", page_token=token))
+
+
+def _list_studies(token: str) -> Callable[[Any], Any]:
+    return lambda s: s.ListStudies(pb.ListStudiesRequest(page_token=token))
+
+
+def _add_ended(*end_times: Timestamp) -> Callable[[Any], Any]:
+    """AddTrials of valid trials that ended at `end_times`."""
+    return lambda s: s.AddTrials(
+        pb.AddTrialsRequest(
+            study="studies/base",
+            trials=[
+                pb.EvaluatedTrial(
+                    params={"x": rpb.ParameterValue(number_value=0.5)}, value=1.0, end_time=end
+                )
+                for end in end_times
+            ],
+        )
+    )
+
+
+# Trial names int() would read as trial 1 (or another trial), and numbers beyond int64.
+NOT_CANONICAL_NUMBERS = [
+    "\uff11",  # full-width digit one
+    "\u0661",  # Arabic-Indic digit one
+    "\u0967",  # Devanagari digit one
+    "000000000000000001",
+    "01",
+    "+1",
+    " 1",
+    "1 ",
+    "1\n",
+    "1_0",
+    "0",
+    "-1",
+    "0x1",
+    "9223372036854775808",
+    "99999999999999999999",
+]
+NAME_CALLS: list[tuple[str, Callable[[str], Callable[[Any], Any]]]] = [
+    ("GetTrial", lambda name: lambda s: s.GetTrial(pb.GetTrialRequest(name=name))),
+    (
+        "Tell",
+        lambda name: (
+            lambda s: s.Tell(pb.TellRequest(trial=name, state=rpb.TRIAL_STATE_COMPLETE, value=1.0))
+        ),
+    ),
+    ("Report", lambda name: lambda s: s.Report(pb.ReportRequest(trial=name, value=1.0))),
+    ("Heartbeat", lambda name: lambda s: s.Heartbeat(pb.HeartbeatRequest(trial=name))),
+]
 
 
 CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
@@ -342,6 +403,153 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
         ),
         INVALID,
         "mutation_rate",
+    ),
+    (
+        "end_time far beyond year 9999",
+        _add_ended(Timestamp(seconds=2**62)),
+        INVALID,
+        "trials[0].end_time: seconds must be",
+    ),
+    (
+        "end_time after year 9999",
+        _add_ended(Timestamp(seconds=253_402_300_800)),
+        INVALID,
+        "trials[0].end_time: seconds must be",
+    ),
+    (
+        "end_time before year 1",
+        _add_ended(Timestamp(seconds=-62_135_596_801)),
+        INVALID,
+        "trials[0].end_time: seconds must be",
+    ),
+    (
+        "end_time negative nanos",
+        _add_ended(Timestamp(seconds=10), Timestamp(seconds=10, nanos=-1)),
+        INVALID,
+        "trials[1].end_time: nanos must be 0 to 999999999, got -1",
+    ),
+    (
+        "end_time nanos of a whole second",
+        _add_ended(Timestamp(seconds=10, nanos=10**9)),
+        INVALID,
+        "trials[0].end_time: nanos must be 0 to 999999999",
+    ),
+    (
+        "lease_duration beyond protobuf's range",
+        _create("a", _spec(lease_duration=Duration(seconds=2**62))),
+        INVALID,
+        "lease_duration: seconds must be",
+    ),
+    (
+        "lease_duration nanos against the sign",
+        _create("a", _spec(lease_duration=Duration(seconds=60, nanos=-1))),
+        INVALID,
+        "lease_duration: nanos must be",
+    ),
+    (
+        "suggestion_deadline beyond protobuf's range",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="m", goal=rpb.GOAL_MAXIMIZE),
+                algorithm=rpb.Algorithm(
+                    random=rpb.RandomSettings(), suggestion_deadline=Duration(seconds=2**62)
+                ),
+                parameters=[_float("x", 0, 1)],
+            ),
+        ),
+        INVALID,
+        "algorithm.suggestion_deadline: seconds must be",
+    ),
+    (
+        "suggestion_deadline nanos out of range",
+        _create(
+            "a",
+            rpb.StudySpec(
+                objective=rpb.Objective(metric="m", goal=rpb.GOAL_MAXIMIZE),
+                algorithm=rpb.Algorithm(
+                    random=rpb.RandomSettings(),
+                    suggestion_deadline=Duration(seconds=1, nanos=2 * 10**9),
+                ),
+                parameters=[_float("x", 0, 1)],
+            ),
+        ),
+        INVALID,
+        "algorithm.suggestion_deadline: nanos must be",
+    ),
+    (
+        "page token beyond int64",
+        _list_trials(_token("int:99999999999999999999999")),
+        INVALID,
+        "page_token: the trial number is not 1 to 9223372036854775807",
+    ),
+    (
+        "page token just beyond int64",
+        _list_trials(_token("int:9223372036854775808")),
+        INVALID,
+        "page_token: the trial number is not",
+    ),
+    ("page token negative", _list_trials(_token("int:-5")), INVALID, "page_token: the trial"),
+    ("page token zero", _list_trials(_token("int:0")), INVALID, "page_token: the trial"),
+    ("page token leading zero", _list_trials(_token("int:01")), INVALID, "page_token: the trial"),
+    ("page token full-width", _list_trials(_token("int:\uff11")), INVALID, "page_token: the"),
+    ("page token empty number", _list_trials(_token("int:")), INVALID, "page_token: the trial"),
+    (
+        "page token of ListStudies given to ListTrials",
+        _list_trials(_token("str:base")),
+        INVALID,
+        "page_token: it belongs to another list",
+    ),
+    (
+        "page token of ListTrials given to ListStudies",
+        _list_studies(_token("int:5")),
+        INVALID,
+        "page_token: it belongs to another list",
+    ),
+    ("page token unknown kind", _list_studies(_token("float:1")), INVALID, "page_token: it is"),
+    (
+        "page token with an invalid study id",
+        _list_studies(_token("str:Bad Name")),
+        INVALID,
+        "page_token: the study id in it is invalid",
+    ),
+    (
+        "page token with a NUL",
+        _list_studies(_token("str:a\x00")),
+        INVALID,
+        "page_token: the study id in it is invalid",
+    ),
+    ("page token not base64", _list_studies("***"), INVALID, "page_token: it is not base64url"),
+    (
+        "page token without its padding",
+        _list_trials(_token("int:1").rstrip("=")),
+        INVALID,
+        "page_token: it is not base64url",
+    ),
+    ("page token not UTF-8", _list_trials(_token("int:1")[:-4] + "_w=="), INVALID, "page_token"),
+    (
+        "page token in standard base64",
+        _list_studies(base64.b64encode(b"str:base?").decode()),
+        INVALID,
+        "page_token",
+    ),
+    *[
+        (
+            f"{rpc} trial number {number!r}",
+            call(f"studies/base/trials/{number}"),
+            INVALID,
+            'trial: expected "studies/{study}/trials/{number}"'.replace(
+                "trial:", "name:" if rpc == "GetTrial" else "trial:"
+            ),
+        )
+        for rpc, call in NAME_CALLS
+        for number in NOT_CANONICAL_NUMBERS
+    ],
+    (
+        "study name with a trailing newline",
+        lambda s: s.Ask(pb.AskRequest(study="studies/base\n")),
+        NOT_FOUND,
+        "does not exist",
     ),
 ]
 
