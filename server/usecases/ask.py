@@ -160,7 +160,8 @@ def ask(store: Store, command: AskCommand, now: float, caller: Caller = Caller()
 
     The algorithm's time budget is cut to the caller's deadline, and trials
     are written only if the caller still waits for them: a cancelled or timed
-    out Ask writes nothing.
+    out Ask hands nothing out (it may have failed expired leases, as any
+    reader of the study does).
 
     Raises:
         NotFound: the study does not exist.
