@@ -1,8 +1,10 @@
 """The narrow storage interface: transactions that read and write domain values.
 
-Every RPC runs in exactly one transaction. `Store.write(study_id)` serialises
-writers of one study (SQLite: one writer at a time; PostgreSQL: a row lock on
-the study), so trial numbers stay dense and a grid point is handed out once.
+Every RPC runs in one transaction, except an Ask whose algorithm reads history:
+it reads a snapshot, computes with no transaction open and writes if the snapshot
+is still current (usecases/ask.py). `Store.write(study_id)` serialises writers of
+one study (SQLite: one writer at a time; PostgreSQL: a row lock on the study), so
+trial numbers stay dense and a grid point is handed out once.
 Driver errors never leave `storage/`: they become `Unavailable` or `Aborted`.
 """
 
@@ -82,7 +84,14 @@ class Tx(Protocol):
 
     # queue
     def push_queue(self, study_id: str, items: Sequence[QueuedTrial]) -> None: ...
-    def pop_queue(self, study_id: str, limit: int) -> list[QueuedTrial]: ...
+    def peek_queue(self, study_id: str, limit: int) -> list[QueuedTrial]:
+        """The first `limit` queued items, in order, left in the queue."""
+        ...
+
+    def pop_queue(self, study_id: str, limit: int) -> list[QueuedTrial]:
+        """The first `limit` queued items, in order, removed from the queue."""
+        ...
+
     def queued_params(self, study_id: str) -> list[Params]: ...
 
 

@@ -364,20 +364,23 @@ class SqlTx:
             ],
         )
 
-    def pop_queue(self, study_id: str, limit: int) -> list[QueuedTrial]:
-        rows = self._all(
+    def _queue_head(self, study_id: str, limit: int) -> list[Any]:
+        return self._all(
             "SELECT position, params, suggested_by, retry_of, attempt FROM queue "
             "WHERE study = ? ORDER BY position LIMIT ?",
             (study_id, limit),
         )
+
+    def peek_queue(self, study_id: str, limit: int) -> list[QueuedTrial]:
+        return [_queued(row) for row in self._queue_head(study_id, limit)]
+
+    def pop_queue(self, study_id: str, limit: int) -> list[QueuedTrial]:
+        rows = self._queue_head(study_id, limit)
         if rows:
             self._execute(
                 "DELETE FROM queue WHERE study = ? AND position <= ?", (study_id, rows[-1][0])
             )
-        return [
-            QueuedTrial(json.loads(params), by, None if retry is None else int(retry), int(att))
-            for _, params, by, retry, att in rows
-        ]
+        return [_queued(row) for row in rows]
 
     def queued_params(self, study_id: str) -> list[Params]:
         rows = self._all("SELECT params FROM queue WHERE study = ? ORDER BY position", (study_id,))
@@ -415,6 +418,16 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
         retry_of=None if retry_of is None else int(retry_of),
         attempt=int(attempt),
         request_id=request_id,
+    )
+
+
+def _queued(row: Sequence[Any]) -> QueuedTrial:
+    _, params, suggested_by, retry_of, attempt = row
+    return QueuedTrial(
+        json.loads(params),
+        suggested_by,
+        None if retry_of is None else int(retry_of),
+        int(attempt),
     )
 
 

@@ -1,8 +1,34 @@
-"""Ask: hand out trials, in one transaction.
+"""Ask: hand out trials, without holding a store-wide lock while an algorithm computes.
 
-Order of sources: the trials a retried request already got (same request id),
-the worker's own RUNNING trials when it asks to resume, the study's queue
-(enqueued configurations and retries), then the algorithm.
+Order of sources: the trials a retried request already got (same request id and
+worker), the worker's own RUNNING trials when it asks to resume, the study's
+queue (enqueued configurations and retries), then the algorithm.
+
+Everything but a history-reading algorithm (GP, genetic) runs in one write
+transaction, as grid and random do: they are cheap, and a grid point must be
+handed out once. A history-reading algorithm runs in three steps, so that
+SQLite's single write lock is never held for the hundreds of milliseconds a GP
+takes, and every other study's Asks and Tells go on meanwhile:
+
+1. a read transaction takes a snapshot: the study, what the Ask would hand out
+   besides suggestions (`_Plan`: queue head, next trial number, how many to
+   suggest) and the history;
+2. the algorithm runs with no transaction open;
+3. a write transaction plans again and inserts the suggestions only if the plan
+   is unchanged. Another Ask (or AddTrials) in between changes the next trial
+   number, so the suggestions are recomputed from a fresh snapshot; a Tell in
+   between is harmless, its trial was already pending in the snapshot.
+
+So every committed suggestion was computed from a snapshot holding all the
+trials committed before it: parallel Asks see each other's pending trials, and
+the RNG (seeded by study seed and trial number) keeps suggestions reproducible.
+After `OPTIMISTIC_ATTEMPTS` stale snapshots the algorithm runs inside the write
+transaction, which nothing can overtake, so every Ask makes progress.
+
+Within one server process, Asks on the same study take turns (`_STUDY_TURNS`),
+so they do not compute from the same snapshot only to throw all but one result
+away; and at most `ALGORITHM_SLOTS` algorithms compute at once, so cheap RPCs
+keep a share of the CPU (and of the GIL).
 """
 
 from __future__ import annotations
@@ -10,13 +36,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from asktell.server.algorithms import ALGORITHMS, Deadline, History, Observation
+from asktell.server.algorithms import ALGORITHMS, AlgorithmInfo, Deadline, History, Observation
 from asktell.server.domain import (
     Goal,
     Params,
@@ -26,13 +55,27 @@ from asktell.server.domain import (
     TrialState,
 )
 from asktell.server.errors import Cancelled, InvalidArgument
-from asktell.server.storage import Store, Tx
+from asktell.server.storage import QueuedTrial, Store, Tx
 from asktell.server.usecases.leases import reap_expired
 from asktell.server.usecases.retry import retry_on_conflict
 from asktell.server.usecases.studies import require_study
 
 MAX_ASK_COUNT = 100
 MAX_ID_LENGTH = 128
+# Snapshots an Ask may find stale before it computes inside the write transaction.
+OPTIMISTIC_ATTEMPTS = 3
+# How often a thread waiting for its turn checks that its caller still waits.
+_POLL_SECONDS = 0.05
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+ALGORITHM_SLOTS = threading.BoundedSemaphore(max(1, _cpu_count()))
 
 
 class AskStatus(enum.StrEnum):
@@ -72,10 +115,174 @@ def check_id(field: str, value: str) -> None:
         raise InvalidArgument(f"{field} must be at most {MAX_ID_LENGTH} printable characters")
 
 
-def build_history(tx: Tx, study: Study, also_pending: list[Params]) -> History:
-    """The study's trials as an algorithm sees them: values flipped so lower is better."""
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What an Ask may know of its RPC: whether the caller still waits, and how long it will."""
+
+    is_waiting: Callable[[], bool] = lambda: True
+    seconds_left: Callable[[], float | None] = lambda: None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What an Ask hands out, read before anything is written.
+
+    Two plans are equal when suggestions computed for one are right for the
+    other: same study (state, spec, suggestion count), same queue head taken,
+    same first trial number, same number of suggestions. Which RUNNING trials a
+    resuming worker gets back does not change the suggestions.
+    """
+
+    study: Study
+    queued: tuple[QueuedTrial, ...]
+    first_number: int
+    n_suggest: int
+    resumed: tuple[Trial, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Suggested:
+    """An algorithm's answer for one plan."""
+
+    plan: _Plan
+    params: tuple[tuple[Params, str], ...]  # (validated params, suggested_by)
+    seconds: float | None = None
+
+
+@retry_on_conflict
+def ask(store: Store, command: AskCommand, now: float, caller: Caller = Caller()) -> AskResult:
+    """Hands out up to `command.count` trials leased to `command.worker_id`.
+
+    A request id makes the Ask safe to retry: the same worker asking again with
+    the same request id gets the trials the first call handed out. The id is
+    scoped to the worker: another worker reusing it gets new trials, never the
+    first worker's.
+
+    The algorithm's time budget is cut to the caller's deadline, and trials
+    are written only if the caller still waits for them: a cancelled or timed
+    out Ask hands nothing out (it may have failed expired leases, as any
+    reader of the study does).
+
+    Raises:
+        NotFound: the study does not exist.
+        Cancelled: the caller stopped waiting before the trials were written.
+    """
+    with store.write(command.study_id) as tx:
+        result = _hand_out(tx, command, now, caller)
+    if result is not None:
+        return result
+    return _ask_with_history(store, command, now, caller)
+
+
+def _ask_with_history(store: Store, command: AskCommand, now: float, caller: Caller) -> AskResult:
+    """Runs a history-reading algorithm on a snapshot, with no transaction open."""
+    with _STUDY_TURNS.turn(command.study_id, caller):
+        for _ in range(OPTIMISTIC_ATTEMPTS):
+            # The snapshot is read only once a slot is held, so it is as fresh as can be.
+            with _held(ALGORITHM_SLOTS, caller):
+                with store.read() as tx:
+                    snapshot = _read_snapshot(tx, command)
+                if isinstance(snapshot, AskResult):
+                    return snapshot
+                plan, history = snapshot
+                suggested = _suggest(plan, history, caller) if history is not None else None
+            with store.write(command.study_id) as tx:
+                result = _hand_out(tx, command, now, caller, suggested)
+            if result is not None:
+                return result
+        # Slot before write lock, as above: a thread holding the write lock never waits for a slot.
+        with _held(ALGORITHM_SLOTS, caller), store.write(command.study_id) as tx:
+            result = _hand_out(tx, command, now, caller, compute_here=True)
+        assert result is not None, "an Ask computing in its write transaction always finishes"
+        return result
+
+
+def _read_snapshot(tx: Tx, command: AskCommand) -> AskResult | tuple[_Plan, History | None]:
+    """A replayed request's trials, or the plan and (if it needs the algorithm) the history.
+
+    The plan is read before the history: on a store whose statements see
+    different snapshots (PostgreSQL's READ COMMITTED), a trial committed in
+    between shows in the history and makes the plan stale, never the reverse.
+    """
+    study = require_study(tx, command.study_id)
+    replayed = _replayed(tx, command)
+    if replayed:
+        return AskResult(replayed, AskStatus.OK)
+    plan = _plan(tx, study, command)
+    return plan, build_history(tx, plan) if plan.n_suggest else None
+
+
+def _hand_out(
+    tx: Tx,
+    command: AskCommand,
+    now: float,
+    caller: Caller,
+    suggested: _Suggested | None = None,
+    compute_here: bool = False,
+) -> AskResult | None:
+    """Hands out trials in `tx`, or None (nothing written but expired leases) if it cannot yet.
+
+    It cannot when the plan needs a history-reading algorithm and neither
+    `suggested` was computed for this very plan nor `compute_here` allows the
+    algorithm to run inside the transaction.
+    """
+    study = require_study(tx, command.study_id)
+    replayed = _replayed(tx, command)
+    if replayed:
+        return AskResult(replayed, AskStatus.OK)
+    reap_expired(tx, study, now)
+    plan = _plan(tx, study, command)
+    info = ALGORITHMS[study.spec.algorithm.name]
+    if plan.n_suggest == 0:
+        suggested = _Suggested(plan, ())
+    elif not info.needs_history:
+        history = History(
+            seed=study.seed,
+            n_suggested=study.n_suggested,
+            pending=tuple(q.params for q in plan.queued),
+        )
+        suggested = _suggest(plan, history, caller)
+    elif compute_here:
+        suggested = _suggest(plan, build_history(tx, plan), caller)
+    elif suggested is None or suggested.plan != plan:
+        return None
+    return _write(tx, suggested, command, now, caller)
+
+
+def _replayed(tx: Tx, command: AskCommand) -> list[Trial]:
+    """The trials this worker already got for this request id (none without a request id)."""
+    if not command.request_id:
+        return []
+    earlier = tx.trials_of_request(command.study_id, command.request_id)
+    return [t for t in earlier if t.worker_id == command.worker_id]
+
+
+def _plan(tx: Tx, study: Study, command: AskCommand) -> _Plan:
+    """What `command` gets from `study` now, read without writing anything."""
+    resumed: tuple[Trial, ...] = ()
+    if command.resume and command.worker_id:
+        running = tx.running_trials_of_worker(study.id, command.worker_id)
+        resumed = tuple(running[: command.count])
+    first_number = tx.next_trial_number(study.id)
+    if study.state is StudyState.STOPPED:
+        return _Plan(study, (), first_number, 0, resumed)
+    wanted = command.count - len(resumed)
+    queued = tuple(tx.peek_queue(study.id, wanted)) if wanted > 0 else ()
+    wanted -= len(queued)
+    budget = study.spec.max_trials - study.n_suggested if study.spec.max_trials else wanted
+    return _Plan(study, queued, first_number, max(0, min(wanted, budget)), resumed)
+
+
+def build_history(tx: Tx, plan: _Plan) -> History:
+    """The study's trials as an algorithm sees them: values flipped so lower is better.
+
+    Pending are the queued trials this Ask takes, the RUNNING trials, then the
+    rest of the queue.
+    """
+    study = plan.study
     sign = 1.0 if study.spec.objective.goal is Goal.MINIMIZE else -1.0
-    completed, pruned, pending, failed = [], [], list(also_pending), []
+    completed, pruned, failed = [], [], []
+    pending = [q.params for q in plan.queued]
     for trial in tx.history_trials(study.id):
         if trial.state is TrialState.COMPLETE and trial.value is not None:
             completed.append(Observation(trial.params, sign * trial.value))
@@ -85,7 +292,7 @@ def build_history(tx: Tx, study: Study, also_pending: list[Params]) -> History:
             pruned.append(Observation(trial.params, sign * trial.measurements[-1][1]))
         else:
             failed.append(trial.params)
-    pending.extend(tx.queued_params(study.id))
+    pending.extend(tx.queued_params(study.id)[len(plan.queued) :])
     return History(
         seed=study.seed,
         n_suggested=study.n_suggested,
@@ -96,70 +303,32 @@ def build_history(tx: Tx, study: Study, also_pending: list[Params]) -> History:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """What an Ask may know of its RPC: whether the caller still waits, and how long it will."""
-
-    is_waiting: Callable[[], bool] = lambda: True
-    seconds_left: Callable[[], float | None] = lambda: None
-
-
-@retry_on_conflict
-def ask(store: Store, command: AskCommand, now: float, caller: Caller = Caller()) -> AskResult:
-    """Hands out up to `command.count` trials leased to `command.worker_id`.
-
-    The algorithm's time budget is cut to the caller's deadline, and trials
-    are written only if the caller still waits for them: a cancelled or timed
-    out Ask writes nothing.
-
-    Raises:
-        NotFound: the study does not exist.
-        Cancelled: the caller stopped waiting before the trials were written.
-    """
-    with store.write(command.study_id) as tx:
-        study = require_study(tx, command.study_id)
-        if command.request_id:
-            earlier = tx.trials_of_request(study.id, command.request_id)
-            if earlier:
-                return AskResult(earlier, AskStatus.OK)
-        reap_expired(tx, study, now)
-
-        handed: list[Trial] = []
-        if command.resume and command.worker_id:
-            for trial in tx.running_trials_of_worker(study.id, command.worker_id)[: command.count]:
-                renewed = dataclasses.replace(trial, lease_deadline=now + study.spec.lease_seconds)
-                tx.update_trial(renewed)
-                handed.append(renewed)
-        if study.state is StudyState.STOPPED:
-            return AskResult(handed, AskStatus.OK if handed else AskStatus.STOPPED)
-
-        wanted = command.count - len(handed)
-        number = tx.next_trial_number(study.id)
-        new: list[Trial] = []
-        for queued in tx.pop_queue(study.id, wanted):
-            origin = _Origin(queued.suggested_by, queued.retry_of, queued.attempt)
-            new.append(_new_trial(study, number + len(new), queued.params, origin, command, now))
-
-        wanted -= len(new)
-        budget = study.spec.max_trials - study.n_suggested if study.spec.max_trials else wanted
-        seconds = None
-        if wanted > 0 and budget > 0:
-            started = time.perf_counter()
-            deadline = _deadline(study, caller)
-            n = min(wanted, budget)
-            new.extend(_suggest(tx, study, n, number + len(new), new, command, now, deadline))
-            seconds = time.perf_counter() - started
-        if not caller.is_waiting():
-            raise Cancelled("the caller stopped waiting; no trial was handed out")
-        tx.insert_trials(new)
-        handed.extend(new)
-        return AskResult(
-            handed,
-            AskStatus.OK if handed else AskStatus.EXHAUSTED,
-            created=tuple(new),
-            algorithm=study.spec.algorithm.name,
-            suggest_seconds=seconds,
+def _suggest(plan: _Plan, history: History, caller: Caller) -> _Suggested:
+    """Runs the study's algorithm for `plan`; pure: reads no store."""
+    if not caller.is_waiting():
+        raise Cancelled("the caller stopped waiting; no trial was handed out")
+    study = plan.study
+    info: AlgorithmInfo = ALGORITHMS[study.spec.algorithm.name]
+    started = time.perf_counter()
+    # Seeded by study seed and trial number: the same seed and history give the same suggestion.
+    first_number = plan.first_number + len(plan.queued)
+    rng = np.random.default_rng([study.seed, first_number])
+    suggestions = info.suggest(
+        study.spec.space,
+        history,
+        plan.n_suggest,
+        rng,
+        study.spec.algorithm.settings,
+        _deadline(study, caller),
+    )
+    params = tuple(
+        (
+            study.spec.space.validate(s.params),
+            info.name if not s.note else f"{info.name} ({s.note})",
         )
+        for s in suggestions
+    )
+    return _Suggested(plan, params, time.perf_counter() - started)
 
 
 def _deadline(study: Study, caller: Caller) -> Deadline:
@@ -171,35 +340,42 @@ def _deadline(study: Study, caller: Caller) -> Deadline:
     return Deadline.after(0 if math.isinf(budget) else budget, time.monotonic)
 
 
-def _suggest(
-    tx: Tx,
-    study: Study,
-    n: int,
-    first_number: int,
-    already: list[Trial],
-    command: AskCommand,
-    now: float,
-    deadline: Deadline,
-) -> list[Trial]:
-    info = ALGORITHMS[study.spec.algorithm.name]
-    pending = [t.params for t in already]
-    history = (
-        build_history(tx, study, pending)
-        if info.needs_history
-        else History(seed=study.seed, n_suggested=study.n_suggested, pending=tuple(pending))
+def _write(
+    tx: Tx, suggested: _Suggested, command: AskCommand, now: float, caller: Caller
+) -> AskResult:
+    """Renews the resumed trials, takes the queue head and inserts the new trials."""
+    plan = suggested.plan
+    study = plan.study
+    handed: list[Trial] = []
+    for trial in plan.resumed:
+        renewed = dataclasses.replace(trial, lease_deadline=now + study.spec.lease_seconds)
+        tx.update_trial(renewed)
+        handed.append(renewed)
+    if study.state is StudyState.STOPPED:
+        return AskResult(handed, AskStatus.OK if handed else AskStatus.STOPPED)
+    if not caller.is_waiting():
+        raise Cancelled("the caller stopped waiting; no trial was handed out")
+
+    new: list[Trial] = []
+    for queued in tx.pop_queue(study.id, len(plan.queued)) if plan.queued else ():
+        origin = _Origin(queued.suggested_by, queued.retry_of, queued.attempt)
+        new.append(
+            _new_trial(study, plan.first_number + len(new), queued.params, origin, command, now)
+        )
+    if suggested.params:
+        tx.add_suggested(study.id, len(suggested.params))
+    for params, suggested_by in suggested.params:
+        number = plan.first_number + len(new)
+        new.append(_new_trial(study, number, params, _Origin(suggested_by), command, now))
+    tx.insert_trials(new)
+    handed.extend(new)
+    return AskResult(
+        handed,
+        AskStatus.OK if handed else AskStatus.EXHAUSTED,
+        created=tuple(new),
+        algorithm=study.spec.algorithm.name,
+        suggest_seconds=suggested.seconds,
     )
-    # Seeded by study seed and trial number: the same seed and history give the same suggestion.
-    rng = np.random.default_rng([study.seed, first_number])
-    suggestions = info.suggest(
-        study.spec.space, history, n, rng, study.spec.algorithm.settings, deadline
-    )
-    tx.add_suggested(study.id, len(suggestions))
-    trials = []
-    for i, suggestion in enumerate(suggestions):
-        params = study.spec.space.validate(suggestion.params)
-        by = info.name if not suggestion.note else f"{info.name} ({suggestion.note})"
-        trials.append(_new_trial(study, first_number + i, params, _Origin(by), command, now))
-    return trials
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,3 +401,42 @@ def _new_trial(
         retry_of=origin.retry_of,
         attempt=origin.attempt,
     )
+
+
+@contextmanager
+def _held(lock: threading.Semaphore | threading.Lock, caller: Caller) -> Iterator[None]:
+    """Holds `lock`; gives up waiting (nothing written) once the caller stops waiting."""
+    while not lock.acquire(timeout=_POLL_SECONDS):
+        if not caller.is_waiting():
+            raise Cancelled("the caller stopped waiting; no trial was handed out")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+class _StudyTurns:
+    """One lock per study with a waiting or running Ask, dropped when the last one leaves."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def turn(self, study_id: str, caller: Caller) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(study_id, (threading.Lock(), 0))
+            self._locks[study_id] = (lock, users + 1)
+        try:
+            with _held(lock, caller):
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[study_id]
+                if users == 1:
+                    del self._locks[study_id]
+                else:
+                    self._locks[study_id] = (lock, users - 1)
+
+
+_STUDY_TURNS = _StudyTurns()
