@@ -33,6 +33,11 @@ class PostgresTx(SqlTx):
     placeholder = "%s"
 
 
+def _one_line(exc: Exception) -> str:
+    """The driver's message (libpq adds a hint on a line of its own) as one line."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
     """psycopg errors -> domain errors; nothing from the driver leaves this module."""
@@ -52,7 +57,7 @@ def _mapped_errors() -> Iterator[None]:
     except PoolTimeout as exc:
         raise Unavailable(f"no database connection available: {exc}") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        raise Unavailable(f"the database cannot be reached: {str(exc).strip()}") from exc
+        raise Unavailable(f"the database cannot be reached: {_one_line(exc)}") from exc
     except psycopg.DatabaseError as exc:
         if exc.sqlstate and exc.sqlstate.startswith(("08", "57")):  # connection, shutdown
             raise Unavailable(f"the database cannot be reached: {exc.sqlstate}") from exc
@@ -71,6 +76,10 @@ class PostgresStore:
         timeout: float = 10.0,
     ) -> None:
         self.url = url
+        with _mapped_errors():
+            # One plain connection first: an unreachable database fails at once with the
+            # driver's own reason, instead of the pool retrying (and logging) for `timeout`.
+            psycopg.connect(url, connect_timeout=5).close()
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
