@@ -112,7 +112,10 @@ def test_rpcs_racing_create_and_delete_answer_no_internal(live_server: LiveServe
     assert not codes.unexpected, codes.unexpected
     assert codes.seen[("CreateStudy", "OK")] == ROUNDS
     assert codes.seen[("DeleteStudy", "OK")] == ROUNDS
-    assert codes.seen[("Ask", "OK")] > 0 and codes.seen[("Tell", "OK")] > 0, codes.seen
+    # The race was really run: trials were handed out and told (whether a Tell lands
+    # before or after the delete depends on the machine's load).
+    told = sum(n for (rpc, _), n in codes.seen.items() if rpc == "Tell")
+    assert codes.seen[("Ask", "OK")] > 0 and told > 0, codes.seen
     assert codes.seen[("Ask", "NOT_FOUND")] > 0, codes.seen
     # Nothing of any study outlived its delete.
     for table in ("studies", "trials", "measurements", "queue"):
