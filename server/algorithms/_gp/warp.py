@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# Spreads below this, relative to the unit extent values are scaled to, are rounding noise.
+NEGLIGIBLE = 1e-12
+
 
 def median(values: np.ndarray) -> float:
     """The median of finite `values` (n >= 1), finite however large they are.
@@ -42,13 +45,15 @@ def warp(y_raw: np.ndarray) -> np.ndarray:
     if len(y) >= 3:
         middle = median(y)
         spread = middle - float(y.min())
-        if spread <= 0.0:
+        if spread <= NEGLIGIBLE:
+            # The good half is (nearly) one value: dividing by its spread would blow the bad
+            # half up (a bad 1 over a spread of 1e-300 is 1e300), so use the overall spread.
             spread = float(np.std(y))
-        if spread > 0.0:
+        if spread > NEGLIGIBLE:
             bad = y > middle
             y[bad] = middle + spread * np.log1p((y[bad] - middle) / spread)
     centre = float(np.mean(y))
     scale = float(np.std(y))
-    if not np.isfinite(scale) or scale <= 1e-12 * max(1.0, abs(centre)):
+    if not np.isfinite(scale) or scale <= NEGLIGIBLE * max(1.0, abs(centre)):
         scale = 1.0  # constant values (or one trial): nothing to scale
     return (y - centre) / scale
