@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-# Spreads below this, relative to the unit extent values are scaled to, are rounding noise.
-NEGLIGIBLE = 1e-12
-
 
 def median(values: np.ndarray) -> float:
     """The median of finite `values` (n >= 1), finite however large they are.
@@ -34,6 +31,11 @@ def _scaled(y: np.ndarray) -> np.ndarray:
     return y / extent if extent > 0.0 else y
 
 
+def _log1p_ratio(d: np.ndarray, spread: float) -> np.ndarray:
+    """log(1 + d / spread) for d > 0, spread > 0, without forming d / spread (1 / 1e-309 is inf)."""
+    return np.asarray(np.logaddexp(0.0, np.log(d) - np.log(spread)))
+
+
 def warp(y_raw: np.ndarray) -> np.ndarray:
     """Warped, standardised copy of `y_raw` (n,), finite for any finite input."""
     y = np.array(y_raw, dtype=float)
@@ -45,15 +47,16 @@ def warp(y_raw: np.ndarray) -> np.ndarray:
     if len(y) >= 3:
         middle = median(y)
         spread = middle - float(y.min())
-        if spread <= NEGLIGIBLE:
-            # The good half is (nearly) one value: dividing by its spread would blow the bad
-            # half up (a bad 1 over a spread of 1e-300 is 1e300), so use the overall spread.
+        if spread <= 0.0:
             spread = float(np.std(y))
-        if spread > NEGLIGIBLE:
+        if spread > 0.0:
             bad = y > middle
-            y[bad] = middle + spread * np.log1p((y[bad] - middle) / spread)
+            y[bad] = middle + spread * _log1p_ratio(y[bad] - middle, spread)
+    # Back to a unit extent: compressing a 1e20 outlier can leave every value near 1e-20,
+    # which must still be standardised rather than taken for a constant.
+    y = _scaled(y)
     centre = float(np.mean(y))
     scale = float(np.std(y))
-    if not np.isfinite(scale) or scale <= NEGLIGIBLE * max(1.0, abs(centre)):
+    if not np.isfinite(scale) or scale <= 1e-12 * max(1.0, abs(centre)):
         scale = 1.0  # constant values (or one trial): nothing to scale
     return (y - centre) / scale
