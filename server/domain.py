@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,9 @@ Params = Mapping[str, ParamValue]
 
 MAX_PARAMETERS = 64
 MAX_CHOICES = 10_000
+# The largest integer magnitude a double holds exactly (and unambiguously): the algorithms
+# place integers in a float64 unit cube, so bounds beyond it would lose whole values.
+MAX_EXACT_INT = 2**53 - 1
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 STUDY_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._\-]{0,61}[a-z0-9])?$")
 
@@ -56,6 +60,21 @@ def _finite(name: str, what: str, value: float) -> None:
         raise InvalidArgument(f'parameter "{name}": {what} must be a finite number, got {value}')
 
 
+def _finite_width(name: str, what: str, low: float, high: float) -> None:
+    """Rejects a span whose width `high - low` overflows a double.
+
+    Every algorithm measures values relative to that width (a uniform draw is
+    `low + u * (high - low)`, the GP's cube is `(x - low) / (high - low)`), so an
+    infinite width would turn every suggestion into `max` or NaN.
+    """
+    if not math.isfinite(high - low):
+        raise InvalidArgument(
+            f'parameter "{name}": the {what} max - min overflows a double '
+            f"({high!r} - {low!r} > {sys.float_info.max:.4g}); narrow it, or shift or "
+            "rescale the parameter so that its width is finite"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class FloatParam:
     """A real parameter in [low, high]; `grid_points` spaces a grid evenly in its scale."""
@@ -71,10 +90,12 @@ class FloatParam:
         _finite(self.name, "max", self.high)
         if self.low > self.high:
             raise InvalidArgument(f'parameter "{self.name}": min {self.low} > max {self.high}')
+        # A log range needs nothing more: every positive finite double has a finite log.
         if self.scale is Scale.LOG and self.low <= 0:
             raise InvalidArgument(
                 f'parameter "{self.name}": log scale needs min > 0, got min {self.low}'
             )
+        _finite_width(self.name, "range", self.low, self.high)
         if self.grid_points < 0 or self.grid_points > MAX_CHOICES:
             raise InvalidArgument(
                 f'parameter "{self.name}": grid_points must be 0 to {MAX_CHOICES}, '
@@ -100,6 +121,13 @@ class IntParam:
     step: int = 1
 
     def __post_init__(self) -> None:
+        for what, bound in (("min", self.low), ("max", self.high)):
+            if not -MAX_EXACT_INT <= bound <= MAX_EXACT_INT:
+                raise InvalidArgument(
+                    f'parameter "{self.name}": {what} {bound} is out of range: integer bounds '
+                    f"must be within +-{MAX_EXACT_INT} (2^53 - 1), the integers a double "
+                    "holds exactly"
+                )
         if self.low > self.high:
             raise InvalidArgument(f'parameter "{self.name}": min {self.low} > max {self.high}')
         if self.step < 1:
@@ -143,6 +171,7 @@ class DiscreteParam:
         for value in self.values:
             _finite(self.name, "every value", value)
         object.__setattr__(self, "values", tuple(sorted(self.values)))
+        _finite_width(self.name, "values' span", self.values[0], self.values[-1])
 
     def contains(self, value: ParamValue) -> bool:
         return (

@@ -92,8 +92,12 @@ class Encoder:
         return X
 
     def decode(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
-        """Valid configurations for the points X: (n, d) (clipped into the cube first)."""
-        X = np.clip(np.atleast_2d(X), 0.0, 1.0)
+        """Valid configurations for any points X: (n, d) (clipped into the cube first).
+
+        NaN coordinates (which no algorithm should produce) decode like 0, so that a
+        bug upstream still yields a valid configuration rather than an invalid one.
+        """
+        X = np.clip(np.nan_to_num(np.atleast_2d(X), nan=0.0), 0.0, 1.0)
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(X))]
         for param in self.space.params:
             cols = self.columns[param.name]
@@ -103,9 +107,8 @@ class Encoder:
                     out[row][param.name] = param.values[int(pick)]
                 continue
             low, high, log = _numeric_bounds(param)
-            values = _from_unit(X[:, cols.start], low, high, log)
-            for row, value in enumerate(values):
-                out[row][param.name] = _snap(param, float(value))
+            for row, fraction in enumerate(X[:, cols.start]):
+                out[row][param.name] = _snap(param, interpolate(low, high, float(fraction), log))
         return out
 
     # ----------------------------------------------------------------- unit
@@ -132,10 +135,29 @@ def _to_unit(values: np.ndarray, low: float, high: float, log: bool) -> np.ndarr
     return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
-def _from_unit(unit: np.ndarray, low: float, high: float, log: bool) -> np.ndarray:
+def interpolate(low: float, high: float, fraction: float, log: bool) -> float:
+    """The point `fraction` of the way from `low` to `high` (in log space if `log`).
+
+    Fraction 0 (or less, or NaN) gives `low` and 1 (or more) gives `high` exactly, and
+    the result always lies in [low, high]: `low + 1.0 * (high - low)` can round past
+    `high` and `exp(log(x))` need not give back `x`. `high - low` must be finite.
+    """
+    if not fraction > 0.0:
+        return low
+    if fraction >= 1.0:
+        return high
     if log:
-        return np.exp(math.log(low) + unit * (math.log(high) - math.log(low)))
-    return low + unit * (high - low)
+        log_low, log_high = math.log(low), math.log(high)
+        # min(): rounding must not push the exponent past log(high), where exp may overflow.
+        value = math.exp(min(log_low + fraction * (log_high - log_low), log_high))
+    else:
+        value = low + fraction * (high - low)
+    return min(max(value, low), high)
+
+
+def float_at(param: FloatParam, fraction: float) -> float:
+    """The float parameter's value `fraction` of the way through its range, in its scale."""
+    return interpolate(param.low, param.high, fraction, param.scale is Scale.LOG)
 
 
 def _snap(param: Param, value: float) -> ParamValue:
@@ -143,19 +165,23 @@ def _snap(param: Param, value: float) -> ParamValue:
     if isinstance(param, FloatParam):
         return min(max(value, param.low), param.high)
     if isinstance(param, IntParam):
-        steps = round((value - param.low) / param.step)
-        return param.low + min(max(steps, 0), param.n_values - 1) * param.step
+        return _lattice(param, round((value - param.low) / param.step))
     if isinstance(param, DiscreteParam):
         values = np.asarray(param.values)
         return float(values[int(np.argmin(np.abs(values - value)))])
     raise TypeError(param)
 
 
+def _lattice(param: IntParam, steps: int) -> int:
+    """The integer `steps` steps above `low`, held to the parameter's values."""
+    return param.low + min(max(steps, 0), param.n_values - 1) * param.step
+
+
 def _value_at(param: Param, u: float) -> ParamValue:
     """The parameter's value at quantile `u` in [0, 1) of its natural prior."""
     if isinstance(param, CategoricalParam | DiscreteParam):
-        return param.values[int(u * len(param.values))]
+        return param.values[min(int(u * len(param.values)), len(param.values) - 1)]
     if isinstance(param, IntParam) and param.scale is Scale.LINEAR:
-        return param.low + int(u * param.n_values) * param.step
+        return _lattice(param, int(u * param.n_values))
     low, high, log = _numeric_bounds(param)
-    return _snap(param, float(_from_unit(np.array([u]), low, high, log)[0]))
+    return _snap(param, interpolate(low, high, u, log))

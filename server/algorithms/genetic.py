@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
@@ -114,8 +115,18 @@ def parent_pool(history: History, elite_count: int, population_size: int) -> lis
     return elites + recent[: population_size - len(elites)]
 
 
+def _ranks(values: list[float]) -> np.ndarray:
+    """Rank of each value, 1 for the lowest (ties share one), non-finite values last.
+
+    Selection compares ranks only, so values of any magnitude (1e308, 1e-300) select alike.
+    """
+    keyed = np.array(values, dtype=float)
+    keyed = np.where(np.isfinite(keyed), keyed, np.inf)
+    return np.asarray(stats.rankdata(keyed, method="min"), dtype=float)
+
+
 def _tournament(fitness: np.ndarray, size: int, rng: np.random.Generator) -> int:
-    """Index of the lowest value among `size` pool members drawn without replacement."""
+    """Index of the lowest rank among `size` pool members drawn without replacement."""
     entrants = rng.choice(len(fitness), size=min(size, len(fitness)), replace=False)
     return int(entrants[np.argmin(fitness[entrants])])
 
@@ -198,8 +209,7 @@ def suggest(
     evolving = n_completed >= max(2, cfg.population_size // 2)
     pool = parent_pool(history, cfg.elite_count, cfg.population_size) if evolving else []
     X_pool = encoder.encode([history.completed[i].params for i in pool]) if pool else None
-    fitness = np.array([history.completed[i].value for i in pool], dtype=float)
-    fitness = np.where(np.isfinite(fitness), fitness, np.inf)
+    fitness = _ranks([history.completed[i].value for i in pool])
     while len(out) < n:
         position = history.n_suggested + len(out)
         if X_pool is None or position < cfg.population_size:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from asktell.server.algorithms._gp import acquisition, model, optimize
-from asktell.server.algorithms._gp.warp import warp
+from asktell.server.algorithms._gp.warp import median, warp
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
@@ -111,7 +111,8 @@ def _observations(history: History) -> tuple[list[Params], np.ndarray]:
     """
     configs = [o.params for o in history.completed]
     values = [o.value for o in history.completed]
-    floor = float(np.median(values)) if values else -math.inf
+    finite = [v for v in values if math.isfinite(v)]
+    floor = median(np.array(finite)) if finite else -math.inf
     for o in history.pruned:
         configs.append(o.params)
         values.append(max(o.value, floor))

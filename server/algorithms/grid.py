@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
+from asktell.server.algorithms.encoding import float_at
 from asktell.server.domain import (
     CategoricalParam,
     DiscreteParam,
@@ -23,7 +24,6 @@ from asktell.server.domain import (
     IntParam,
     Param,
     ParamValue,
-    Scale,
     SearchSpace,
 )
 from asktell.server.errors import InvalidArgument
@@ -55,11 +55,8 @@ def axis_value(param: Param, i: int) -> ParamValue:
         return param.low + i * param.step
     if param.grid_points == 1:
         return param.low
-    fraction = i / (param.grid_points - 1)
-    if param.scale is Scale.LOG:
-        log_low, log_high = math.log(param.low), math.log(param.high)
-        return min(max(math.exp(log_low + fraction * (log_high - log_low)), param.low), param.high)
-    return param.low + fraction * (param.high - param.low)
+    # The last point is exactly `high` (i / (n - 1) == 1.0), however the range rounds.
+    return float_at(param, i / (param.grid_points - 1))
 
 
 def grid_size(space: SearchSpace) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from asktell.server import spec_codec
 from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import (
+    MAX_EXACT_INT,
     AlgorithmConfig,
     CategoricalParam,
     DiscreteParam,
@@ -42,6 +45,10 @@ SPACE = SearchSpace(
         (lambda: DiscreteParam("x", ()), "values must not be empty"),
         (lambda: DiscreteParam("x", (1.0, 1.0)), "values must be unique"),
         (lambda: DiscreteParam("x", (float("inf"),)), "finite"),
+        (lambda: FloatParam("x", -1e308, 1e308), 'parameter "x": the range max - min overflows'),
+        (lambda: DiscreteParam("x", (-1e308, 0.0, 1e308)), "values' span max - min overflows"),
+        (lambda: IntParam("x", 0, 2**53), r"max 9007199254740992 is out of range.*2\^53 - 1"),
+        (lambda: IntParam("x", -(2**63), 0), r"min -9223372036854775808 is out of range"),
         (lambda: CategoricalParam("x", ("",)), "1 to 256 characters"),
         (lambda: SearchSpace(()), "search space is empty"),
         (lambda: SearchSpace((FloatParam("a b", 0, 1),)), "invalid name"),
@@ -51,6 +58,14 @@ SPACE = SearchSpace(
 def test_invalid_values_are_rejected_with_the_field(build, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidArgument, match=message):
         build()
+
+
+def test_the_widest_representable_ranges_are_accepted() -> None:
+    widest = sys.float_info.max
+    assert FloatParam("x", -widest / 2, widest / 2).high == widest / 2
+    assert FloatParam("x", 5e-324, widest, Scale.LOG).low == 5e-324
+    assert DiscreteParam("x", (widest, 0.0, 1.0)).values == (0.0, 1.0, widest)
+    assert IntParam("x", -MAX_EXACT_INT, MAX_EXACT_INT).n_values == 2**54 - 1
 
 
 def test_discrete_values_are_sorted_and_validate_normalises() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -18,6 +16,7 @@ from asktell.server.domain import (
     DiscreteParam,
     FloatParam,
     IntParam,
+    ParamValue,
     Scale,
     SearchSpace,
 )
@@ -33,18 +32,31 @@ MIXED = SearchSpace(
 )
 
 
-def test_a_trillion_point_grid_costs_nothing() -> None:
-    space = SearchSpace(tuple(IntParam(f"p{i}", 0, 999) for i in range(4)))
-    assert grid_size(space) == 10**12
-    started = time.perf_counter()
-    history = History(seed=5, n_suggested=10**12 - 3)
-    last = grid_suggest(
-        space, history, 10, np.random.default_rng(0), GridSettings(True), Deadline()
-    )
-    shuffled = grid_suggest(space, History(seed=5), 100, None, GridSettings(True), Deadline())  # type: ignore[arg-type]
-    assert time.perf_counter() - started < 1.0
-    assert len(last) == 3  # only three points remain, then the grid is exhausted
-    assert len({tuple(s.params.values()) for s in shuffled}) == 100
+def test_a_grid_too_large_to_build_is_indexed_lazily() -> None:
+    # 10^60 points: building the grid, or walking it up to the cursor, would never return;
+    # indexing it directly answers at any position, the very last one included.
+    space = SearchSpace(tuple(IntParam(f"p{i}", 0, 999) for i in range(20)))
+    size = grid_size(space)
+    assert size == 10**60
+    assert grid_point(space, size - 1) == {f"p{i}": 999 for i in range(20)}
+    assert grid_point(space, size // 2) == {"p0": 500, **{f"p{i}": 0 for i in range(1, 20)}}
+    rng = np.random.default_rng(0)
+
+    def ask(n_suggested: int, n: int, shuffle: bool) -> list[dict[str, ParamValue]]:
+        history = History(seed=5, n_suggested=n_suggested)
+        return [
+            dict(s.params)
+            for s in grid_suggest(space, history, n, rng, GridSettings(shuffle), Deadline())
+        ]
+
+    # Only three points remain, then the grid is exhausted, in order or shuffled.
+    assert ask(size - 3, 10, False) == [grid_point(space, size - k) for k in (3, 2, 1)]
+    assert len({tuple(p.values()) for p in ask(size - 3, 10, True)}) == 3
+    assert ask(size, 1, True) == []
+    shuffled = ask(0, 100, True)
+    assert len({tuple(p.values()) for p in shuffled}) == 100
+    for params in shuffled:
+        space.validate(params)
 
 
 def test_grid_points_are_lexicographic_and_exhaust() -> None:
@@ -69,6 +81,29 @@ def test_float_grid_is_spaced_in_its_scale() -> None:
     space = SearchSpace((FloatParam("lr", 1e-4, 1e-1, Scale.LOG, grid_points=4),))
     values = [grid_point(space, i)["lr"] for i in range(4)]
     assert values == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])
+    assert (values[0], values[-1]) == (1e-4, 1e-1)  # the ends exactly, not exp(log(x))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "scale"),
+    [
+        (-64.0, 0.001, Scale.LINEAR),
+        (-1.0, 0.1, Scale.LINEAR),
+        (-(2.0**40), 0.3, Scale.LINEAR),
+        (-8e307, 9e307, Scale.LINEAR),
+        (1e-3, 7.0, Scale.LOG),
+        (5e-324, 1.7976931348623157e308, Scale.LOG),
+    ],
+)
+def test_a_float_grid_ends_exactly_at_max_and_finishes(
+    low: float, high: float, scale: Scale
+) -> None:
+    # low + 1.0 * (high - low) overshot max for these: every Ask then failed on the last point.
+    space = SearchSpace((FloatParam("p0", low, high, scale, grid_points=2),))
+    out = grid_suggest(space, History(seed=0), 5, None, GridSettings(), Deadline())  # type: ignore[arg-type]
+    assert [s.params["p0"] for s in out] == [low, high]
+    for suggestion in out:
+        space.validate(suggestion.params)
 
 
 @pytest.mark.parametrize("quasi", [False, True])

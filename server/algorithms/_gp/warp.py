@@ -1,6 +1,6 @@
 """Output warping: the objective values the GP is fitted on.
 
-    y_raw (n,) observed values, lower is better, any scale
+    y_raw (n,) observed values, lower is better, any finite scale (1e-300 to 1e308)
     y     (n,) warped values: bad half log-compressed, then standardised
 
 NOTE: a few terrible trials (a diverged training run, Rosenbrock's walls) would
@@ -14,20 +14,47 @@ from __future__ import annotations
 import numpy as np
 
 
+def median(values: np.ndarray) -> float:
+    """The median of finite `values` (n >= 1), finite however large they are.
+
+    np.median averages the two middle values as (a + b) / 2, which overflows to inf
+    for a = b = 1e308; halving each first cannot.
+    """
+    ordered = np.sort(np.asarray(values, dtype=float))
+    lower, upper = float(ordered[(len(ordered) - 1) // 2]), float(ordered[len(ordered) // 2])
+    return min(max(lower / 2.0 + upper / 2.0, lower), upper)
+
+
+def _scaled(y: np.ndarray) -> np.ndarray:
+    """y divided by its largest magnitude, so within [-1, 1] (unchanged if all zero)."""
+    extent = float(np.max(np.abs(y)))
+    return y / extent if extent > 0.0 else y
+
+
+def _log1p_ratio(d: np.ndarray, spread: float) -> np.ndarray:
+    """log(1 + d / spread) for d > 0, spread > 0, without forming d / spread (1 / 1e-309 is inf)."""
+    return np.asarray(np.logaddexp(0.0, np.log(d) - np.log(spread)))
+
+
 def warp(y_raw: np.ndarray) -> np.ndarray:
     """Warped, standardised copy of `y_raw` (n,), finite for any finite input."""
-    y = np.asarray(y_raw, dtype=float) - float(np.median(y_raw))
-    extent = float(np.max(np.abs(y))) if len(y) else 0.0
-    if extent > 0.0:
-        y = y / extent  # scale-free from here on, so 1e300 or 1e-300 objectives are fine
+    y = np.array(y_raw, dtype=float)
+    if not len(y):
+        return y
+    # Scale before subtracting anything: 1e308 - (-1e308) overflows, 1 - (-1) does not.
+    y = _scaled(y)
+    y = _scaled(y - median(y))
     if len(y) >= 3:
-        median = float(np.median(y))
-        spread = median - float(y.min())
+        middle = median(y)
+        spread = middle - float(y.min())
         if spread <= 0.0:
             spread = float(np.std(y))
         if spread > 0.0:
-            bad = y > median
-            y[bad] = median + spread * np.log1p((y[bad] - median) / spread)
+            bad = y > middle
+            y[bad] = middle + spread * _log1p_ratio(y[bad] - middle, spread)
+    # Back to a unit extent: compressing a 1e20 outlier can leave every value near 1e-20,
+    # which must still be standardised rather than taken for a constant.
+    y = _scaled(y)
     centre = float(np.mean(y))
     scale = float(np.std(y))
     if not np.isfinite(scale) or scale <= 1e-12 * max(1.0, abs(centre)):
