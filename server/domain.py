@@ -229,7 +229,7 @@ class SearchSpace:
             )
         seen: set[str] = set()
         for param in self.params:
-            if not NAME_PATTERN.match(param.name):
+            if not NAME_PATTERN.fullmatch(param.name):
                 raise InvalidArgument(
                     f"parameters: invalid name {param.name[:80]!r}: use 1-64 letters, digits, "
                     "'_', '.' or '-', starting with a letter or '_'"
@@ -383,7 +383,7 @@ class StudySpec:
 
 def check_study_id(study_id: str) -> str:
     """Raises InvalidArgument unless `study_id` is a valid study id."""
-    if not STUDY_ID_PATTERN.match(study_id):
+    if not STUDY_ID_PATTERN.fullmatch(study_id):
         raise InvalidArgument(
             f"study id {study_id[:80]!r} is invalid: use 1-63 lower-case letters, digits, "
             "'-', '_' or '.', starting and ending with a letter or digit"

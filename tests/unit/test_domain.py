@@ -52,6 +52,7 @@ SPACE = SearchSpace(
         (lambda: CategoricalParam("x", ("",)), "1 to 256 characters"),
         (lambda: SearchSpace(()), "search space is empty"),
         (lambda: SearchSpace((FloatParam("a b", 0, 1),)), "invalid name"),
+        (lambda: SearchSpace((FloatParam("x\n", 0, 1),)), "invalid name"),  # `$` matched it
         (lambda: Objective("", Goal.MINIMIZE), "objective.metric"),
     ],
 )
@@ -91,3 +92,11 @@ def test_spec_round_trips_through_the_store_form(algorithm: str) -> None:
         max_retries=2,
     )
     assert spec_codec.load_spec(spec_codec.dump_spec(spec)) == spec
+
+
+@pytest.mark.parametrize("study_id", ["abc\n", "abc\n\n", "-abc", "Abc", ""])
+def test_study_ids_match_whole(study_id: str) -> None:
+    from asktell.server.domain import check_study_id
+
+    with pytest.raises(InvalidArgument, match="is invalid"):
+        check_study_id(study_id)
