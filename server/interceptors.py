@@ -20,8 +20,8 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -62,7 +62,7 @@ def request_id(metadata: Metadata | None) -> str:
             and value.isprintable()
         ):
             return value
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()
 
 
 class CallContext:
@@ -142,6 +142,8 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._metrics = None if metrics is None or isinstance(metrics, NoMetrics) else metrics
         self._authorizer = authorizer
         self._series: dict[str, _RpcSeries] = {}
+        # Wrapped once per method: the server's handlers never change while it runs.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def _series_of(self, full_method: str) -> _RpcSeries | None:
         if self._metrics is None:
@@ -159,16 +161,20 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler  # reflection's streams: no asktell method is streaming
-        method: str = handler_call_details.method
-        guarded = self._guard(method, handler.unary_unary)
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._guard(method, handler.unary_unary),
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[method] = wrapped
+        return wrapped
 
     def _guard(
         self, method: str, behavior: Behavior
