@@ -27,7 +27,7 @@ from scipy import stats
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
-from asktell.server.algorithms.random import sobol_unit
+from asktell.server.algorithms.random import unseen_sobol_point
 from asktell.server.domain import CategoricalParam, Params, SearchSpace
 from asktell.server.errors import InvalidArgument
 
@@ -174,18 +174,6 @@ def _reflect(v: np.ndarray) -> np.ndarray:
     return np.where(v > 1.0, 2.0 - v, v)
 
 
-def _quasi_random(
-    encoder: Encoder, history: History, position: int, seen: Seen, rng: np.random.Generator
-) -> Params:
-    n_params = len(encoder.space.params)
-    config = encoder.from_unit(sobol_unit(n_params, history.seed, position, 1))[0]
-    for _ in range(N_BREED_TRIES):
-        if config not in seen:
-            break
-        config = encoder.from_unit(rng.random((1, n_params)))[0]
-    return config
-
-
 def suggest(
     space: SearchSpace,
     history: History,
@@ -213,7 +201,7 @@ def suggest(
     while len(out) < n:
         position = history.n_suggested + len(out)
         if X_pool is None or position < cfg.population_size:
-            add(_quasi_random(encoder, history, position, seen, rng))
+            add(unseen_sobol_point(encoder, history.seed, position, seen, rng, N_BREED_TRIES))
             continue
         for _ in range(N_BREED_TRIES):
             config = encoder.decode(_breed(encoder, X_pool, fitness, cfg, rng))[0]
@@ -221,7 +209,10 @@ def suggest(
                 add(config)
                 break
         else:
-            add(_quasi_random(encoder, history, position, seen, rng), NOTE_NO_NEW)
+            add(
+                unseen_sobol_point(encoder, history.seed, position, seen, rng, N_BREED_TRIES),
+                NOTE_NO_NEW,
+            )
     return out
 
 

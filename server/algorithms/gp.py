@@ -30,7 +30,7 @@ from asktell.server.algorithms._gp.warp import median, warp
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
-from asktell.server.algorithms.random import sobol_unit
+from asktell.server.algorithms.random import sobol_unit, unseen_sobol_point
 from asktell.server.domain import CategoricalParam, Params, SearchSpace
 from asktell.server.errors import InvalidArgument
 
@@ -40,6 +40,7 @@ N_CANDIDATES = 1024  # quasi-random candidates per acquisition maximisation
 N_LOCAL_PER_TOP = 64  # candidates perturbed around each of the best trials
 N_TOP = 5
 N_PICK = 256  # best-ranked candidates considered for the suggestion
+UNSEEN_TRIES = 32  # random draws looking for an untried configuration in a small space
 MIN_DISTANCE = 5e-3  # in the cube; closer candidates are used only if nothing else is new
 MAX_CUBE_DIMS = 200  # one column per float/int, one per categorical value
 
@@ -88,19 +89,6 @@ def check_space(space: SearchSpace, settings: Any) -> None:
             f"algorithm gp: the space encodes to {dims} dimensions (each categorical value "
             f"counts as one); at most {MAX_CUBE_DIMS}: use fewer values, or genetic or random"
         )
-
-
-def _quasi_random(
-    encoder: Encoder, history: History, position: int, seen: Seen, rng: np.random.Generator
-) -> Params:
-    """Sobol point `position` of the study's sequence, or a random unseen point if taken."""
-    n_params = len(encoder.space.params)
-    config = encoder.from_unit(sobol_unit(n_params, history.seed, position, 1))[0]
-    for _ in range(32):  # small finite spaces: look for a configuration not tried yet
-        if config not in seen:
-            break
-        config = encoder.from_unit(rng.random((1, n_params)))[0]
-    return config
 
 
 def _observations(history: History) -> tuple[list[Params], np.ndarray]:
@@ -195,9 +183,14 @@ def suggest(
         seen.add(config)
         out.append(Suggestion(dict(config), note))
 
+    def quasi_random() -> Params:
+        # The next point of the study's Sobol sequence (a random unseen one if taken).
+        position = history.n_suggested + len(out)
+        return unseen_sobol_point(encoder, history.seed, position, seen, rng, UNSEEN_TRIES)
+
     def fill_quasi_random(note: str) -> list[Suggestion]:
         while len(out) < n:
-            add(_quasi_random(encoder, history, history.n_suggested + len(out), seen, rng), note)
+            add(quasi_random(), note)
         return out
 
     configs, values = _observations(history)
@@ -208,7 +201,7 @@ def suggest(
     while len(out) < n and (
         (in_initial_design and history.n_suggested + len(out) < n_initial) or not configs
     ):
-        add(_quasi_random(encoder, history, history.n_suggested + len(out), seen, rng))
+        add(quasi_random())
     if len(out) == n:
         return out
     if deadline.expired():
@@ -244,8 +237,7 @@ def suggest(
         )
         config = _pick(encoder, ranked, X_train, seen)
         if config is None:
-            config = _quasi_random(encoder, history, history.n_suggested + len(out), seen, rng)
-            add(config, NOTE_NO_NEW)
+            add(quasi_random(), NOTE_NO_NEW)
         else:
             add(config, "" if finished else NOTE_DEADLINE_BEST)
         unknown.append(out[-1].params)

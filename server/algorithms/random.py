@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import qmc
 
+from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
-from asktell.server.domain import SearchSpace
+from asktell.server.domain import Params, SearchSpace
 from asktell.server.errors import InvalidArgument
 
 
@@ -38,6 +39,25 @@ def sobol_unit(n_params: int, seed: int, start: int, n: int) -> np.ndarray:
         # Balance properties need powers of two; a stream of single points is still well spread.
         warnings.simplefilter("ignore", category=UserWarning)
         return sampler.random(n)
+
+
+def unseen_sobol_point(
+    encoder: Encoder,
+    seed: int,
+    position: int,
+    seen: Seen,
+    rng: np.random.Generator,
+    tries: int,
+) -> Params:
+    """Sobol point `position` of the study's sequence or, if it was tried already, one of
+    up to `tries` uniform random points not tried yet (small finite spaces run out)."""
+    n_params = len(encoder.space.params)
+    config = encoder.from_unit(sobol_unit(n_params, seed, position, 1))[0]
+    for _ in range(tries):
+        if config not in seen:
+            break
+        config = encoder.from_unit(rng.random((1, n_params)))[0]
+    return config
 
 
 def suggest(
