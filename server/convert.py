@@ -492,8 +492,6 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
     )
 
 
-ASK_STATUS = {"OK": 1, "EXHAUSTED": 2, "STOPPED": 3}
-
-
 def ask_status(result: AskResult) -> int:
-    return ASK_STATUS[str(result.status)]
+    """The contract's AskStatus number for the use case's status (ASK_STATUS_<name>)."""
+    return int(service_pb.AskStatus.Value(f"ASK_STATUS_{result.status}"))

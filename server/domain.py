@@ -22,6 +22,7 @@ Params = Mapping[str, ParamValue]
 
 MAX_PARAMETERS = 64
 MAX_CHOICES = 10_000
+MAX_ID_LENGTH = 128  # worker and request ids
 # The largest integer magnitude a double holds exactly (and unambiguously): the algorithms
 # place integers in a float64 unit cube, so bounds beyond it would lose whole values.
 MAX_EXACT_INT = 2**53 - 1
@@ -379,6 +380,12 @@ class StudySpec:
             )
         if not (0 <= self.max_retries <= 100):
             raise InvalidArgument(f"max_retries must be 0 to 100, got {self.max_retries}")
+
+
+def check_id(field: str, value: str) -> None:
+    """Raises InvalidArgument unless `value` (a worker or request id) is short and printable."""
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise InvalidArgument(f"{field} must be at most {MAX_ID_LENGTH} printable characters")
 
 
 def check_study_id(study_id: str) -> str:

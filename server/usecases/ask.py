@@ -53,6 +53,7 @@ from asktell.server.domain import (
     StudyState,
     Trial,
     TrialState,
+    check_id,
 )
 from asktell.server.errors import Cancelled, InvalidArgument
 from asktell.server.storage import QueuedTrial, Store, Tx
@@ -61,7 +62,6 @@ from asktell.server.usecases.retry import retry_on_conflict
 from asktell.server.usecases.studies import require_study
 
 MAX_ASK_COUNT = 100
-MAX_ID_LENGTH = 128
 # Snapshots an Ask may find stale before it computes inside the write transaction.
 OPTIMISTIC_ATTEMPTS = 3
 # How often a thread waiting for its turn checks that its caller still waits.
@@ -108,11 +108,6 @@ class AskResult:
     created: tuple[Trial, ...] = ()
     algorithm: str = ""
     suggest_seconds: float | None = None
-
-
-def check_id(field: str, value: str) -> None:
-    if len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise InvalidArgument(f"{field} must be at most {MAX_ID_LENGTH} printable characters")
 
 
 @dataclass(frozen=True, slots=True)

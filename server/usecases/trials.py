@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asktell.server import early_stopping
-from asktell.server.domain import Goal, Params, ParamValue, Study, Trial, TrialState
+from asktell.server.domain import Goal, Params, ParamValue, Study, Trial, TrialState, check_id
 from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from asktell.server.storage import QueuedTrial, Store, Tx
-from asktell.server.usecases.ask import check_id
 from asktell.server.usecases.leases import fail_trial, reap_before_read, reap_expired
 from asktell.server.usecases.retry import retry_on_conflict
 from asktell.server.usecases.studies import page_size, require_study
