@@ -17,6 +17,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PATH=$(VENV)/bin:$$PATH scripts/mypy.sh
 
 test: lint
 	scripts/test-services.sh

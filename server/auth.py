@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,10 @@ from asktell.server.errors import PermissionDenied, Unauthenticated
 SERVICE_PREFIX = "/asktell.v1.AsktellService/"
 MIN_TOKEN_LENGTH = 16
 MAX_WORKER_IDS = 1024
+
+# A call's metadata as (key, value) pairs: a tuple from the server, grpc.aio.Metadata in its
+# type stubs; read more than once (request id, then token).
+Metadata = Collection[tuple[str, str | bytes]]
 
 
 class Role(enum.IntEnum):
@@ -132,7 +136,7 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+def bearer_token(metadata: Metadata | None) -> str | None:
     """The token of the call's `authorization: Bearer <token>` metadata, if any."""
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str):
@@ -158,7 +162,7 @@ class Authorizer:
     def check(
         self,
         full_method: str,
-        metadata: Sequence[tuple[str, str | bytes]] | None,
+        metadata: Metadata | None,
         request: object,
     ) -> None:
         """Returns if the call may go ahead.

@@ -39,7 +39,7 @@ from asktell.server.domain import (
     TrialState,
 )
 from asktell.server.errors import InvalidArgument
-from asktell.server.usecases.ask import AskResult
+from asktell.server.usecases.ask import AskResult, AskStatus
 from asktell.server.usecases.studies import StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
@@ -421,10 +421,10 @@ def _timestamp(seconds: float | None) -> Timestamp | None:
     return stamp
 
 
-def trial_state(number: int, field: str = "state") -> TrialState:
-    if number not in _TRIAL_STATES:
+def trial_state(state: pb.TrialState, field: str = "state") -> TrialState:
+    if state not in _TRIAL_STATES:
         raise InvalidArgument(f"{field}: set RUNNING, COMPLETE, FAILED or PRUNED")
-    return _TRIAL_STATES[number]
+    return _TRIAL_STATES[state]
 
 
 def trial_message(trial: Trial) -> pb.Trial:
@@ -492,6 +492,12 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
     )
 
 
-def ask_status(result: AskResult) -> int:
-    """The contract's AskStatus number for the use case's status (ASK_STATUS_<name>)."""
-    return int(service_pb.AskStatus.Value(f"ASK_STATUS_{result.status}"))
+ASK_STATUS = {
+    AskStatus.OK: service_pb.ASK_STATUS_OK,
+    AskStatus.EXHAUSTED: service_pb.ASK_STATUS_EXHAUSTED,
+    AskStatus.STOPPED: service_pb.ASK_STATUS_STOPPED,
+}
+
+
+def ask_status(result: AskResult) -> service_pb.AskStatus:
+    return ASK_STATUS[result.status]

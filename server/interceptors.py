@@ -22,14 +22,14 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
 import grpc
 
 from asktell.server import logs
-from asktell.server.auth import Authorizer
+from asktell.server.auth import Authorizer, Metadata
 from asktell.server.errors import AsktellError, InvalidArgument, Overloaded
 from asktell.server.metrics import NoMetrics, ServerMetrics
 
@@ -40,8 +40,6 @@ log = logging.getLogger("asktell.server")
 # would hide the real status.
 MAX_STATUS_MESSAGE = 1024
 MAX_REQUEST_ID_LENGTH = 128
-
-Metadata = Sequence[tuple[str, str | bytes]]
 
 
 def bounded_message(message: str) -> str:
@@ -125,7 +123,7 @@ class _RpcSeries:
 Behavior = Callable[[Any, Any], Any]
 
 
-class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class RpcGuard(grpc.aio.ServerInterceptor):
     """Wraps every unary RPC of the server (see the module docstring)."""
 
     def __init__(
@@ -143,7 +141,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._authorizer = authorizer
         self._series: dict[str, _RpcSeries] = {}
         # Wrapped once per method: the server's handlers never change while it runs.
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def _series_of(self, full_method: str) -> _RpcSeries | None:
         if self._metrics is None:
@@ -158,9 +156,11 @@ class RpcGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         method: str = handler_call_details.method
         wrapped = self._wrapped.get(method)
         if wrapped is not None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from asktell.server.domain import Params, SearchSpace
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ class AlgorithmInfo:
 
     name: str
     suggest: SuggestFn
-    settings_type: type
+    settings_type: type[DataclassInstance]
     needs_history: bool
     check_space: Callable[[SearchSpace, Any], None] = lambda space, settings: None
 
@@ -121,7 +124,7 @@ class AlgorithmInfo:
         """
         from asktell.server.errors import InvalidArgument
 
-        known = set(self.settings_type.__dataclass_fields__)
+        known = {setting.name for setting in fields(self.settings_type)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise InvalidArgument(

@@ -83,7 +83,7 @@ def train(
             loss = loss_fn(model(features[index]), targets[index])
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"the training loss diverged at epoch {epoch}")
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
             opt.step()
         model.eval()
         with torch.no_grad():
