@@ -38,6 +38,7 @@ _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 @functools.cache
 def _entry_points() -> dict[str, EntryPoint]:
     """The commands the installed distributions add to `asktell`, by name."""
+    # Imported here: importlib.metadata costs start-up time that `asktell study` never needs.
     from importlib.metadata import entry_points
 
     return {point.name: point for point in entry_points(group=COMMANDS_GROUP)}
