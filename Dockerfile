@@ -32,7 +32,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /home/asktell --create-
 # ---------------------------------------------------------------- server: no torch
 FROM runtime AS server
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-cache-dir /wheels/asktell-*.whl
+    pip install --no-cache-dir "$(echo /wheels/asktell-*.whl)[server]"
 # Listen on every interface in a container; gRPC on 50051, Prometheus metrics on 9090.
 # A SQLite store lives under /data unless ASKTELL_DB names another (PostgreSQL in production).
 ENV ASKTELL_HOST=0.0.0.0 \

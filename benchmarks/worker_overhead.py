@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from asktell.client import Client
-from asktell.client._demo import start_server
+from asktell.worker.demo import start_server
 from asktell.worker.device import Placement
 from asktell.worker.loop import Worker, WorkerConfig
 from asktell.worker.tasks import Reporter

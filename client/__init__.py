@@ -10,11 +10,15 @@ with Client("127.0.0.1:50051") as client:
             trial.tell(train(**trial.params))
     print(study.best_trial)
 ```
+
+`Client` has every call of the API, by study id; `Study` and `Trial` are handles
+that call it. Command lines of their own take the `asktell` connection options
+from `asktell.client.cli_options`.
 """
 
 from __future__ import annotations
 
-from asktell.client._client import Client
+from asktell.client._client import DEFAULT_TIMEOUT, Client, Study, default_worker_id
 from asktell.client._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -31,9 +35,9 @@ from asktell.client._errors import (
 )
 from asktell.client._models import StudyInfo, Trial, TrialCounts
 from asktell.client._spec import spec_from_proto, spec_to_proto
-from asktell.client._study import Study, default_worker_id
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "AbortedError",
     "AlreadyExistsError",
     "AsktellError",

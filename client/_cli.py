@@ -1,24 +1,117 @@
-"""The `asktell` command line: serve, manage studies, run the demo."""
+"""The `asktell` command line: the `study` commands, plus the commands of the installed parts.
+
+The client owns `asktell study ...`. The server's `serve`, the worker's `worker`
+and `demo` come from the `asktell.commands` entry points (pyproject.toml), each
+naming the extras it needs: `serve = "asktell.server.cli:serve_command [server]"`.
+A command whose extras are not installed prints the pip line that installs them,
+instead of failing on an import. The client imports nothing from the server or
+the worker; `asktell --help` loads a part's command module only when its extras
+are there, and `asktell study ...` loads none.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
 from asktell.client._errors import AsktellError
 from asktell.client._models import Trial
-from asktell.client._options import connect, server_option
-from asktell.client._study import Study
+from asktell.client.cli_options import Connection, connection_options
+
+if TYPE_CHECKING:
+    from importlib.metadata import Distribution, EntryPoint
+
+COMMANDS_GROUP = "asktell.commands"
+_EXTRA_MARKER = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@functools.cache
+def _entry_points() -> dict[str, EntryPoint]:
+    """The commands the installed distributions add to `asktell`, by name."""
+    # Imported here: importlib.metadata costs start-up time that `asktell study` never needs.
+    from importlib.metadata import entry_points
+
+    return {point.name: point for point in entry_points(group=COMMANDS_GROUP)}
+
+
+def _extra_installed(distribution: Distribution, extra: str) -> bool:
+    """Whether every distribution that `extra` requires is installed (versions unchecked)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
+
+    for requirement in distribution.requires or []:
+        spec, _, marker = requirement.partition(";")
+        if extra not in _EXTRA_MARKER.findall(marker):
+            continue
+        name = _REQUIREMENT_NAME.match(spec)
+        try:
+            find(name.group(1) if name else spec.strip())
+        except PackageNotFoundError:
+            return False
+    return True
+
+
+def missing_extras(extras: Sequence[str], distribution: Distribution | None = None) -> list[str]:
+    """The `extras` of `distribution` (default: asktell) that are not installed."""
+    if distribution is None:
+        from importlib.metadata import distribution as find
+
+        distribution = find("asktell")
+    return [extra for extra in extras if not _extra_installed(distribution, extra)]
+
+
+def install_hint(command: str, extras: Sequence[str]) -> str:
+    """One line: what `command` needs, as the pip command that installs it."""
+    noun = "extra" if len(extras) == 1 else "extras"
+    return (
+        f"{command} needs the {' and '.join(extras)} {noun}: "
+        f"pip install 'asktell[{','.join(extras)}]'"
+    )
+
+
+def _not_installed(name: str, hint: str) -> click.Command:
+    """A stand-in for a command whose extras are missing: any arguments, one line, exit 1."""
+
+    def explain() -> None:
+        raise click.ClickException(hint)
+
+    return click.Command(
+        name,
+        callback=explain,
+        help=f"Not installed: {hint.partition(': ')[2]}.",
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 class _Cli(click.Group):
-    """Prints asktell errors as one line and exits 1, instead of a traceback."""
+    """The study commands plus the entry-point commands; asktell errors as one line, exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_entry_points()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        point = _entry_points().get(cmd_name) if command is None else None
+        if point is None:
+            return command
+        missing = missing_extras(point.extras, point.dist) if point.extras else []
+        if missing:
+            return _not_installed(cmd_name, install_hint(f"asktell {cmd_name}", missing))
+        loaded = point.load()
+        if not isinstance(loaded, click.Command):
+            raise TypeError(f"entry point {point.value} is not a click command")
+        return loaded
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -38,16 +131,6 @@ def main(verbose: bool) -> None:
     )
 
 
-def _register_server_commands() -> None:
-    # The server's own command line lives with the server; importing it loads only click.
-    from asktell.server.cli import serve_command
-
-    main.add_command(serve_command)
-
-
-_register_server_commands()
-
-
 @main.group()
 def study() -> None:
     """Create, inspect, stop, resume and delete studies."""
@@ -57,21 +140,21 @@ def study() -> None:
 @click.option(
     "-f", "--file", "spec_file", required=True, type=click.Path(exists=True, dir_okay=False)
 )
-@server_option
-def study_create(spec_file: str, **connection: Any) -> None:
+@connection_options
+def study_create(spec_file: str, connection: Connection) -> None:
     """Create a study from a YAML spec file (again with the same spec: no change)."""
     spec = yaml.safe_load(Path(spec_file).read_text())
-    with connect(**connection) as client:
+    with connection.client() as client:
         created = client.create_study(spec)
         info = created.info()
         click.echo(f"study {info.id}: {info.spec['algorithm']['name']}, seed {info.seed}")
 
 
 @study.command("list")
-@server_option
-def study_list(**connection: Any) -> None:
+@connection_options
+def study_list(connection: Connection) -> None:
     """List every study with its trial counts."""
-    with connect(**connection) as client:
+    with connection.client() as client:
         studies = client.list_studies()
     if not studies:
         click.echo("no studies")
@@ -93,10 +176,10 @@ def study_list(**connection: Any) -> None:
 @study.command("show")
 @click.argument("name")
 @click.option("--limit", default=50, show_default=True, help="Trials to show (latest).")
-@server_option
-def study_show(name: str, limit: int, **connection: Any) -> None:
+@connection_options
+def study_show(name: str, limit: int, connection: Connection) -> None:
     """Show a study's spec, its trials and the best trial."""
-    with connect(**connection) as client:
+    with connection.client() as client:
         handle = client.get_study(name)
         info = handle.info()
         trials = handle.trials()
@@ -125,14 +208,15 @@ def study_show(name: str, limit: int, **connection: Any) -> None:
 @study.command("plot")
 @click.argument("name")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .png or .html file.")
-@server_option
-def study_plot(name: str, out: str, **connection: Any) -> None:
+@connection_options
+def study_plot(name: str, out: str, connection: Connection) -> None:
     """Plot the optimisation history, parameter importance and intermediate values."""
-    try:
-        from asktell.client._plot import write_plot
-    except ImportError as exc:  # matplotlib is an optional extra
-        raise click.ClickException(f"plotting needs: pip install 'asktell[plot]' ({exc})") from exc
-    with connect(**connection) as client:
+    missing = missing_extras(["plot"])
+    if missing:
+        raise click.ClickException(install_hint("asktell study plot", missing))
+    from asktell.client._plot import write_plot
+
+    with connection.client() as client:
         handle = client.get_study(name)
         info = handle.info()
         trials = handle.trials()
@@ -160,10 +244,10 @@ def study_plot(name: str, out: str, **connection: Any) -> None:
     default=None,
     help="Write to this file (replaced in one step) instead of printing.",
 )
-@server_option
-def study_best(name: str, output_format: str, out: Path | None, **connection: Any) -> None:
+@connection_options
+def study_best(name: str, output_format: str, out: Path | None, connection: Connection) -> None:
     """Print the best COMPLETE trial for the next pipeline step; exit 1 while there is none."""
-    with connect(**connection) as client:
+    with connection.client() as client:
         best = client.get_study(name).best_trial
     if best is None:
         raise click.ClickException(f"study {name} has no complete trial yet")
@@ -182,57 +266,35 @@ def study_best(name: str, output_format: str, out: Path | None, **connection: An
 
 @study.command("stop")
 @click.argument("name")
-@server_option
-def study_stop(name: str, **connection: Any) -> None:
+@connection_options
+def study_stop(name: str, connection: Connection) -> None:
     """Stop handing out suggestions."""
-    with connect(**connection) as client:
-        Study(client, name).stop()
+    with connection.client() as client:
+        client.stop_study(name)
     click.echo(f"study {name} stopped")
 
 
 @study.command("resume")
 @click.argument("name")
-@server_option
-def study_resume(name: str, **connection: Any) -> None:
+@connection_options
+def study_resume(name: str, connection: Connection) -> None:
     """Resume a stopped study."""
-    with connect(**connection) as client:
-        Study(client, name).resume()
+    with connection.client() as client:
+        client.resume_study(name)
     click.echo(f"study {name} resumed")
 
 
 @study.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@server_option
-def study_delete(name: str, yes: bool, **connection: Any) -> None:
+@connection_options
+def study_delete(name: str, yes: bool, connection: Connection) -> None:
     """Delete a study and all its trials."""
     if not yes:
         click.confirm(f"Delete study {name} and all its trials?", abort=True)
-    with connect(**connection) as client:
+    with connection.client() as client:
         client.delete_study(name)
     click.echo(f"study {name} deleted")
-
-
-@main.command()
-@click.option("--trials", "n_trials", default=20, show_default=True, help="Trials to run.")
-@click.option("--processes", default=2, show_default=True, help="Worker processes.")
-@click.option("--algorithm", default="gp", show_default=True, help="grid, random, gp, genetic.")
-@click.option("--db", default="sqlite:///asktell-demo.db", show_default=True)
-def demo(n_trials: int, processes: int, algorithm: str, db: str) -> None:
-    """Start a server on SQLite and worker processes tuning an MLP on the digits."""
-    from asktell.client._demo import run_demo
-
-    run_demo(n_trials=n_trials, processes=processes, algorithm=algorithm, db=db)
-
-
-def _register_worker_command() -> None:
-    # Loads click and the client only: torch is imported by the tasks, in the workers.
-    from asktell.worker.cli import worker_command
-
-    main.add_command(worker_command)
-
-
-_register_worker_command()
 
 
 def _fmt(value: Any) -> str:
@@ -246,7 +308,7 @@ def _best_line(best: Trial | None) -> str:
     return f"best: trial {best.number}, value {best.value:.6g} ({params})"
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

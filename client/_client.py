@@ -1,38 +1,51 @@
-"""`Client`: a connection to a server, with retries, credentials and load balancing."""
+"""`Client`: a connection to a server with every call of the API; `Study`: a handle on one.
+
+`Client` holds the whole API (one method per RPC, by study id); `Study` and
+`Trial` are conveniences that call those public methods, so that nothing here
+reaches into another class's private parts.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
+import os
+import socket
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
-from asktell.client._errors import (
-    RetryableError,
-    from_rpc_error,
-)
-from asktell.client._models import StudyInfo, Trial, TrialCounts
-from asktell.client._protos import STATE_NAME, STATE_PB, param_value, to_datetime
+from asktell.client._errors import InvalidArgumentError, RetryableError, from_rpc_error
+from asktell.client._models import TRIAL_STATES, StudyInfo, Trial, TrialCounts
+from asktell.client._optimize import run_trials
+from asktell.client._protos import STATE_NAME, STATE_PB, param_value, params_to_proto, to_datetime
 from asktell.client._spec import spec_from_proto, spec_to_proto
-from asktell.client._study import Study
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
-from asktell.v1 import service_pb2_grpc
 
 log = logging.getLogger("asktell.client")
 
+DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_SECONDS = 60.0
 
+_SERVICE = pb.DESCRIPTOR.services_by_name["AsktellService"].full_name
 # Round robin over every address the target resolves to (several replicas behind
 # "dns:///asktell:50051" or "ipv4:10.0.0.1:50051,10.0.0.2:50051"); a dead one is skipped.
 _OPTIONS = [("grpc.service_config", '{"loadBalancingConfig": [{"round_robin": {}}]}')]
+_FINAL_STATES = ("COMPLETE", "FAILED", "PRUNED")
+
+Response = TypeVar("Response", bound=Message)
+
+
+def default_worker_id() -> str:
+    """host-pid, unique enough to tell workers apart in a trial's lease."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _pem(value: bytes | str | Path | None) -> bytes | None:
@@ -65,7 +78,7 @@ class Client:
 
     def __init__(
         self,
-        target: str = "127.0.0.1:50051",
+        target: str = DEFAULT_TARGET,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
@@ -91,7 +104,7 @@ class Client:
             else:
                 channel = grpc.insecure_channel(target, options=_OPTIONS)
         self._channel = channel
-        self._stub = service_pb2_grpc.AsktellServiceStub(self._channel)
+        self._methods: dict[str, Callable[..., Any]] = {}
 
     def close(self) -> None:
         """Closes the channel (if the client opened it)."""
@@ -109,15 +122,233 @@ class Client:
     ) -> None:
         self.close()
 
+    # ------------------------------------------------------------ studies
+    def create_study(self, spec: Mapping[str, Any]) -> Study:
+        """Creates a study from a spec dict (the same form as a spec YAML file).
+
+        Creating it again with an identical spec returns the existing study.
+
+        Raises:
+            InvalidArgumentError: the spec is malformed (the message names the field).
+            AlreadyExistsError: the name is taken by a study with a different spec.
+        """
+        study_id, message = spec_to_proto(spec)
+        request = pb.CreateStudyRequest(study_id=study_id, spec=message)
+        response = self._call("CreateStudy", request, pb.CreateStudyResponse, idempotent=True)
+        return Study(self, _study_info(response.study).id)
+
+    def get_study(self, study: str) -> Study:
+        """A handle on an existing study. Raises NotFoundError if there is none."""
+        handle = Study(self, study)
+        handle.info()
+        return handle
+
+    def get_study_info(self, study: str) -> StudyInfo:
+        """The study's spec, state and trial counts, read now."""
+        request = pb.GetStudyRequest(name=f"studies/{study}")
+        response = self._call("GetStudy", request, pb.GetStudyResponse, idempotent=True)
+        return _study_info(response.study)
+
+    def list_studies(self, *, page_size: int = 100) -> list[StudyInfo]:
+        """Every study, by name."""
+        studies: list[StudyInfo] = []
+        token = ""
+        while True:
+            request = pb.ListStudiesRequest(page_size=page_size, page_token=token)
+            response = self._call("ListStudies", request, pb.ListStudiesResponse, idempotent=True)
+            studies.extend(_study_info(s) for s in response.studies)
+            token = response.next_page_token
+            if not token:
+                return studies
+
+    def stop_study(self, study: str) -> None:
+        """Stops handing out suggestions (running trials may still be told)."""
+        request = pb.StopStudyRequest(name=f"studies/{study}")
+        self._call("StopStudy", request, pb.StopStudyResponse, idempotent=True)
+
+    def resume_study(self, study: str) -> None:
+        """Resumes a stopped study."""
+        request = pb.ResumeStudyRequest(name=f"studies/{study}")
+        self._call("ResumeStudy", request, pb.ResumeStudyResponse, idempotent=True)
+
+    def delete_study(self, study: str) -> None:
+        """Deletes a study and all its trials. Raises NotFoundError if there is none."""
+        request = pb.DeleteStudyRequest(name=f"studies/{study}")
+        self._call("DeleteStudy", request, pb.DeleteStudyResponse, idempotent=False)
+
+    # ------------------------------------------------------------ asking
+    def ask(
+        self, study: str, count: int = 1, *, worker_id: str | None = None, resume: bool = False
+    ) -> list[Trial]:
+        """Up to `count` RUNNING trials leased to `worker_id`; [] when nothing more will come.
+
+        Args:
+            study: the study id.
+            count: 1 to 100.
+            worker_id: who runs the trials; defaults to host-pid.
+            resume: first return the RUNNING trials this worker_id already holds
+                (a restarted worker picks its work back up).
+
+        The call is retried safely: a request id makes a repeated Ask return
+        the same trials.
+        """
+        request = pb.AskRequest(
+            study=f"studies/{study}",
+            count=count,
+            worker_id=worker_id if worker_id is not None else default_worker_id(),
+            request_id=uuid.uuid4().hex,
+            resume=resume,
+        )
+        response = self._call("Ask", request, pb.AskResponse, idempotent=True)
+        return [self._trial(t) for t in response.trials]
+
+    def add_trials(self, study: str, trials: Sequence[Mapping[str, Any]]) -> list[Trial]:
+        """Records configurations evaluated elsewhere, e.g. last week's study.
+
+        Each item is {"params": {...}, "value": 0.93} (COMPLETE) or
+        {"params": {...}, "state": "FAILED"}. They teach the algorithm and use
+        no suggestion budget. Not retried automatically (a retry would add twice).
+        """
+        items = []
+        for i, item in enumerate(trials):
+            state = item.get("state", "COMPLETE")
+            if state not in _FINAL_STATES:
+                raise InvalidArgumentError(
+                    f"INVALID_ARGUMENT: trials[{i}].state must be COMPLETE, FAILED or PRUNED"
+                )
+            message = pb.EvaluatedTrial(
+                params=params_to_proto(item.get("params", {})), state=STATE_PB[state]
+            )
+            if item.get("value") is not None:
+                message.value = float(item["value"])
+            items.append(message)
+        request = pb.AddTrialsRequest(study=f"studies/{study}", trials=items)
+        response = self._call("AddTrials", request, pb.AddTrialsResponse, idempotent=False)
+        return [self._trial(t) for t in response.trials]
+
+    def enqueue_trials(
+        self, study: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Queues one configuration (or a list) to be handed out before the algorithm's own.
+
+        Returns:
+            How many configurations are now waiting in the queue.
+        """
+        configs = [params] if isinstance(params, Mapping) else list(params)
+        request = pb.EnqueueTrialsRequest(
+            study=f"studies/{study}",
+            trials=[pb.TrialParams(params=params_to_proto(c)) for c in configs],
+        )
+        response = self._call("EnqueueTrials", request, pb.EnqueueTrialsResponse, idempotent=False)
+        return int(response.queued)
+
+    # ------------------------------------------------------------ reading trials
+    def get_trial(self, study: str, number: int) -> Trial:
+        """One trial by number."""
+        request = pb.GetTrialRequest(name=f"studies/{study}/trials/{number}")
+        response = self._call("GetTrial", request, pb.GetTrialResponse, idempotent=True)
+        return self._trial(response.trial)
+
+    def list_trials(
+        self, study: str, states: Sequence[str] = (), *, page_size: int = 1000
+    ) -> list[Trial]:
+        """Every trial by number, optionally only those in `states` (e.g. ["COMPLETE"])."""
+        unknown = [s for s in states if s not in TRIAL_STATES]
+        if unknown:
+            raise InvalidArgumentError(
+                f"INVALID_ARGUMENT: states: {unknown[0]!r} is not one of {', '.join(TRIAL_STATES)}"
+            )
+        trials: list[Trial] = []
+        token = ""
+        while True:
+            request = pb.ListTrialsRequest(
+                study=f"studies/{study}",
+                states=[STATE_PB[s] for s in states],
+                page_size=page_size,
+                page_token=token,
+            )
+            response = self._call("ListTrials", request, pb.ListTrialsResponse, idempotent=True)
+            trials.extend(self._trial(t) for t in response.trials)
+            token = response.next_page_token
+            if not token:
+                return trials
+
+    def get_best_trials(self, study: str, count: int = 1) -> list[Trial]:
+        """The best COMPLETE trials, best first."""
+        request = pb.GetBestTrialsRequest(study=f"studies/{study}", count=count)
+        response = self._call("GetBestTrials", request, pb.GetBestTrialsResponse, idempotent=True)
+        return [self._trial(t) for t in response.trials]
+
+    # ------------------------------------------------------------ running trials
+    def report(self, trial: Trial, step: int, value: float) -> bool:
+        """Records an intermediate value of a RUNNING trial and renews its lease.
+
+        Updates `trial.measurements` and `trial.lease_deadline`.
+
+        Returns:
+            True when the server says the trial should stop early.
+        """
+        request = pb.ReportRequest(
+            trial=trial.name, step=step, value=value, worker_id=trial.worker_id
+        )
+        response = self._call("Report", request, pb.ReportResponse, idempotent=True)
+        trial.lease_deadline = to_datetime(response.lease_deadline, True)
+        trial.measurements.append((step, value))
+        return bool(response.should_stop)
+
+    def heartbeat(self, trial: Trial) -> None:
+        """Renews a RUNNING trial's lease; only `trial.lease_deadline` changes."""
+        request = pb.HeartbeatRequest(trial=trial.name, worker_id=trial.worker_id)
+        response = self._call("Heartbeat", request, pb.HeartbeatResponse, idempotent=True)
+        trial.lease_deadline = to_datetime(response.lease_deadline, True)
+
+    def tell(
+        self,
+        trial: Trial,
+        value: float | None = None,
+        *,
+        state: str = "COMPLETE",
+        reason: str = "",
+    ) -> None:
+        """Finishes a trial: COMPLETE with `value`, or FAILED or PRUNED with a `reason`.
+
+        Safe to retry. `trial` takes the state, value and times the server recorded.
+        """
+        if state not in _FINAL_STATES:
+            raise InvalidArgumentError(
+                f"INVALID_ARGUMENT: state must be COMPLETE, FAILED or PRUNED, got {state!r}"
+            )
+        request = pb.TellRequest(
+            trial=trial.name, state=STATE_PB[state], reason=reason, worker_id=trial.worker_id
+        )
+        if value is not None:
+            request.value = float(value)
+        told = self._trial(self._call("Tell", request, pb.TellResponse, idempotent=True).trial)
+        for name in ("state", "value", "reason", "end_time", "lease_deadline", "measurements"):
+            setattr(trial, name, getattr(told, name))
+
     # ------------------------------------------------------------ plumbing
-    def _call(self, method: str, request: Message, *, idempotent: bool) -> Any:
+    def _call(
+        self,
+        method: str,
+        request: Message,
+        response_type: type[Response],
+        *,
+        idempotent: bool,
+    ) -> Response:
         """One RPC; idempotent ones are retried on transient errors until retry_seconds pass."""
-        rpc = getattr(self._stub, method)
+        rpc = self._methods.get(method)
+        if rpc is None:
+            rpc = self._methods[method] = self._channel.unary_unary(
+                f"/{_SERVICE}/{method}",
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response_type.FromString,
+            )
         give_up = time.monotonic() + (self.retry_seconds if idempotent else 0.0)
         backoff = 0.1
         while True:
             try:
-                return rpc(request, timeout=self.timeout, metadata=self._metadata)
+                response = rpc(request, timeout=self.timeout, metadata=self._metadata)
             except grpc.RpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
                 if not isinstance(error, RetryableError) or time.monotonic() + backoff > give_up:
@@ -125,11 +356,14 @@ class Client:
                 log.info("%s: %s; retrying in %.1f s", method, error, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            else:
+                assert isinstance(response, response_type)
+                return response
 
     def _trial(self, message: rpb.Trial) -> Trial:
-        study_id = message.name.split("/")[1]
+        """A client-side Trial bound to this client, so that it can report and tell."""
         return Trial(
-            study=study_id,
+            study=message.name.split("/")[1],
             number=message.number,
             params={k: param_value(v) for k, v in message.params.items()},
             state=STATE_NAME.get(message.state, "UNSPECIFIED"),
@@ -145,83 +379,123 @@ class Client:
             _client=self,
         )
 
-    @staticmethod
-    def _study_info(message: rpb.Study) -> StudyInfo:
-        study_id = message.name.split("/", 1)[1]
-        counts = message.trial_counts
-        return StudyInfo(
-            id=study_id,
-            spec=spec_from_proto(study_id, message.spec),
-            state="STOPPED" if message.state == rpb.STUDY_STATE_STOPPED else "ACTIVE",
-            seed=message.seed,
-            create_time=to_datetime(message.create_time, message.HasField("create_time")),
-            counts=TrialCounts(
-                running=counts.running,
-                complete=counts.complete,
-                failed=counts.failed,
-                pruned=counts.pruned,
-                queued=counts.queued,
-            ),
-        )
 
-    # ------------------------------------------------------------ studies
-    def create_study(self, spec: Mapping[str, Any]) -> Study:
-        """Creates a study from a spec dict (the same form as a spec YAML file).
+def _study_info(message: rpb.Study) -> StudyInfo:
+    study_id = message.name.split("/", 1)[1]
+    counts = message.trial_counts
+    return StudyInfo(
+        id=study_id,
+        spec=spec_from_proto(study_id, message.spec),
+        state="STOPPED" if message.state == rpb.STUDY_STATE_STOPPED else "ACTIVE",
+        seed=message.seed,
+        create_time=to_datetime(message.create_time, message.HasField("create_time")),
+        counts=TrialCounts(
+            running=counts.running,
+            complete=counts.complete,
+            failed=counts.failed,
+            pruned=counts.pruned,
+            queued=counts.queued,
+        ),
+    )
 
-        Creating it again with an identical spec returns the existing study.
 
-        Raises:
-            InvalidArgumentError: the spec is malformed (the message names the field).
-            AlreadyExistsError: the name is taken by a study with a different spec.
+class Study:
+    """A handle on one study of a server; cheap to create, holds no state of its own.
+
+    Each method is the `Client` call of the same meaning for this study.
+    """
+
+    def __init__(self, client: Client, study_id: str) -> None:
+        self.client = client
+        self.id = study_id
+
+    @property
+    def name(self) -> str:
+        """The resource name, "studies/{id}"."""
+        return f"studies/{self.id}"
+
+    def __repr__(self) -> str:
+        return f"Study({self.id!r} on {self.client.target})"
+
+    def info(self) -> StudyInfo:
+        """The study's spec, state and trial counts, read now."""
+        return self.client.get_study_info(self.id)
+
+    def ask_many(
+        self, count: int, *, worker_id: str | None = None, resume: bool = False
+    ) -> list[Trial]:
+        """Up to `count` RUNNING trials leased to `worker_id`; see `Client.ask`."""
+        return self.client.ask(self.id, count, worker_id=worker_id, resume=resume)
+
+    def ask(self, *, worker_id: str | None = None, resume: bool = False) -> Trial | None:
+        """One RUNNING trial, or None when the study is exhausted or stopped."""
+        trials = self.ask_many(1, worker_id=worker_id, resume=resume)
+        return trials[0] if trials else None
+
+    def trial(self, number: int) -> Trial:
+        """One trial by number."""
+        return self.client.get_trial(self.id, number)
+
+    def trials(self, states: Sequence[str] = (), *, page_size: int = 1000) -> list[Trial]:
+        """Every trial by number, optionally only those in `states` (e.g. ["COMPLETE"])."""
+        return self.client.list_trials(self.id, states, page_size=page_size)
+
+    def best_trials(self, count: int = 1) -> list[Trial]:
+        """The best COMPLETE trials, best first."""
+        return self.client.get_best_trials(self.id, count)
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The best COMPLETE trial, or None while there is none."""
+        best = self.best_trials(1)
+        return best[0] if best else None
+
+    def add_trials(self, trials: Sequence[Mapping[str, Any]]) -> list[Trial]:
+        """Records configurations evaluated elsewhere; see `Client.add_trials`."""
+        return self.client.add_trials(self.id, trials)
+
+    def enqueue(self, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> int:
+        """Queues configurations to hand out first; returns how many now wait."""
+        return self.client.enqueue_trials(self.id, params)
+
+    def stop(self) -> None:
+        """Stops handing out suggestions (running trials may still be told)."""
+        self.client.stop_study(self.id)
+
+    def resume(self) -> None:
+        """Resumes a stopped study."""
+        self.client.resume_study(self.id)
+
+    def delete(self) -> None:
+        """Deletes the study and all its trials."""
+        self.client.delete_study(self.id)
+
+    def optimize(
+        self,
+        objective: Callable[[Trial], float],
+        n_trials: int | None = None,
+        n_jobs: int = 1,
+        *,
+        worker_id: str | None = None,
+        on_trial: Callable[[Trial], None] | None = None,
+    ) -> None:
+        """Runs `objective` on suggested trials until `n_trials` are done or the study ends.
+
+        Args:
+            objective: takes a RUNNING trial (read `trial.params`, optionally
+                `trial.report(step, value)`) and returns the objective value.
+                An exception marks the trial FAILED with the exception as the
+                reason, and the loop goes on.
+            n_trials: trials to run in all; None runs until the study is exhausted.
+            n_jobs: threads asking and evaluating in parallel.
+            worker_id: lease holder name; defaults to host-pid plus the thread.
+            on_trial: called with each finished trial (progress display).
         """
-        study_id, message = spec_to_proto(spec)
-        request = pb.CreateStudyRequest(study_id=study_id, spec=message)
-        response = self._call("CreateStudy", request, idempotent=True)
-        return Study(self, self._study_info(response.study).id)
-
-    def get_study(self, name: str) -> Study:
-        """A handle on an existing study. Raises NotFoundError if there is none."""
-        study = Study(self, name)
-        study.info()
-        return study
-
-    def list_studies(self, *, page_size: int = 100) -> list[StudyInfo]:
-        """Every study, by name."""
-        studies: list[StudyInfo] = []
-        token = ""
-        while True:
-            request = pb.ListStudiesRequest(page_size=page_size, page_token=token)
-            response = self._call("ListStudies", request, idempotent=True)
-            studies.extend(self._study_info(s) for s in response.studies)
-            token = response.next_page_token
-            if not token:
-                return studies
-
-    def delete_study(self, name: str) -> None:
-        """Deletes a study and all its trials. Raises NotFoundError if there is none."""
-        self._call("DeleteStudy", pb.DeleteStudyRequest(name=f"studies/{name}"), idempotent=False)
-
-    # ------------------------------------------------------------ trial calls
-    def _report(self, trial: Trial, step: int, value: float) -> bool:
-        request = pb.ReportRequest(
-            trial=trial.name, step=step, value=value, worker_id=trial.worker_id
+        run_trials(
+            lambda holder: self.ask(worker_id=holder),
+            objective,
+            n_trials=n_trials,
+            n_jobs=n_jobs,
+            worker_id=worker_id or default_worker_id(),
+            on_trial=on_trial,
         )
-        response = self._call("Report", request, idempotent=True)
-        trial.lease_deadline = response.lease_deadline.ToDatetime(tzinfo=dt.UTC)
-        return bool(response.should_stop)
-
-    def _heartbeat(self, trial: Trial) -> dt.datetime:
-        request = pb.HeartbeatRequest(trial=trial.name, worker_id=trial.worker_id)
-        response = self._call("Heartbeat", request, idempotent=True)
-        return response.lease_deadline.ToDatetime(tzinfo=dt.UTC)  # type: ignore[no-any-return]
-
-    def _tell(
-        self, trial: Trial, state: str, *, value: float | None = None, reason: str = ""
-    ) -> Trial:
-        request = pb.TellRequest(
-            trial=trial.name, state=STATE_PB[state], reason=reason, worker_id=trial.worker_id
-        )
-        if value is not None:
-            request.value = float(value)
-        response = self._call("Tell", request, idempotent=True)
-        return self._trial(response.trial)

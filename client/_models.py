@@ -5,13 +5,31 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from asktell.client._client import Client
+from typing import Any, Protocol
 
 ParamValue = float | int | str
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
+
+
+class TrialCalls(Protocol):
+    """The calls a RUNNING trial makes on the client that handed it out.
+
+    `asktell.client.Client` is one; the protocol lets a trial name what it needs
+    without importing the client (the client imports this module).
+    """
+
+    def report(self, trial: Trial, step: int, value: float) -> bool: ...
+
+    def heartbeat(self, trial: Trial) -> None: ...
+
+    def tell(
+        self,
+        trial: Trial,
+        value: float | None = None,
+        *,
+        state: str = "COMPLETE",
+        reason: str = "",
+    ) -> None: ...
 
 
 @dataclass
@@ -49,14 +67,14 @@ class Trial:
     reason: str = ""
     suggested_by: str = ""
     retry_of: int | None = None
-    _client: Client | None = field(default=None, repr=False, compare=False)
+    _client: TrialCalls | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         """The resource name, "studies/{study}/trials/{number}"."""
         return f"studies/{self.study}/trials/{self.number}"
 
-    def _require_client(self) -> Client:
+    def _calls(self) -> TrialCalls:
         if self._client is None:
             raise RuntimeError("this trial is not bound to a client")
         return self._client
@@ -68,29 +86,23 @@ class Trial:
             True when the server says the trial should stop early; then
             call `prune()` and move on.
         """
-        should_stop = self._require_client()._report(self, step, value)
-        self.measurements.append((step, value))
-        return should_stop
+        return self._calls().report(self, step, value)
 
     def heartbeat(self) -> None:
         """Renews the lease without reporting a value (for long silent steps)."""
-        self.lease_deadline = self._require_client()._heartbeat(self)
+        self._calls().heartbeat(self)
 
     def tell(self, value: float) -> None:
         """Finishes the trial as COMPLETE with the objective `value`. Safe to retry."""
-        self._update(self._require_client()._tell(self, "COMPLETE", value=value))
+        self._calls().tell(self, value)
 
     def fail(self, reason: str = "") -> None:
         """Finishes the trial as FAILED; the study may hand its parameters out again."""
-        self._update(self._require_client()._tell(self, "FAILED", reason=reason))
+        self._calls().tell(self, state="FAILED", reason=reason)
 
     def prune(self, reason: str = "") -> None:
         """Finishes the trial as PRUNED (stopped early because it was not promising)."""
-        self._update(self._require_client()._tell(self, "PRUNED", reason=reason))
-
-    def _update(self, other: Trial) -> None:
-        for name in ("state", "value", "reason", "end_time", "lease_deadline", "measurements"):
-            setattr(self, name, getattr(other, name))
+        self._calls().tell(self, state="PRUNED", reason=reason)
 
     def __enter__(self) -> Trial:
         return self
@@ -112,6 +124,8 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialCounts:
+    """How many trials of a study are in each state, and how many wait in its queue."""
+
     running: int = 0
     complete: int = 0
     failed: int = 0

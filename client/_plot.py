@@ -22,7 +22,7 @@ def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, floa
     Numeric parameters enter on their own scale (log parameters as logs);
     categoricals as their value's index. Needs a few COMPLETE trials.
     """
-    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.ensemble import RandomForestRegressor  # type: ignore[import-untyped]
 
     done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
     names = list(info.spec["parameters"])
@@ -87,8 +87,8 @@ def _figure(info: StudyInfo, trials: list[Trial]) -> Any:
     drawn = False
     for trial in trials:
         if trial.measurements:
-            steps, values = zip(*trial.measurements, strict=True)
-            curves.plot(steps, values, color=colours.get(trial.state, "black"), alpha=0.5, lw=1)
+            steps, reported = zip(*trial.measurements, strict=True)
+            curves.plot(steps, reported, color=colours.get(trial.state, "black"), alpha=0.5, lw=1)
             drawn = True
     if not drawn:
         curves.text(0.5, 0.5, "no intermediate reports", ha="center", transform=curves.transAxes)

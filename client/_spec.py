@@ -69,7 +69,7 @@ def _number(where: str, value: Any, kind: type = float) -> Any:
     return float(value)
 
 
-def _scale(where: str, value: Any) -> int:
+def _scale(where: str, value: Any) -> pb.Scale:
     scales = {"linear": pb.SCALE_LINEAR, "log": pb.SCALE_LOG}
     if value not in scales:
         raise _fail(f"{where}.scale must be linear or log, got {value!r}")

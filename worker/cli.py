@@ -17,10 +17,10 @@ from types import FrameType
 import click
 
 from asktell.client import AsktellError
-from asktell.client._options import SERVER_OPTION, credential_options, read_token
+from asktell.client.cli_options import Connection, connection_options
 from asktell.worker.device import Placement, available_cores, default_processes, plan, visible_gpus
 from asktell.worker.loop import DEFAULT_SERVER_WAIT, Worker, WorkerConfig, WorkerStats
-from asktell.worker.tasks import BUILTIN_TASKS
+from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound
 
 log = logging.getLogger("asktell.worker")
 
@@ -39,9 +39,17 @@ def _summary(stats: WorkerStats) -> str:
 
 
 def run_process(config: WorkerConfig, placement: Placement) -> int:
-    """Runs one worker in this process; the exit status (1: server unreachable or study gone)."""
+    """Runs one worker in this process; the exit status.
+
+    1: the server stayed unreachable or the study is gone; 2: the task cannot be loaded.
+    """
     try:
-        stats = Worker(config, placement).run()
+        worker = Worker(config, placement)
+    except TaskNotFound as exc:
+        log.error("worker cannot start: %s", exc)
+        return 2
+    try:
+        stats = worker.run()
     except AsktellError as exc:
         log.error("worker gives up: %s", exc)
         return 1
@@ -92,7 +100,7 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
 
 
 @click.command("worker")
-@SERVER_OPTION
+@connection_options
 @click.option("--study", required=True, help="The study id to work on.")
 @click.option(
     "--task",
@@ -128,7 +136,6 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
     type=click.IntRange(min=0),
     help="Trials per process at most; 0 means until the study ends.",
 )
-@credential_options
 @click.option(
     "--metrics-port",
     envvar="ASKTELL_WORKER_METRICS_PORT",
@@ -137,7 +144,7 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
     help="Serve Prometheus metrics; process k listens on this port + k (0: free ports).",
 )
 def worker_command(
-    server: str,
+    connection: Connection,
     study: str,
     task: str,
     processes: int,
@@ -146,10 +153,6 @@ def worker_command(
     worker_id: str | None,
     server_wait: float,
     max_trials: int,
-    token_file: str | None,
-    tls_ca: str | None,
-    tls_cert: str | None,
-    tls_key: str | None,
     metrics_port: int | None,
 ) -> None:
     """Pull trials of a study, train, report each epoch and tell, until the study ends.
@@ -167,19 +170,21 @@ def worker_command(
         placements = plan(device, n, gpus, available_cores())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--device") from exc
+    token = connection.read_token()
     configs = [
         WorkerConfig(
-            server=server,
+            server=connection.server,
             study=study,
             task=task,
             worker_id=f"{worker_id}-{k}" if worker_id and n > 1 else worker_id,
             prefetch=prefetch,
             server_wait=server_wait,
             max_trials=max_trials,
-            token=read_token(token_file),
-            tls_ca=tls_ca,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
+            timeout=connection.timeout,
+            token=token,
+            tls_ca=connection.tls_ca,
+            tls_cert=connection.tls_cert,
+            tls_key=connection.tls_key,
             metrics_port=None
             if metrics_port is None
             else (metrics_port + k if metrics_port else 0),

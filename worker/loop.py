@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from asktell.client import Client, FailedPreconditionError, NotFoundError, Study, Trial
+from asktell.client import (
+    DEFAULT_TIMEOUT,
+    Client,
+    FailedPreconditionError,
+    NotFoundError,
+    Study,
+    Trial,
+)
 from asktell.worker.device import Placement
 from asktell.worker.leases import LeaseKeeper
 from asktell.worker.metrics import WorkerMetrics
@@ -51,6 +58,7 @@ class WorkerConfig:
         prefetch: ask for the next trial while the current one trains.
         server_wait: seconds each call keeps retrying an unreachable server.
         max_trials: trials this process runs at most; 0 means until the study ends.
+        timeout: seconds each call may take.
         token, tls_ca, tls_cert, tls_key: credentials, as for `asktell.client.Client`.
         metrics_port: serve Prometheus metrics on this port (0: a free one); None: off.
     """
@@ -62,6 +70,7 @@ class WorkerConfig:
     prefetch: bool = False
     server_wait: float = DEFAULT_SERVER_WAIT
     max_trials: int = 0
+    timeout: float = DEFAULT_TIMEOUT
     token: str | None = None
     tls_ca: str | None = None
     tls_cert: str | None = None
@@ -225,6 +234,7 @@ class Worker:
             self.metrics.serve(self.config.metrics_port)
         client = Client(
             self.config.server,
+            timeout=self.config.timeout,
             retry_seconds=self.config.server_wait,
             token=self.config.token,
             tls_ca=self.config.tls_ca,

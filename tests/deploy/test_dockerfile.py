@@ -100,16 +100,17 @@ def test_final_stages_run_as_a_numeric_non_root_user() -> None:
         assert json.loads(STAGES[target].all("ENTRYPOINT")[-1]) == entrypoint
 
 
-def test_installs_are_pinned_and_only_the_worker_gets_torch() -> None:
+def test_each_image_installs_its_own_extra_and_only_the_worker_gets_torch() -> None:
     server, worker = pip_install("server"), pip_install("worker")
     assert "--no-cache-dir" in server and "--no-cache-dir" in worker
-    assert "torch" not in server
-    assert "[worker]" in worker and '"torch==2.13.0"' in worker
+    assert "[server]" in server and "torch" not in server
+    assert "[worker]" in worker and '"torch==2.13.0"' in worker and "server" not in worker
     import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["optional-dependencies"]["worker"]
     assert not any(d.startswith("torch") for d in project["dependencies"])
+    assert not any(d.startswith("torch") for d in project["optional-dependencies"]["server"])
 
 
 def test_final_stages_carry_no_build_tools() -> None:
@@ -184,9 +185,11 @@ def test_the_images_install_steps_start_a_server_and_a_worker(tmp_path: Path) ->
     installs = {t: _run(pip_install(t), venvs[t], tmp_path, wheels, logs[t]) for t in FINAL_TARGETS}
     for target, process in installs.items():
         _finish(process, logs[target])
-    server_python = venvs["server"] / "bin" / "python"
-    no_torch = subprocess.run([str(server_python), "-c", "import torch"], capture_output=True)
-    assert no_torch.returncode != 0, "the server image must not carry torch"
+    # Each image carries its own part's dependencies and not the other's.
+    for target, absent in (("server", "torch"), ("worker", "psycopg")):
+        python = venvs[target] / "bin" / "python"
+        found = subprocess.run([str(python), "-c", f"import {absent}"], capture_output=True)
+        assert found.returncode != 0, f"the {target} image must not carry {absent}"
 
     # The server, as its ENTRYPOINT starts it, on a loopback port and a temporary store.
     server_env = {

@@ -1,7 +1,9 @@
-"""The demo behind `asktell demo`: a server on SQLite and worker processes training an MLP.
+"""`asktell demo`: a server on SQLite and worker processes training an MLP on the digits.
 
 It runs what a user would: `asktell serve`, a study from the digits-MLP spec, and
 `asktell worker --processes N --task digits-mlp`, then shows the search as it goes.
+It talks to both through the command line and the client, so it needs the server
+and the worker extras (its entry point says so) but imports neither part.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def demo_spec(algorithm: str, n_trials: int) -> dict[str, Any]:
 
 
 def _cli(*args: str) -> list[str]:
+    """`asktell ARGS` with this interpreter (the script may not be on PATH)."""
     return [sys.executable, "-m", "asktell.client._cli", *args]
 
 
@@ -145,3 +148,13 @@ def _summary(study: Study, seconds: float) -> None:
         click.echo(f"best trial {best.number}: val_accuracy {best.value:.4f}")
         click.echo(f"  {params}")
     click.echo(f"time: {seconds:.1f} s ({len(trials) / seconds * 60:.0f} trials per minute)")
+
+
+@click.command("demo")
+@click.option("--trials", "n_trials", default=20, show_default=True, help="Trials to run.")
+@click.option("--processes", default=2, show_default=True, help="Worker processes.")
+@click.option("--algorithm", default="gp", show_default=True, help="grid, random, gp, genetic.")
+@click.option("--db", default="sqlite:///asktell-demo.db", show_default=True)
+def demo_command(n_trials: int, processes: int, algorithm: str, db: str) -> None:
+    """Start a server on SQLite and worker processes tuning an MLP on the digits."""
+    run_demo(n_trials=n_trials, processes=processes, algorithm=algorithm, db=db)
