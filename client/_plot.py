@@ -22,7 +22,7 @@ def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, floa
     Numeric parameters enter on their own scale (log parameters as logs);
     categoricals as their value's index. Needs a few COMPLETE trials.
     """
-    from sklearn.ensemble import RandomForestRegressor  # type: ignore[import-untyped]
+    from sklearn.ensemble import RandomForestRegressor
 
     done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
     names = list(info.spec["parameters"])
