@@ -33,7 +33,7 @@ from asktell.client._errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from asktell.client._models import StudyInfo, Trial, TrialCounts
+from asktell.client._models import StudyInfo, Trial, TrialCounts, failure_reason
 from asktell.client._spec import spec_from_proto, spec_to_proto
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "default_worker_id",
+    "failure_reason",
     "spec_from_proto",
     "spec_to_proto",
 ]

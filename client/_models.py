@@ -32,6 +32,15 @@ class TrialCalls(Protocol):
     ) -> None: ...
 
 
+MAX_REASON_CHARACTERS = 1000
+
+
+def failure_reason(exc: BaseException) -> str:
+    """An exception as a FAILED trial's reason: its type and the first line of its message."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text.splitlines()[0][:MAX_REASON_CHARACTERS]
+
+
 @dataclass
 class Trial:
     """One trial of a study.
@@ -116,8 +125,7 @@ class Trial:
         if self.state != "RUNNING":
             return
         if exc is not None:
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:1000]
-            self.fail(reason)
+            self.fail(failure_reason(exc))
         else:
             self.fail("the trial's block ended without a tell")
 

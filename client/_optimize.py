@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asktell.client._models import Trial
+from asktell.client._models import Trial, failure_reason
 
 log = logging.getLogger("asktell.client")
 
@@ -42,7 +42,7 @@ def run_trials(
                 value = objective(trial)
             except Exception as exc:  # the trial fails, the loop goes on
                 log.warning("trial %d failed: %s", trial.number, exc)
-                trial.fail(f"{type(exc).__name__}: {exc}".splitlines()[0][:1000])
+                trial.fail(failure_reason(exc))
             else:
                 if trial.state == "RUNNING":
                     _finish(trial, value)

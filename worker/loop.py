@@ -32,6 +32,7 @@ from asktell.client import (
     NotFoundError,
     Study,
     Trial,
+    failure_reason,
 )
 from asktell.worker.device import Placement
 from asktell.worker.leases import LeaseKeeper
@@ -126,12 +127,6 @@ def trial_seed(study_seed: int, trial: Trial) -> int:
     number = trial.retry_of or trial.number
     digest = hashlib.blake2b(f"{study_seed}:{number}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as a trial's FAILED reason: type and first line of the message."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text.splitlines()[0][:1000]
 
 
 class TrialReporter:
@@ -318,7 +313,7 @@ class Worker:
         except WorkerStopped:
             reporter.interrupted = True
         except Exception as exc:  # the trial fails; the worker goes on
-            error = one_line(exc)
+            error = failure_reason(exc)
         task_seconds = time.monotonic() - started
         self.stats.task_seconds += task_seconds
         self._keeper.release(trial)

@@ -8,11 +8,11 @@ import sys
 import pytest
 import yaml
 
-from asktell.client import Trial, spec_to_proto
+from asktell.client import Trial, failure_reason, spec_to_proto
 from asktell.server import convert
 from asktell.worker.demo import DEMO_STUDY, demo_spec
 from asktell.worker.device import Placement, plan
-from asktell.worker.loop import objective_value, one_line, trial_seed
+from asktell.worker.loop import objective_value, trial_seed
 from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound, load_task
 from tests.conftest import REPO
 
@@ -110,8 +110,8 @@ def test_objective_value(result: object, value: float | None, message: str | Non
 
 
 def test_one_line_reason() -> None:
-    assert one_line(ValueError("first\nsecond")) == "ValueError: first"
-    assert one_line(MemoryError()) == "MemoryError"
+    assert failure_reason(ValueError("first\nsecond")) == "ValueError: first"
+    assert failure_reason(MemoryError()) == "MemoryError"
 
 
 @pytest.mark.parametrize("task", sorted(BUILTIN_TASKS))
