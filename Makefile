@@ -19,9 +19,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	PATH=$(VENV)/bin:$$PATH scripts/mypy.sh
 
+# Two test processes, one per core here (TEST_PROCESSES=auto takes every core elsewhere);
+# each starts its own PostgreSQL cluster. -ra lists every skip with its reason (CI has none:
+# tests/ci.py); --durations shows where the time goes.
+TEST_PROCESSES ?= 2
 test: lint
 	scripts/test-services.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadscope -ra --durations=25
 
 stubs: $(STAMP)
 	PATH=$(VENV)/bin:$$PATH scripts/gen_stubs.sh

@@ -1,4 +1,5 @@
-"""Shared fixtures: real servers on loopback ports over real SQLite files."""
+"""Shared fixtures: real servers on loopback ports over real SQLite files and PostgreSQL
+databases, one PostgreSQL cluster per test process (per xdist worker under `make test`)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,22 @@ from pathlib import Path
 import grpc
 import pytest
 from hypothesis import settings
+from threadpoolctl import threadpool_limits
 
 from asktell.client import Client
 from asktell.server.app import create_server
 from asktell.server.storage import Store, open_store
 from asktell.v1 import service_pb2_grpc
-from tests.services import IN_CI, PostgresServer
+from tests import ci
+from tests.services import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Small matrices: one BLAS (and torch) thread is faster than two fighting over the cores
+# with the other test process and the servers and workers the tests start.
+threadpool_limits(limits=1)
+for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")  # for torch here and every process a test starts
 
 # Property tests: CI runs a fixed, derandomized set of examples, so a run is
 # reproducible and a failure shows the same way on a laptop with
@@ -29,7 +38,22 @@ REPO = Path(__file__).resolve().parent.parent
 # prints its example and a @reproduce_failure blob.
 settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
 settings.register_profile("dev", print_blob=True, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if ci.in_ci() else "dev"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI a skip is a failure: nothing that CI must run passes by not running."""
+    outcome = yield
+    ci.fail_skips_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a `slow` test run first: in parallel runs (`make test`) they start at
+    once and finish while the many short tests run in the other processes."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the order within stays
 
 
 BACKENDS = ["sqlite", "postgres"]
@@ -42,13 +66,28 @@ def postgres() -> Iterator[PostgresServer]:
     server.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store URL for each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'asktell.db'}"
+def _store_url(backend: str, directory: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty store URL on `backend`; a PostgreSQL database is dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'asktell.db'}"
+        return
     postgres: PostgresServer = request.getfixturevalue("postgres")
-    return postgres.new_database()
+    with postgres.database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL for each backend, for one test."""
+    yield from _store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, empty store URL for each backend, shared by the tests of one module."""
+    yield from _store_url(request.param, tmp_path_factory.mktemp("store"), request)
 
 
 @dataclass
@@ -66,14 +105,29 @@ class LiveServer:
         return service_pb2_grpc.AsktellServiceStub(grpc.insecure_channel(self.address))
 
 
-@pytest.fixture
-def live_server(db_url: str) -> Iterator[LiveServer]:
+def _live_server(db_url: str) -> Iterator[LiveServer]:
     store = open_store(db_url)
     server, port = create_server(store, "127.0.0.1:0")
     server.start()
     yield LiveServer(f"127.0.0.1:{port}", db_url, store)
     server.stop(None)
     store.close()
+
+
+@pytest.fixture
+def live_server(db_url: str) -> Iterator[LiveServer]:
+    """A server on a fresh store of its own, for one test."""
+    yield from _live_server(db_url)
+
+
+@pytest.fixture(scope="module")
+def module_server(module_db_url: str) -> Iterator[LiveServer]:
+    """One server and store for all the tests of a module that use it, on each backend.
+
+    For tests that cannot disturb one another: each creates studies of its own names
+    and asserts only on those.
+    """
+    yield from _live_server(module_db_url)
 
 
 class ManualClock:

@@ -3,8 +3,8 @@
 The packages (the gRPC client libraries and `@bufbuild/buf`) are pinned in
 examples/node/package-lock.json and installed with `npm ci` the first time a test
 needs them. Without node or npm a test is skipped on a developer's machine, and
-fails where the environment says `CI=true`: there, a skipped check would hide a
-broken contract or client.
+fails in CI (tests/ci.py): there, a skipped check would hide a broken contract or
+client.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -21,21 +20,16 @@ from typing import NoReturn
 
 import pytest
 
+from tests import ci
+
 REPO = Path(__file__).resolve().parent.parent
 NODE_DIR = REPO / "examples" / "node"
 NODE_MODULES = NODE_DIR / "node_modules"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
 def missing(what: str) -> NoReturn:
-    """Skips the test, or fails it under CI=true."""
-    message = f"{what}; install Node.js 18+ with npm to run this test"
-    if in_ci():
-        pytest.fail(f"{message} (CI=true: not skipped)")
-    pytest.skip(message)
+    """Skips the calling test, or fails it in CI."""
+    ci.missing(what, "install Node.js 18+ with npm to run this test")
 
 
 def tool(name: str) -> str:

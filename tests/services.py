@@ -1,11 +1,12 @@
-"""Real database servers for tests, started from the machine's own packages.
+"""Real PostgreSQL and Prometheus servers for tests, started from the machine's own packages.
 
 `make test` installs them (scripts/test-services.sh). On a laptop without
-them the tests that need them skip; with CI=true they fail instead.
+them the tests that need them skip; in CI they fail instead (tests/ci.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -14,19 +15,16 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-import pytest
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests import ci
 
 
-def missing(what: str) -> None:
-    """Skip (or fail in CI) because `what` is not installed."""
-    message = f"{what} is not installed; run scripts/test-services.sh"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+def missing(what: str) -> NoReturn:
+    """Skips (or in CI fails) the calling test because `what` is not installed."""
+    ci.missing(f"{what} is not installed", "run scripts/test-services.sh")
 
 
 def free_port() -> int:
@@ -97,13 +95,32 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
-        """A fresh empty database; returns its URL."""
+        """A fresh empty database; returns its URL. Whoever asks for one drops it
+        (`drop_database`, or `database()` that does both)."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self._admin(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drops the database of `url`, closing what is still connected to it (a server
+        process a test killed leaves nothing behind; an in-process pool may still be open)."""
+        name = url.rsplit("/", 1)[1]
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[str]:
+        """A fresh empty database's URL for the `with` block; dropped after it."""
+        url = self.new_database()
+        try:
+            yield url
+        finally:
+            self.drop_database(url)
+
+    def _admin(self, statement: str) -> None:
         import psycopg
 
-        name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(), autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-        return self.url(name)
+            connection.execute(statement)  # type: ignore[arg-type]
 
     def close(self) -> None:
         try:
@@ -121,24 +138,42 @@ def wait_until(predicate: object, timeout: float = 10.0) -> None:
     raise TimeoutError("condition not met")
 
 
-def sql(db_url: str, statement: str) -> list[tuple[object, ...]]:
-    """Runs one statement directly on a store's database (SQLite or PostgreSQL); returns rows."""
+Rows = list[tuple[object, ...]]
+STORE_TABLES = ("studies", "trials", "measurements", "queue")
+
+
+def sql_all(db_url: str, statements: Sequence[str]) -> list[Rows]:
+    """Runs statements in turn directly on a store's database (SQLite or PostgreSQL), each
+    committed, over one connection; returns the rows of each."""
     if db_url.startswith("sqlite:///"):
         import sqlite3
 
         connection = sqlite3.connect(db_url.removeprefix("sqlite:///"))
         try:
-            cursor = connection.execute(statement)
-            rows = cursor.fetchall()
-            connection.commit()
-            return rows
+            results = []
+            for statement in statements:
+                results.append(connection.execute(statement).fetchall())
+                connection.commit()
+            return results
         finally:
             connection.close()
     import psycopg
 
     with psycopg.connect(db_url, autocommit=True) as connection:
-        cursor = connection.execute(statement)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
+        cursors = (connection.execute(s) for s in statements)  # type: ignore[arg-type]
+        return [cursor.fetchall() if cursor.description else [] for cursor in cursors]
+
+
+def sql(db_url: str, statement: str) -> Rows:
+    """Runs one statement directly on a store's database (SQLite or PostgreSQL); returns rows."""
+    return sql_all(db_url, [statement])[0]
+
+
+def snapshot(db_url: str, tables: Sequence[str] = STORE_TABLES) -> list[tuple[str, Rows]]:
+    """Every row of each table, in a stable order: two snapshots are equal exactly when
+    nothing in those tables changed in between."""
+    contents = sql_all(db_url, [f"SELECT * FROM {table}" for table in tables])
+    return [(t, sorted(rows, key=repr)) for t, rows in zip(tables, contents, strict=True)]
 
 
 class PrometheusServer:

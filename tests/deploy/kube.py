@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.services import missing
+from tests import ci
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -31,7 +31,7 @@ def tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        missing(name)
+        ci.missing(f"`{name}` is not installed", "pip install -e '.[dev]'")
     return str(found)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,9 +28,8 @@ from asktell.server.storage import open_store
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
 from asktell.v1 import service_pb2_grpc
-from tests.conftest import BACKENDS
 from tests.fuzz.strategies import REQUESTS
-from tests.services import sql
+from tests.services import STORE_TABLES, snapshot, sql_all
 
 # Examples per RPC and backend: about 30 s on SQLite and 25 s on PostgreSQL in all.
 EXAMPLES = {"sqlite": 60, "postgres": 20}
@@ -45,7 +43,6 @@ ACCEPTABLE = {
     grpc.StatusCode.OUT_OF_RANGE,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
-TABLES = ("studies", "trials", "measurements", "queue")
 
 # Requests that once broke a property, replayed on every run.
 _LONG = "\u00e9" * 20_000  # percent-encoded, the status message once passed 16 KiB
@@ -90,10 +87,6 @@ REGRESSIONS: dict[str, list[Any]] = {
 }
 
 
-def snapshot(db_url: str) -> list[Any]:
-    return [(t, sorted(sql(db_url, f"SELECT * FROM {t}"), key=repr)) for t in TABLES]
-
-
 def base_spec() -> rpb.StudySpec:
     return rpb.StudySpec(
         objective=rpb.Objective(metric="loss", goal=rpb.GOAL_MINIMIZE),
@@ -130,8 +123,7 @@ class FuzzServer:
         current = snapshot(self.db_url)
         if current == self.set_up:
             return current
-        for table in reversed(TABLES):
-            sql(self.db_url, f"DELETE FROM {table}")
+        sql_all(self.db_url, [f"DELETE FROM {table}" for table in reversed(STORE_TABLES)])
         stub = self.stub
         stub.CreateStudy(pb.CreateStudyRequest(study_id="base", spec=base_spec()))
         stub.Ask(pb.AskRequest(study="studies/base", count=3, worker_id="owner"))
@@ -193,21 +185,13 @@ class FuzzServer:
         )
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def fuzz_server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    pytestconfig: pytest.Config,
-) -> Iterator[FuzzServer]:
-    if request.param == "sqlite":
-        db_url = f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'fuzz.db'}"
-    else:
-        db_url = request.getfixturevalue("postgres").new_database()
-    store = open_store(db_url)
+@pytest.fixture(scope="module")
+def fuzz_server(module_db_url: str, pytestconfig: pytest.Config) -> Iterator[FuzzServer]:
+    store = open_store(module_db_url)
     server, port = create_server(store, "127.0.0.1:0")
     server.start()
-    fuzz = FuzzServer(db_url, f"127.0.0.1:{port}")
-    fuzz.backend = request.param
+    fuzz = FuzzServer(module_db_url, f"127.0.0.1:{port}")
+    fuzz.backend = "sqlite" if module_db_url.startswith("sqlite:") else "postgres"
     yield fuzz
     fuzz.channel.close()
     server.stop(None)

@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
 from tests.conftest import LiveServer
-from tests.services import sql
+from tests.services import snapshot, sql_all
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -554,23 +554,26 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
 ]
 
 
-def _snapshot(db_url: str) -> list[Any]:
-    return [
-        (table, sorted(sql(db_url, f"SELECT * FROM {table}"), key=repr))
-        for table in ("studies", "trials", "measurements", "queue")
-    ]
+@pytest.fixture(scope="module")
+def base_study(module_server: LiveServer) -> LiveServer:
+    """Study "base": trial 1 RUNNING for "owner"; trial 2 RUNNING with a lease long expired.
 
-
-@pytest.fixture
-def base_study(live_server: LiveServer) -> LiveServer:
-    """Study "base": trial 1 RUNNING for "owner"; trial 2 RUNNING with a lease long expired."""
+    Shared by the module's tests: each checks that its rejected request left every table
+    as it was, which is also what keeps the set-up the same for the next test.
+    """
+    live_server = module_server
     stub = live_server.stub()
     spec = _spec(_float("x", 0, 1), lease_duration=_duration(1.0))
     stub.CreateStudy(pb.CreateStudyRequest(study_id="base", spec=spec))
     stub.Ask(pb.AskRequest(study="studies/base", worker_id="owner"))
     stub.Ask(pb.AskRequest(study="studies/base", worker_id="gone"))
-    sql(live_server.db_url, "UPDATE trials SET lease_deadline = 0 WHERE number = 2")
-    sql(live_server.db_url, "UPDATE trials SET lease_deadline = 1e12 WHERE number = 1")
+    sql_all(
+        live_server.db_url,
+        [
+            "UPDATE trials SET lease_deadline = 0 WHERE number = 2",
+            "UPDATE trials SET lease_deadline = 1e12 WHERE number = 1",
+        ],
+    )
     return live_server
 
 
@@ -582,17 +585,17 @@ def test_bad_input(
     code: grpc.StatusCode,
     message: str,
 ) -> None:
-    before = _snapshot(base_study.db_url)
+    before = snapshot(base_study.db_url)
     with pytest.raises(grpc.RpcError) as raised:
         call(base_study.stub())
     assert raised.value.code() == code, raised.value.details()
     assert message in raised.value.details()
     assert "Traceback" not in raised.value.details()
-    assert _snapshot(base_study.db_url) == before, "a rejected request changed the store"
+    assert snapshot(base_study.db_url) == before, "a rejected request changed the store"
 
 
-def test_oversized_message_is_rejected(live_server: LiveServer) -> None:
-    stub = live_server.stub()
+def test_oversized_message_is_rejected(module_server: LiveServer) -> None:
+    stub = module_server.stub()
     with pytest.raises(grpc.RpcError) as raised:
         stub.Ask(pb.AskRequest(study="studies/x", worker_id="w" * (5 * 1024 * 1024)))
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

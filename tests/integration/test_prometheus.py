@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from asktell.client import Client, NotFoundError
+from tests import ci
 from tests.conftest import REPO, ServerProcess, simple_spec
 from tests.services import PrometheusServer, missing
 
@@ -115,6 +116,7 @@ def test_prometheus_sees_a_real_worker(metered_server: ServerProcess, tmp_path: 
 
     from tests.services import free_port
 
+    ci.require_module("torch", "worker")  # `asktell worker` needs the worker extra
     worker_port = free_port()
     spec = simple_spec("worked")
     spec["parameters"] = {

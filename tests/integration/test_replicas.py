@@ -18,6 +18,8 @@ from asktell.v1 import service_pb2_grpc
 from tests.conftest import ServerProcess, simple_spec
 from tests.services import PostgresServer
 
+pytestmark = pytest.mark.slow
+
 GRID = {
     "name": "grid",
     "objective": {"metric": "loss", "goal": "minimize"},
@@ -31,16 +33,16 @@ GRID = {
 
 @pytest.fixture
 def replicas(postgres: PostgresServer, tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    url = postgres.new_database()
-    servers = [ServerProcess(url, tmp_path / f"server-{i}.log") for i in range(3)]
-    starters = [threading.Thread(target=s.start) for s in servers]  # migrations race safely
-    for t in starters:
-        t.start()
-    for t in starters:
-        t.join()
-    yield servers
-    for server in servers:
-        server.kill()
+    with postgres.database() as url:
+        servers = [ServerProcess(url, tmp_path / f"server-{i}.log") for i in range(3)]
+        starters = [threading.Thread(target=s.start) for s in servers]  # migrations race safely
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join()
+        yield servers
+        for server in servers:
+            server.kill()
 
 
 def _target(servers: list[ServerProcess]) -> str:

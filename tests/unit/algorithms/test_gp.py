@@ -39,12 +39,15 @@ def _best_regrets(algo: str, problem: Problem, n_trials: int, seeds: range) -> n
 
 
 # ------------------------------------------------------------------ convergence
+# A correctness check, not the quality benchmark (benchmarks/quality.py: 10 seeds, up to
+# 100 trials, peers): 20 trials already separate a working GP from random search on both
+# problems (median regret ratio about 0.03 and 0.3, Mann-Whitney p about 0.002).
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["branin", "hartmann6"])
-def test_gp_beats_random_after_30_trials(name: str) -> None:
+def test_gp_beats_random_after_20_trials(name: str) -> None:
     problem = PROBLEMS[name]
-    gp = _best_regrets("gp", problem, 30, range(10))
-    rnd = _best_regrets("random", problem, 30, range(10))
+    gp = _best_regrets("gp", problem, 20, range(10))
+    rnd = _best_regrets("random", problem, 20, range(10))
     assert np.median(gp) < 0.5 * np.median(rnd)
     assert mannwhitneyu(gp, rnd, alternative="less").pvalue < 0.01
 
