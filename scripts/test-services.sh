@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite runs for real, from Debian's packages, when missing:
-# PostgreSQL (the second store backend) and Prometheus (scrapes the server in tests).
-# The tests start and stop their own instances on loopback ports; nothing runs as a service.
+# Installs what the test suite runs for real, from Debian's packages, when missing:
+# PostgreSQL (the second store backend), Prometheus (scrapes the server in tests) and
+# Node.js with npm (the Node client and buf, tests/node_tools.py). The tests start and
+# stop their own instances on loopback ports; nothing runs as a service. What is still
+# missing afterwards skips its tests on a laptop and fails them in CI (tests/ci.py).
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-services: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
