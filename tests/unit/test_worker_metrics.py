@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import types
 
+import pytest
+
+from asktell.worker import metrics as metrics_module
 from asktell.worker.metrics import WorkerMetrics
+from tests.conftest import ManualClock
 
 
 def _value(metrics: WorkerMetrics, name: str, labels: dict[str, str] | None = None) -> float:
@@ -13,16 +17,20 @@ def _value(metrics: WorkerMetrics, name: str, labels: dict[str, str] | None = No
     return value
 
 
-def test_a_trial_records_epochs_throughput_and_outcome() -> None:
+def test_a_trial_records_epochs_throughput_and_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rate is samples over the seconds between reports: a clock the test moves makes
+    # it exact, where real time would only bound it.
+    clock = ManualClock()
+    monkeypatch.setattr(metrics_module, "time", types.SimpleNamespace(monotonic=clock))
     metrics = WorkerMetrics()
     metrics.trial_started(7, "cpu")
     assert _value(metrics, "asktell_worker_current_trial") == 7
-    time.sleep(0.05)
+    clock.advance(0.5)
     metrics.epoch_reported(1000.0, "cpu")
-    rate = _value(metrics, "asktell_worker_samples_per_second")
-    assert 1000 < rate < 1000 / 0.04
+    assert _value(metrics, "asktell_worker_samples_per_second") == 2000.0
+    clock.advance(0.25)
     metrics.epoch_reported(None, "cpu")  # a user task that reports no samples
-    assert _value(metrics, "asktell_worker_samples_per_second") == rate
+    assert _value(metrics, "asktell_worker_samples_per_second") == 2000.0
     metrics.trial_finished("PRUNED", 1.5)
     assert _value(metrics, "asktell_worker_epochs_total") == 2
     assert _value(metrics, "asktell_worker_trials_total", {"outcome": "PRUNED"}) == 1
