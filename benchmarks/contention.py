@@ -18,12 +18,14 @@ import multiprocessing as mp
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.services
 
-from throughput import SPEC, start_asktell, versions
+from throughput import SPEC, asktell_loop, start_asktell, versions
 
 from asktell.client import Client
 from tests.services import PostgresServer
@@ -56,19 +58,13 @@ def prefill_gp(address: str, n: int) -> None:
         study.add_trials(results)
 
 
+def _gp_objective_of(params: Mapping[str, Any]) -> float:
+    return _gp_objective({k: float(v) for k, v in params.items()})
+
+
 def gp_loop(address: str, start: float, stop: float) -> int:
     """GP ask -> tell until `stop`; returns the pairs done."""
-    with Client(address, timeout=120.0) as client:
-        study = client.get_study("gp")
-        done = 0
-        while time.time() < start:
-            time.sleep(0.001)
-        while time.time() < stop:
-            trial = study.ask()
-            assert trial is not None
-            trial.tell(_gp_objective({k: float(v) for k, v in trial.params.items()}))
-            done += 1
-    return done
+    return asktell_loop(address, start, stop, "gp", _gp_objective_of, timeout=120.0)
 
 
 def probe_loop(address: str, start: float, stop: float) -> list[float]:

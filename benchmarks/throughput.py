@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 SPEC = {
     "name": "bench",
@@ -78,10 +79,27 @@ def _wait_for_port(port: int) -> None:
 
 
 # ---------------------------------------------------------------- client loops
-def asktell_loop(address: str, start: float, stop: float, study_id: str = "bench") -> int:
+def square_of_x(params: Mapping[str, Any]) -> float:
+    """The objective of SPEC's study."""
+    return float(params["x"]) ** 2
+
+
+def asktell_loop(
+    address: str,
+    start: float,
+    stop: float,
+    study_id: str = "bench",
+    objective: Callable[[Mapping[str, Any]], float] = square_of_x,
+    timeout: float | None = None,
+) -> int:
+    """Ask -> tell on `study_id` from `start` until `stop`; returns the pairs done.
+
+    `objective` must be a module-level function: client processes are spawned.
+    """
     from asktell.client import Client
 
-    with Client(address) as client:
+    options = {} if timeout is None else {"timeout": timeout}
+    with Client(address, **options) as client:
         study = client.get_study(study_id)
         done = 0
         while time.time() < start:
@@ -89,7 +107,7 @@ def asktell_loop(address: str, start: float, stop: float, study_id: str = "bench
         while time.time() < stop:
             trial = study.ask()
             assert trial is not None
-            trial.tell(float(trial.params["x"]) ** 2)
+            trial.tell(objective(trial.params))
             done += 1
     return done
 
