@@ -44,6 +44,7 @@ from asktell.server.usecases.studies import StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
 from asktell.v1 import service_pb2 as service_pb
+from asktell.v1.values import value_message, value_of
 
 # NUL is no part of any id, and PostgreSQL refuses it in text.
 STUDY_NAME = re.compile(r"studies/([^/\x00]+)")
@@ -384,28 +385,20 @@ def _param_message(param: Param) -> pb.ParameterSpec:
 def params(
     message: Mapping[str, pb.ParameterValue], field: str = "params"
 ) -> dict[str, ParamValue]:
+    """The typed values of a request's map; the space checks them against the spec."""
     out: dict[str, ParamValue] = {}
     for name, value in message.items():
-        kind = value.WhichOneof("kind")
-        if kind is None:
-            raise InvalidArgument(f'{field}: "{name}" has no value')
-        raw = getattr(value, kind)
-        if kind == "number_value" and not math.isfinite(raw):
-            raise InvalidArgument(f'{field}: "{name}" must be finite, got {raw}')
+        raw = value_of(value)
+        if raw is None:
+            raise InvalidArgument(f'{field}: "{name[:80]}" has no value')
+        if isinstance(raw, float) and not math.isfinite(raw):
+            raise InvalidArgument(f'{field}: "{name[:80]}" must be finite, got {raw}')
         out[name] = raw
     return out
 
 
 def params_message(values: Params) -> dict[str, pb.ParameterValue]:
-    out = {}
-    for name, value in values.items():
-        if isinstance(value, str):
-            out[name] = pb.ParameterValue(string_value=value)
-        elif isinstance(value, int):
-            out[name] = pb.ParameterValue(int_value=value)
-        else:
-            out[name] = pb.ParameterValue(number_value=value)
-    return out
+    return {name: value_message(value) for name, value in values.items()}
 
 
 # ------------------------------------------------------------------ resources

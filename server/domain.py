@@ -12,13 +12,18 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from asktell.server.errors import InvalidArgument
 
-ParamValue = float | int | str
+# A parameter's value has exactly the type its spec gives: int and integer discrete
+# parameters give int, float and real discrete ones float, a categorical one the
+# listed value's own type. Attributes take the same four types.
+ParamValue = bool | int | float | str
 Params = Mapping[str, ParamValue]
+AttrValue = ParamValue
+Attrs = Mapping[str, AttrValue]
 
 MAX_PARAMETERS = 64
 MAX_CHOICES = 10_000
@@ -54,6 +59,9 @@ class TrialState(enum.StrEnum):
 class StudyState(enum.StrEnum):
     ACTIVE = "ACTIVE"
     STOPPED = "STOPPED"
+    # Never stored: an ACTIVE study whose budget is used and whose trials are all
+    # finished reports it (see `usecases.studies`).
+    COMPLETED = "COMPLETED"
 
 
 def _finite(name: str, what: str, value: float) -> None:
@@ -162,43 +170,103 @@ class IntParam:
 
 @dataclass(frozen=True, slots=True)
 class DiscreteParam:
-    """A numeric parameter restricted to listed values, kept sorted."""
+    """A numeric parameter restricted to listed values, kept sorted.
+
+    Integer values (all of them ints) stay ints and trials get ints; any real
+    value among them makes them all floats.
+    """
 
     name: str
-    values: tuple[float, ...]
+    values: tuple[float, ...] | tuple[int, ...]
 
     def __post_init__(self) -> None:
         _check_choices(self.name, self.values)
         for value in self.values:
-            _finite(self.name, "every value", value)
-        object.__setattr__(self, "values", tuple(sorted(self.values)))
-        _finite_width(self.name, "values' span", self.values[0], self.values[-1])
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidArgument(
+                    f'parameter "{self.name}": discrete values must be numbers, got {value!r}'
+                )
+            if isinstance(value, int):
+                _check_exact_int(self.name, "every value", value)
+            else:
+                _finite(self.name, "every value", value)
+        values: tuple[float, ...] | tuple[int, ...] = (
+            tuple(sorted(int(v) for v in self.values))
+            if all(isinstance(v, int) for v in self.values)
+            else tuple(sorted(float(v) for v in self.values))
+        )
+        object.__setattr__(self, "values", values)
+        _finite_width(self.name, "values' span", float(values[0]), float(values[-1]))
+
+    @property
+    def integer(self) -> bool:
+        return isinstance(self.values[0], int)
 
     def contains(self, value: ParamValue) -> bool:
-        return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and (float(value) in self.values)
-        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        return value in self.values
 
 
 @dataclass(frozen=True, slots=True)
 class CategoricalParam:
-    """A parameter that takes one of the listed strings, in the listed order."""
+    """A parameter that takes one of the listed values, in the listed order.
+
+    Values may be strings, ints, finite floats or bools, mixed; a trial's value is
+    the listed value itself, with its type (1, 1.0, True and "1" are four values).
+    """
 
     name: str
-    values: tuple[str, ...]
+    values: tuple[ParamValue, ...]
 
     def __post_init__(self) -> None:
         _check_choices(self.name, self.values)
         for value in self.values:
-            if not value or len(value) > 256:
+            if isinstance(value, str):
+                if not value or len(value) > 256:
+                    raise InvalidArgument(
+                        f'parameter "{self.name}": categorical strings must be 1 to 256 '
+                        f"characters, got {_shown(value)}"
+                    )
+            elif isinstance(value, float):
+                _finite(self.name, "every value", value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                _check_exact_int(self.name, "every value", value)
+            elif not isinstance(value, bool):
                 raise InvalidArgument(
-                    f'parameter "{self.name}": categorical values must be 1 to 256 characters'
+                    f'parameter "{self.name}": categorical values must be strings, numbers or '
+                    f"booleans, got {_shown(value)}"
                 )
 
+    @property
+    def only_strings(self) -> bool:
+        return all(isinstance(v, str) for v in self.values)
+
+    def index(self, value: ParamValue) -> int:
+        """The position of `value` among the listed values, typed; -1 when not listed."""
+        key = typed_key(value)
+        for position, listed in enumerate(self.values):
+            if typed_key(listed) == key:
+                return position
+        return -1
+
     def contains(self, value: ParamValue) -> bool:
-        return isinstance(value, str) and value in self.values
+        return self.index(value) >= 0
+
+
+def typed_key(value: ParamValue) -> tuple[str, ParamValue]:
+    """`value` with its type, so that 1, 1.0, True and "1" stay four distinct values."""
+    return (type(value).__name__, value)
+
+
+def _check_exact_int(name: str, what: str, value: int) -> None:
+    if not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+        raise InvalidArgument(
+            f'parameter "{name}": {what} must be within +-{MAX_EXACT_INT} (2^53 - 1), the '
+            f"integers a double holds exactly; got {value}"
+        )
 
 
 def _check_choices(name: str, values: tuple[Any, ...]) -> None:
@@ -208,7 +276,7 @@ def _check_choices(name: str, values: tuple[Any, ...]) -> None:
         raise InvalidArgument(
             f'parameter "{name}": at most {MAX_CHOICES} values, got {len(values)}'
         )
-    if len(set(values)) != len(values):
+    if len({typed_key(v) for v in values}) != len(values):
         raise InvalidArgument(f'parameter "{name}": values must be unique')
 
 
@@ -216,10 +284,28 @@ Param = FloatParam | IntParam | DiscreteParam | CategoricalParam
 
 
 @dataclass(frozen=True, slots=True)
+class Condition:
+    """Parameter `param` is active only when parameter `parent` takes one of `values`."""
+
+    param: str
+    parent: str
+    values: tuple[ParamValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchSpace:
-    """An ordered set of uniquely named parameters."""
+    """An ordered set of uniquely named parameters, some of them conditional.
+
+    A conditional parameter is active when its parent is active and takes one of
+    the condition's values; a configuration holds exactly the active parameters.
+    Conditions form a forest: each parameter has at most one parent.
+    """
 
     params: tuple[Param, ...]
+    conditions: tuple[Condition, ...] = ()
+    # Derived once: every Ask and Tell asks for them.
+    _condition_of: Mapping[str, Condition] = field(init=False, repr=False, compare=False)
+    _ordered: tuple[Param, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.params:
@@ -238,10 +324,109 @@ class SearchSpace:
             if param.name in seen:
                 raise InvalidArgument(f'parameters: duplicate name "{param.name}"')
             seen.add(param.name)
+        self._check_conditions()
+        object.__setattr__(self, "_condition_of", {c.param: c for c in self.conditions})
+        object.__setattr__(self, "_ordered", self._parents_first())
+
+    def _check_conditions(self) -> None:
+        by_name = {p.name: p for p in self.params}
+        parents: dict[str, str] = {}
+        for condition in self.conditions:
+            where = f'parameter "{condition.param}": when'
+            if condition.param not in by_name:
+                raise InvalidArgument(f"{where}: no parameter of that name")
+            if condition.param in parents:
+                raise InvalidArgument(f"{where}: give one parent, got two conditions")
+            parent = by_name.get(condition.parent)
+            if parent is None:
+                raise InvalidArgument(
+                    f'{where}: parent "{condition.parent[:80]}" is not a parameter of the spec'
+                )
+            if parent.name == condition.param:
+                raise InvalidArgument(f"{where}: a parameter cannot be its own parent")
+            if isinstance(parent, FloatParam):
+                raise InvalidArgument(
+                    f'{where}: parent "{parent.name}" is a float parameter; a parent must be '
+                    "categorical, discrete or int"
+                )
+            if not condition.values:
+                raise InvalidArgument(f"{where}: list at least one value of {parent.name!r}")
+            if len({typed_key(v) for v in condition.values}) != len(condition.values):
+                raise InvalidArgument(f"{where}: values must be unique")
+            for value in condition.values:
+                if not parent.contains(_normalise(parent, value)):
+                    raise InvalidArgument(
+                        f'{where}: {_shown(value)} is not a value of parent "{parent.name}"'
+                    )
+            parents[condition.param] = condition.parent
+        for name in parents:
+            path = [name]
+            while path[-1] in parents:
+                path.append(parents[path[-1]])
+                if path[-1] == name:
+                    raise InvalidArgument(
+                        f'parameter "{name}": when: conditions form a cycle '
+                        f"({' -> '.join(path)})"
+                    )
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.conditions)
+
+    def condition(self, name: str) -> Condition | None:
+        """The condition of parameter `name`; None when it is always active."""
+        return self._condition_of.get(name)
+
+    def children(self, name: str) -> tuple[Param, ...]:
+        """The parameters whose parent is `name`, in spec order."""
+        names = {c.param for c in self.conditions if c.parent == name}
+        return tuple(p for p in self.params if p.name in names)
+
+    @property
+    def ordered(self) -> tuple[Param, ...]:
+        """Every parameter, parents before their children, otherwise in spec order."""
+        return self._ordered
+
+    def _parents_first(self) -> tuple[Param, ...]:
+        parent_of = {c.param: c.parent for c in self.conditions}
+        done: set[str] = set()
+        out: list[Param] = []
+        remaining = list(self.params)
+        while remaining:
+            for param in remaining:
+                parent = parent_of.get(param.name)
+                if parent is None or parent in done:
+                    out.append(param)
+                    done.add(param.name)
+                    remaining.remove(param)
+                    break
+        return tuple(out)
+
+    def is_active(self, name: str, params: Params) -> bool:
+        """Whether parameter `name` is active given the values of its ancestors in `params`."""
+        condition = self.condition(name)
+        if condition is None:
+            return True
+        if condition.parent not in params or not self.is_active(condition.parent, params):
+            return False
+        value = params[condition.parent]
+        return typed_key(value) in {typed_key(v) for v in condition.values}
+
+    def active(self, params: Params) -> dict[str, ParamValue]:
+        """`params` without the parameters that are inactive under it (or unknown).
+
+        For a full assignment (every parameter given a value) this is the
+        configuration a trial holds.
+        """
+        return {
+            p.name: params[p.name]
+            for p in self.ordered
+            if p.name in params and self.is_active(p.name, params)
+        }
 
     def __getitem__(self, name: str) -> Param:
         for param in self.params:
@@ -250,28 +435,43 @@ class SearchSpace:
         raise KeyError(name)
 
     def validate(self, params: Params) -> dict[str, ParamValue]:
-        """Checks a full configuration against the space and returns it normalised.
+        """Checks a configuration against the space and returns it normalised.
 
-        Integers given as whole floats are accepted for int parameters, and ints
-        for float and discrete ones.
+        The configuration must hold every active parameter and no inactive one.
+        Numbers are taken across int and float where no value changes: a whole
+        float for an int parameter, an int for a float or real discrete one, 1.0
+        for a categorical's listed 1. Nothing else changes type: "32" is not 32,
+        and 1 is not True.
 
         Raises:
-            InvalidArgument: a parameter is missing, unknown or out of its domain.
+            InvalidArgument: a parameter is missing, unknown, inactive or out of
+                its domain, named.
         """
         unknown = sorted(set(params) - set(self.names))
         if unknown:
             raise InvalidArgument(f"params: unknown parameter {_shown(unknown[0])}")
         normalised: dict[str, ParamValue] = {}
-        for param in self.params:
+        for param in self.ordered:
+            active = self.is_active(param.name, normalised)
+            if not active:
+                if param.name in params:
+                    condition = self.condition(param.name)
+                    assert condition is not None
+                    raise InvalidArgument(
+                        f'params: "{param.name}" is inactive here (it applies only when '
+                        f"{condition.parent} is one of {list(condition.values)!r}); leave it out"
+                    )
+                continue
             if param.name not in params:
                 raise InvalidArgument(f'params: missing parameter "{param.name}"')
             value = _normalise(param, params[param.name])
             if not param.contains(value):
                 raise InvalidArgument(
                     f'params: "{param.name}" = {_shown(params[param.name])} is outside its domain'
+                    f"{_type_hint(param, value)}"
                 )
             normalised[param.name] = value
-        return normalised
+        return {name: normalised[name] for name in self.names if name in normalised}
 
 
 def _shown(value: object, limit: int = 80) -> str:
@@ -283,11 +483,27 @@ def _shown(value: object, limit: int = 80) -> str:
 def _normalise(param: Param, value: ParamValue) -> ParamValue:
     if hasattr(value, "item"):  # a NumPy scalar from an algorithm
         value = value.item()
-    if isinstance(param, IntParam) and isinstance(value, float) and value.is_integer():
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    wants_int = isinstance(param, IntParam) or (isinstance(param, DiscreteParam) and param.integer)
+    if wants_int and isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
-    if isinstance(param, FloatParam | DiscreteParam) and isinstance(value, int):
+    if isinstance(param, FloatParam | DiscreteParam) and not wants_int and isinstance(value, int):
         return float(value)
+    if isinstance(param, CategoricalParam) and not param.contains(value):
+        for listed in param.values:
+            if not isinstance(listed, bool) and isinstance(listed, int | float) and listed == value:
+                return listed
     return value
+
+
+def _type_hint(param: Param, value: ParamValue) -> str:
+    """Why a value of the wrong type is outside the domain, for the error message."""
+    if isinstance(param, IntParam | DiscreteParam | FloatParam) and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        return f" (a {type(value).__name__}; give a number)"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +641,7 @@ class Trial:
     retry_of: int | None = None
     attempt: int = 0
     request_id: str = ""
+    attrs: Attrs = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE trials ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}'
+        """,
+    ),
 )
 
 

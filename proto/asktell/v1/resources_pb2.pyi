@@ -35,6 +35,7 @@ class StudyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STUDY_STATE_UNSPECIFIED: _ClassVar[StudyState]
     STUDY_STATE_ACTIVE: _ClassVar[StudyState]
     STUDY_STATE_STOPPED: _ClassVar[StudyState]
+    STUDY_STATE_COMPLETED: _ClassVar[StudyState]
 
 class TrialState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -56,6 +57,7 @@ ACQUISITION_UCB: Acquisition
 STUDY_STATE_UNSPECIFIED: StudyState
 STUDY_STATE_ACTIVE: StudyState
 STUDY_STATE_STOPPED: StudyState
+STUDY_STATE_COMPLETED: StudyState
 TRIAL_STATE_UNSPECIFIED: TrialState
 TRIAL_STATE_RUNNING: TrialState
 TRIAL_STATE_COMPLETE: TrialState
@@ -87,40 +89,56 @@ class IntParameter(_message.Message):
     def __init__(self, min: _Optional[int] = ..., max: _Optional[int] = ..., scale: _Optional[_Union[Scale, str]] = ..., step: _Optional[int] = ...) -> None: ...
 
 class DiscreteParameter(_message.Message):
-    __slots__ = ("values",)
+    __slots__ = ("values", "int_values")
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    INT_VALUES_FIELD_NUMBER: _ClassVar[int]
     values: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+    int_values: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, values: _Optional[_Iterable[float]] = ..., int_values: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CategoricalParameter(_message.Message):
-    __slots__ = ("values",)
+    __slots__ = ("values", "choices")
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
     values: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, values: _Optional[_Iterable[str]] = ...) -> None: ...
+    choices: _containers.RepeatedCompositeFieldContainer[ParameterValue]
+    def __init__(self, values: _Optional[_Iterable[str]] = ..., choices: _Optional[_Iterable[_Union[ParameterValue, _Mapping]]] = ...) -> None: ...
+
+class ParentCondition(_message.Message):
+    __slots__ = ("parent", "values")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    values: _containers.RepeatedCompositeFieldContainer[ParameterValue]
+    def __init__(self, parent: _Optional[str] = ..., values: _Optional[_Iterable[_Union[ParameterValue, _Mapping]]] = ...) -> None: ...
 
 class ParameterSpec(_message.Message):
-    __slots__ = ("name", "float_parameter", "int_parameter", "discrete_parameter", "categorical_parameter")
+    __slots__ = ("name", "float_parameter", "int_parameter", "discrete_parameter", "categorical_parameter", "when")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FLOAT_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     INT_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     DISCRETE_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     CATEGORICAL_PARAMETER_FIELD_NUMBER: _ClassVar[int]
+    WHEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     float_parameter: FloatParameter
     int_parameter: IntParameter
     discrete_parameter: DiscreteParameter
     categorical_parameter: CategoricalParameter
-    def __init__(self, name: _Optional[str] = ..., float_parameter: _Optional[_Union[FloatParameter, _Mapping]] = ..., int_parameter: _Optional[_Union[IntParameter, _Mapping]] = ..., discrete_parameter: _Optional[_Union[DiscreteParameter, _Mapping]] = ..., categorical_parameter: _Optional[_Union[CategoricalParameter, _Mapping]] = ...) -> None: ...
+    when: ParentCondition
+    def __init__(self, name: _Optional[str] = ..., float_parameter: _Optional[_Union[FloatParameter, _Mapping]] = ..., int_parameter: _Optional[_Union[IntParameter, _Mapping]] = ..., discrete_parameter: _Optional[_Union[DiscreteParameter, _Mapping]] = ..., categorical_parameter: _Optional[_Union[CategoricalParameter, _Mapping]] = ..., when: _Optional[_Union[ParentCondition, _Mapping]] = ...) -> None: ...
 
 class ParameterValue(_message.Message):
-    __slots__ = ("number_value", "int_value", "string_value")
+    __slots__ = ("number_value", "int_value", "string_value", "bool_value")
     NUMBER_VALUE_FIELD_NUMBER: _ClassVar[int]
     INT_VALUE_FIELD_NUMBER: _ClassVar[int]
     STRING_VALUE_FIELD_NUMBER: _ClassVar[int]
+    BOOL_VALUE_FIELD_NUMBER: _ClassVar[int]
     number_value: float
     int_value: int
     string_value: str
-    def __init__(self, number_value: _Optional[float] = ..., int_value: _Optional[int] = ..., string_value: _Optional[str] = ...) -> None: ...
+    bool_value: bool
+    def __init__(self, number_value: _Optional[float] = ..., int_value: _Optional[int] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ...) -> None: ...
 
 class Objective(_message.Message):
     __slots__ = ("metric", "goal")
@@ -263,8 +281,15 @@ class Measurement(_message.Message):
     def __init__(self, step: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("name", "number", "state", "params", "value", "measurements", "worker_id", "lease_deadline", "create_time", "end_time", "reason", "suggested_by", "retry_of")
+    __slots__ = ("name", "number", "state", "params", "value", "measurements", "worker_id", "lease_deadline", "create_time", "end_time", "reason", "suggested_by", "retry_of", "attrs")
     class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ParameterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ParameterValue, _Mapping]] = ...) -> None: ...
+    class AttrsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +309,7 @@ class Trial(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
     RETRY_OF_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
     name: str
     number: int
     state: TrialState
@@ -297,4 +323,5 @@ class Trial(_message.Message):
     reason: str
     suggested_by: str
     retry_of: int
-    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., params: _Optional[_Mapping[str, ParameterValue]] = ..., value: _Optional[float] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., worker_id: _Optional[str] = ..., lease_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., suggested_by: _Optional[str] = ..., retry_of: _Optional[int] = ...) -> None: ...
+    attrs: _containers.MessageMap[str, ParameterValue]
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., params: _Optional[_Mapping[str, ParameterValue]] = ..., value: _Optional[float] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., worker_id: _Optional[str] = ..., lease_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., suggested_by: _Optional[str] = ..., retry_of: _Optional[int] = ..., attrs: _Optional[_Mapping[str, ParameterValue]] = ...) -> None: ...

@@ -1,6 +1,7 @@
 import datetime
 
 from asktell.v1 import resources_pb2 as _resources_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -123,18 +124,27 @@ class AskResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ..., status: _Optional[_Union[AskStatus, str]] = ...) -> None: ...
 
 class TellRequest(_message.Message):
-    __slots__ = ("trial", "state", "value", "reason", "worker_id")
+    __slots__ = ("trial", "state", "value", "reason", "worker_id", "attrs")
+    class AttrsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _resources_pb2.ParameterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_resources_pb2.ParameterValue, _Mapping]] = ...) -> None: ...
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
     trial: str
     state: _resources_pb2.TrialState
     value: float
     reason: str
     worker_id: str
-    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., reason: _Optional[str] = ..., worker_id: _Optional[str] = ...) -> None: ...
+    attrs: _containers.MessageMap[str, _resources_pb2.ParameterValue]
+    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., reason: _Optional[str] = ..., worker_id: _Optional[str] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ...) -> None: ...
 
 class TellResponse(_message.Message):
     __slots__ = ("trial",)
@@ -161,6 +171,45 @@ class ReportResponse(_message.Message):
     should_stop: bool
     lease_deadline: _timestamp_pb2.Timestamp
     def __init__(self, should_stop: _Optional[bool] = ..., lease_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UpdateStudyRequest(_message.Message):
+    __slots__ = ("name", "spec", "update_mask")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    spec: _resources_pb2.StudySpec
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[_resources_pb2.StudySpec, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateStudyResponse(_message.Message):
+    __slots__ = ("study",)
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    study: _resources_pb2.Study
+    def __init__(self, study: _Optional[_Union[_resources_pb2.Study, _Mapping]] = ...) -> None: ...
+
+class SetTrialAttributesRequest(_message.Message):
+    __slots__ = ("trial", "attrs", "worker_id")
+    class AttrsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _resources_pb2.ParameterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_resources_pb2.ParameterValue, _Mapping]] = ...) -> None: ...
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    attrs: _containers.MessageMap[str, _resources_pb2.ParameterValue]
+    worker_id: str
+    def __init__(self, trial: _Optional[str] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., worker_id: _Optional[str] = ...) -> None: ...
+
+class SetTrialAttributesResponse(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: _resources_pb2.Trial
+    def __init__(self, trial: _Optional[_Union[_resources_pb2.Trial, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("trial", "worker_id")
@@ -223,8 +272,15 @@ class GetBestTrialsResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ...) -> None: ...
 
 class EvaluatedTrial(_message.Message):
-    __slots__ = ("params", "state", "value", "end_time")
+    __slots__ = ("params", "state", "value", "end_time", "attrs", "reason")
     class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _resources_pb2.ParameterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_resources_pb2.ParameterValue, _Mapping]] = ...) -> None: ...
+    class AttrsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -235,11 +291,15 @@ class EvaluatedTrial(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     params: _containers.MessageMap[str, _resources_pb2.ParameterValue]
     state: _resources_pb2.TrialState
     value: float
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    attrs: _containers.MessageMap[str, _resources_pb2.ParameterValue]
+    reason: str
+    def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AddTrialsRequest(_message.Message):
     __slots__ = ("study", "trials")

@@ -65,6 +65,11 @@ class AsktellServiceStub:
                 request_serializer=asktell_dot_v1_dot_service__pb2.ResumeStudyRequest.SerializeToString,
                 response_deserializer=asktell_dot_v1_dot_service__pb2.ResumeStudyResponse.FromString,
                 _registered_method=True)
+        self.UpdateStudy = channel.unary_unary(
+                '/asktell.v1.AsktellService/UpdateStudy',
+                request_serializer=asktell_dot_v1_dot_service__pb2.UpdateStudyRequest.SerializeToString,
+                response_deserializer=asktell_dot_v1_dot_service__pb2.UpdateStudyResponse.FromString,
+                _registered_method=True)
         self.Ask = channel.unary_unary(
                 '/asktell.v1.AsktellService/Ask',
                 request_serializer=asktell_dot_v1_dot_service__pb2.AskRequest.SerializeToString,
@@ -84,6 +89,11 @@ class AsktellServiceStub:
                 '/asktell.v1.AsktellService/Heartbeat',
                 request_serializer=asktell_dot_v1_dot_service__pb2.HeartbeatRequest.SerializeToString,
                 response_deserializer=asktell_dot_v1_dot_service__pb2.HeartbeatResponse.FromString,
+                _registered_method=True)
+        self.SetTrialAttributes = channel.unary_unary(
+                '/asktell.v1.AsktellService/SetTrialAttributes',
+                request_serializer=asktell_dot_v1_dot_service__pb2.SetTrialAttributesRequest.SerializeToString,
+                response_deserializer=asktell_dot_v1_dot_service__pb2.SetTrialAttributesResponse.FromString,
                 _registered_method=True)
         self.GetTrial = channel.unary_unary(
                 '/asktell.v1.AsktellService/GetTrial',
@@ -159,6 +169,15 @@ class AsktellServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateStudy(self, request, context):
+        """Changes what may change in a study's spec: its budget (`max_trials`), the
+        lease, retries and the suggestion deadline; never its space, objective or
+        algorithm. A COMPLETED study whose budget grows is ACTIVE again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Ask(self, request, context):
         """Hands out up to `count` trials, each leased to the caller. An exhausted or
         stopped study answers with no trials and says why in `status`.
@@ -186,6 +205,14 @@ class AsktellServiceServicer:
 
     def Heartbeat(self, request, context):
         """Renews the lease of a running trial.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTrialAttributes(self, request, context):
+        """Records attributes of a running trial (merged into those it has) and
+        renews its lease.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -260,6 +287,11 @@ def add_AsktellServiceServicer_to_server(servicer, server):
                     request_deserializer=asktell_dot_v1_dot_service__pb2.ResumeStudyRequest.FromString,
                     response_serializer=asktell_dot_v1_dot_service__pb2.ResumeStudyResponse.SerializeToString,
             ),
+            'UpdateStudy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStudy,
+                    request_deserializer=asktell_dot_v1_dot_service__pb2.UpdateStudyRequest.FromString,
+                    response_serializer=asktell_dot_v1_dot_service__pb2.UpdateStudyResponse.SerializeToString,
+            ),
             'Ask': grpc.unary_unary_rpc_method_handler(
                     servicer.Ask,
                     request_deserializer=asktell_dot_v1_dot_service__pb2.AskRequest.FromString,
@@ -279,6 +311,11 @@ def add_AsktellServiceServicer_to_server(servicer, server):
                     servicer.Heartbeat,
                     request_deserializer=asktell_dot_v1_dot_service__pb2.HeartbeatRequest.FromString,
                     response_serializer=asktell_dot_v1_dot_service__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'SetTrialAttributes': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTrialAttributes,
+                    request_deserializer=asktell_dot_v1_dot_service__pb2.SetTrialAttributesRequest.FromString,
+                    response_serializer=asktell_dot_v1_dot_service__pb2.SetTrialAttributesResponse.SerializeToString,
             ),
             'GetTrial': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTrial,
@@ -480,6 +517,33 @@ class AsktellService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateStudy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/asktell.v1.AsktellService/UpdateStudy',
+            asktell_dot_v1_dot_service__pb2.UpdateStudyRequest.SerializeToString,
+            asktell_dot_v1_dot_service__pb2.UpdateStudyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Ask(request,
             target,
             options=(),
@@ -577,6 +641,33 @@ class AsktellService:
             '/asktell.v1.AsktellService/Heartbeat',
             asktell_dot_v1_dot_service__pb2.HeartbeatRequest.SerializeToString,
             asktell_dot_v1_dot_service__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTrialAttributes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/asktell.v1.AsktellService/SetTrialAttributes',
+            asktell_dot_v1_dot_service__pb2.SetTrialAttributesRequest.SerializeToString,
+            asktell_dot_v1_dot_service__pb2.SetTrialAttributesResponse.FromString,
             options,
             channel_credentials,
             insecure,
