@@ -25,6 +25,7 @@ import yaml
 
 from asktell.client._errors import AsktellError
 from asktell.client._models import Trial
+from asktell.client._spec import load_spec_file
 from asktell.client.cli_options import Connection, connection_options
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def study() -> None:
 @connection_options
 def study_create(spec_file: str, connection: Connection) -> None:
     """Create a study from a YAML spec file (again with the same spec: no change)."""
-    spec = yaml.safe_load(Path(spec_file).read_text())
+    spec = load_spec_file(spec_file)
     with connection.client() as client:
         created = client.create_study(spec)
         info = created.info()

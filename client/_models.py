@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
-ParamValue = float | int | str
+# Exactly the type the spec gives: int for int and integer discrete parameters, float for
+# float and real discrete ones, a categorical's listed value with its own type.
+ParamValue = bool | int | float | str
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 
 
@@ -48,7 +50,10 @@ class Trial:
     Attributes:
         study: the study id.
         number: dense and unique within the study, from 1.
-        params: parameter name -> value (float, int or str).
+        params: parameter name -> value, typed as the spec says (int for int and
+            integer discrete parameters, float for float and real discrete ones,
+            the listed value itself for categorical ones: str, int, float or bool).
+            A conditional parameter is present only when it is active.
         state: "RUNNING", "COMPLETE", "FAILED" or "PRUNED".
         value: the objective value once COMPLETE.
         measurements: (step, value) intermediate values reported so far.

@@ -9,6 +9,7 @@ from typing import Any
 from asktell.client._errors import InvalidArgumentError
 from asktell.client._models import ParamValue
 from asktell.v1 import resources_pb2 as rpb
+from asktell.v1.values import ValueTypeError, value_message, value_of
 
 STATE_PB = {
     "RUNNING": rpb.TRIAL_STATE_RUNNING,
@@ -24,24 +25,16 @@ def to_datetime(stamp: Any, present: bool) -> dt.datetime | None:
 
 
 def param_value(value: rpb.ParameterValue) -> ParamValue:
-    kind = value.WhichOneof("kind")
-    return getattr(value, kind) if kind else 0.0
+    """A parameter's value with its type (bool, int, float or str)."""
+    typed = value_of(value)
+    return 0.0 if typed is None else typed
 
 
 def param_message(name: str, value: Any) -> rpb.ParameterValue:
-    if isinstance(value, bool):
-        raise InvalidArgumentError(f'INVALID_ARGUMENT: params: "{name}" must not be a bool')
-    if isinstance(value, str):
-        return rpb.ParameterValue(string_value=value)
-    if isinstance(value, int):
-        return rpb.ParameterValue(int_value=value)
-    if isinstance(value, float):
-        return rpb.ParameterValue(number_value=value)
-    if hasattr(value, "item"):  # NumPy scalars
-        return param_message(name, value.item())
-    raise InvalidArgumentError(
-        f'INVALID_ARGUMENT: params: "{name}" must be a number or a string, got {value!r}'
-    )
+    try:
+        return value_message(value)
+    except ValueTypeError as exc:
+        raise InvalidArgumentError(f'INVALID_ARGUMENT: params: "{name}": {exc}') from None
 
 
 def params_to_proto(params: Mapping[str, Any]) -> dict[str, rpb.ParameterValue]:

@@ -1,4 +1,4 @@
-"""Protobuf <-> domain. With `service.py`, the only server module that imports asktell.v1.
+"""Protobuf <-> domain for requests and answers. Specs and values: `spec_proto.py`.
 
 Every malformed field raises `InvalidArgument` naming the field, so handlers
 stay free of validation code.
@@ -7,44 +7,38 @@ stay free of validation code.
 from __future__ import annotations
 
 import base64
-import math
 import re
-from collections.abc import Mapping
 
-from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import (
     STUDY_ID_PATTERN,
-    AlgorithmConfig,
-    CategoricalParam,
-    DiscreteParam,
-    EarlyStopping,
-    FloatParam,
-    Goal,
-    IntParam,
-    MedianStopping,
-    Objective,
-    Param,
-    Params,
-    ParamValue,
-    Scale,
-    SearchSpace,
     Study,
-    StudySpec,
-    SuccessiveHalving,
     Trial,
     TrialCounts,
     TrialState,
 )
 from asktell.server.errors import InvalidArgument
+from asktell.server.spec_proto import (
+    duration_seconds,
+    params,
+    params_message,
+    study_spec,
+    study_spec_message,
+)
 from asktell.server.usecases.ask import AskResult, AskStatus
 from asktell.server.usecases.studies import StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
 from asktell.v1 import service_pb2 as service_pb
-from asktell.v1.values import value_message, value_of
+
+__all__ = [  # the spec conversions the handlers use, from spec_proto
+    "duration_seconds",
+    "params",
+    "params_message",
+    "study_spec",
+    "study_spec_message",
+]
 
 # NUL is no part of any id, and PostgreSQL refuses it in text.
 STUDY_NAME = re.compile(r"studies/([^/\x00]+)")
@@ -58,16 +52,9 @@ MAX_INT64 = 2**63 - 1
 # 9999-12-31T23:59:59.999999999Z, Durations up to 10,000 years either way.
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
 MAX_TIMESTAMP_SECONDS = 253_402_300_799
-MAX_DURATION_SECONDS = 315_576_000_000
 MAX_NANOS = 999_999_999
 NANOS_PER_SECOND = 1_000_000_000
 
-_GOALS = {pb.GOAL_MINIMIZE: Goal.MINIMIZE, pb.GOAL_MAXIMIZE: Goal.MAXIMIZE}
-_SCALES: dict[int, Scale] = {
-    pb.SCALE_UNSPECIFIED: Scale.LINEAR,
-    pb.SCALE_LINEAR: Scale.LINEAR,
-    pb.SCALE_LOG: Scale.LOG,
-}
 _TRIAL_STATES = {
     pb.TRIAL_STATE_RUNNING: TrialState.RUNNING,
     pb.TRIAL_STATE_COMPLETE: TrialState.COMPLETE,
@@ -75,17 +62,6 @@ _TRIAL_STATES = {
     pb.TRIAL_STATE_PRUNED: TrialState.PRUNED,
 }
 _TRIAL_STATES_PB = {state: number for number, state in _TRIAL_STATES.items()}
-_ACQUISITIONS = {
-    pb.ACQUISITION_UNSPECIFIED: "log_ei",
-    pb.ACQUISITION_LOG_EI: "log_ei",
-    pb.ACQUISITION_EI: "ei",
-    pb.ACQUISITION_UCB: "ucb",
-}
-_ACQUISITIONS_PB = {
-    "log_ei": pb.ACQUISITION_LOG_EI,
-    "ei": pb.ACQUISITION_EI,
-    "ucb": pb.ACQUISITION_UCB,
-}
 
 
 # ------------------------------------------------------------------ names
@@ -178,53 +154,7 @@ def _bad_token(why: str) -> str:
     )
 
 
-# ------------------------------------------------------------------ spec
-def _param(spec: pb.ParameterSpec) -> Param:
-    name = spec.name
-    kind = spec.WhichOneof("domain")
-    if kind == "float_parameter":
-        f = spec.float_parameter
-        return FloatParam(name, f.min, f.max, _scale(name, f.scale), f.grid_points)
-    if kind == "int_parameter":
-        i = spec.int_parameter
-        return IntParam(name, i.min, i.max, _scale(name, i.scale), i.step or 1)
-    if kind == "discrete_parameter":
-        return DiscreteParam(name, tuple(spec.discrete_parameter.values))
-    if kind == "categorical_parameter":
-        return CategoricalParam(name, tuple(spec.categorical_parameter.values))
-    raise InvalidArgument(
-        f'parameter "{name}": no type given; set one of float_parameter, int_parameter, '
-        "discrete_parameter or categorical_parameter"
-    )
-
-
-def _scale(name: str, scale: int) -> Scale:
-    if scale not in _SCALES:
-        raise InvalidArgument(f'parameter "{name}": unknown scale {scale}')
-    return _SCALES[scale]
-
-
-def duration_seconds(duration: Duration, field: str) -> float:
-    """A caller's Duration in seconds.
-
-    Raises:
-        InvalidArgument: naming `field`, for a Duration outside protobuf's range
-            (the server could not write it back) or with nanos of the wrong sign.
-    """
-    seconds, nanos = duration.seconds, duration.nanos
-    if not -MAX_DURATION_SECONDS <= seconds <= MAX_DURATION_SECONDS:
-        raise InvalidArgument(
-            f"{field}: seconds must be -{MAX_DURATION_SECONDS} to {MAX_DURATION_SECONDS}, "
-            f"got {seconds}"
-        )
-    if not -MAX_NANOS <= nanos <= MAX_NANOS or (seconds and nanos and (seconds < 0) != (nanos < 0)):
-        raise InvalidArgument(
-            f"{field}: nanos must be -{MAX_NANOS} to {MAX_NANOS} with the sign of seconds, "
-            f"got seconds={seconds} nanos={nanos}"
-        )
-    return float(seconds + nanos / NANOS_PER_SECOND)
-
-
+# ------------------------------------------------------------------ times
 def timestamp_seconds(stamp: Timestamp, field: str) -> float:
     """A caller's Timestamp in seconds since the epoch.
 
@@ -240,165 +170,6 @@ def timestamp_seconds(stamp: Timestamp, field: str) -> float:
     if not 0 <= stamp.nanos <= MAX_NANOS:
         raise InvalidArgument(f"{field}: nanos must be 0 to {MAX_NANOS}, got {stamp.nanos}")
     return float(stamp.seconds + stamp.nanos / NANOS_PER_SECOND)
-
-
-def _algorithm(message: pb.Algorithm) -> AlgorithmConfig:
-    kind = message.WhichOneof("settings")
-    if kind is None:
-        raise InvalidArgument(
-            "algorithm: no algorithm given; set one of " + ", ".join(sorted(ALGORITHMS))
-        )
-    if kind not in ALGORITHMS:
-        raise InvalidArgument(f"algorithm: {kind} is not available on this server")
-    settings_message = getattr(message, kind)
-    values = {
-        field.name: getattr(settings_message, field.name)
-        for field in settings_message.DESCRIPTOR.fields
-    }
-    if "acquisition" in values:
-        if values["acquisition"] not in _ACQUISITIONS:
-            raise InvalidArgument(
-                f"algorithm.gp.acquisition: unknown value {values['acquisition']}"
-            )
-        values["acquisition"] = _ACQUISITIONS[values["acquisition"]]
-    return AlgorithmConfig(
-        name=kind,
-        settings=ALGORITHMS[kind].parse_settings(values),
-        seed=message.seed if message.HasField("seed") else None,
-        suggestion_deadline=duration_seconds(
-            message.suggestion_deadline, "algorithm.suggestion_deadline"
-        ),
-    )
-
-
-def _early_stopping(message: pb.EarlyStopping) -> EarlyStopping | None:
-    """The rule of a request, with 0 fields replaced by their defaults."""
-    kind = message.WhichOneof("rule")
-    if kind == "median":
-        m = message.median
-        return MedianStopping(min_steps=m.min_steps, min_trials=m.min_trials or 3)
-    if kind == "asha":
-        a = message.asha
-        return SuccessiveHalving(
-            min_resource=a.min_resource or 1, reduction_factor=a.reduction_factor or 3
-        )
-    return None
-
-
-def _early_stopping_message(rule: EarlyStopping) -> pb.EarlyStopping:
-    if isinstance(rule, MedianStopping):
-        return pb.EarlyStopping(
-            median=pb.MedianStopping(min_steps=rule.min_steps, min_trials=rule.min_trials)
-        )
-    return pb.EarlyStopping(
-        asha=pb.SuccessiveHalving(
-            min_resource=rule.min_resource, reduction_factor=rule.reduction_factor
-        )
-    )
-
-
-def study_spec(message: pb.StudySpec) -> StudySpec:
-    """The domain spec of a request, validated.
-
-    Raises:
-        InvalidArgument: naming the first bad field.
-    """
-    if message.objective.goal not in _GOALS:
-        raise InvalidArgument("objective.goal: set MINIMIZE or MAXIMIZE")
-    lease = (
-        duration_seconds(message.lease_duration, "lease_duration")
-        if message.HasField("lease_duration")
-        else None
-    )
-    return StudySpec(
-        objective=Objective(message.objective.metric, _GOALS[message.objective.goal]),
-        algorithm=_algorithm(message.algorithm),
-        space=SearchSpace(tuple(_param(p) for p in message.parameters)),
-        max_trials=message.max_trials,
-        **({"lease_seconds": lease} if lease is not None else {}),
-        max_retries=message.max_retries,
-        early_stopping=_early_stopping(message.early_stopping),
-    )
-
-
-def _duration(seconds: float) -> Duration:
-    # Clamped: float rounding at the very edge of the range must not fail the answer.
-    limit = MAX_DURATION_SECONDS * NANOS_PER_SECOND + MAX_NANOS
-    duration = Duration()
-    duration.FromNanoseconds(max(-limit, min(limit, round(seconds * NANOS_PER_SECOND))))
-    return duration
-
-
-def study_spec_message(spec: StudySpec) -> pb.StudySpec:
-    algorithm = pb.Algorithm(suggestion_deadline=_duration(spec.algorithm.suggestion_deadline))
-    if spec.algorithm.seed is not None:
-        algorithm.seed = spec.algorithm.seed
-    settings = getattr(algorithm, spec.algorithm.name)
-    for field in settings.DESCRIPTOR.fields:
-        value = getattr(spec.algorithm.settings, field.name)
-        if field.name == "acquisition":
-            value = _ACQUISITIONS_PB[value]
-        setattr(settings, field.name, value)
-    settings.SetInParent()
-    message = pb.StudySpec(
-        objective=pb.Objective(
-            metric=spec.objective.metric,
-            goal=pb.GOAL_MINIMIZE if spec.objective.goal is Goal.MINIMIZE else pb.GOAL_MAXIMIZE,
-        ),
-        algorithm=algorithm,
-        parameters=[_param_message(p) for p in spec.space.params],
-        max_trials=spec.max_trials,
-        lease_duration=_duration(spec.lease_seconds),
-        max_retries=spec.max_retries,
-    )
-    if spec.early_stopping is not None:
-        message.early_stopping.CopyFrom(_early_stopping_message(spec.early_stopping))
-    return message
-
-
-def _param_message(param: Param) -> pb.ParameterSpec:
-    scale = pb.SCALE_LOG if getattr(param, "scale", Scale.LINEAR) is Scale.LOG else pb.SCALE_LINEAR
-    if isinstance(param, FloatParam):
-        return pb.ParameterSpec(
-            name=param.name,
-            float_parameter=pb.FloatParameter(
-                min=param.low, max=param.high, scale=scale, grid_points=param.grid_points
-            ),
-        )
-    if isinstance(param, IntParam):
-        return pb.ParameterSpec(
-            name=param.name,
-            int_parameter=pb.IntParameter(
-                min=param.low, max=param.high, scale=scale, step=param.step
-            ),
-        )
-    if isinstance(param, DiscreteParam):
-        return pb.ParameterSpec(
-            name=param.name, discrete_parameter=pb.DiscreteParameter(values=param.values)
-        )
-    return pb.ParameterSpec(
-        name=param.name, categorical_parameter=pb.CategoricalParameter(values=param.values)
-    )
-
-
-# ------------------------------------------------------------------ params
-def params(
-    message: Mapping[str, pb.ParameterValue], field: str = "params"
-) -> dict[str, ParamValue]:
-    """The typed values of a request's map; the space checks them against the spec."""
-    out: dict[str, ParamValue] = {}
-    for name, value in message.items():
-        raw = value_of(value)
-        if raw is None:
-            raise InvalidArgument(f'{field}: "{name[:80]}" has no value')
-        if isinstance(raw, float) and not math.isfinite(raw):
-            raise InvalidArgument(f'{field}: "{name[:80]}" must be finite, got {raw}')
-        out[name] = raw
-    return out
-
-
-def params_message(values: Params) -> dict[str, pb.ParameterValue]:
-    return {name: value_message(value) for name, value in values.items()}
 
 
 # ------------------------------------------------------------------ resources

@@ -331,6 +331,7 @@ class SearchSpace:
     def _check_conditions(self) -> None:
         by_name = {p.name: p for p in self.params}
         parents: dict[str, str] = {}
+        normalised: list[Condition] = []
         for condition in self.conditions:
             where = f'parameter "{condition.param}": when'
             if condition.param not in by_name:
@@ -351,22 +352,25 @@ class SearchSpace:
                 )
             if not condition.values:
                 raise InvalidArgument(f"{where}: list at least one value of {parent.name!r}")
-            if len({typed_key(v) for v in condition.values}) != len(condition.values):
-                raise InvalidArgument(f"{where}: values must be unique")
-            for value in condition.values:
-                if not parent.contains(_normalise(parent, value)):
+            values = tuple(_normalise(parent, v) for v in condition.values)
+            for given, value in zip(condition.values, values, strict=True):
+                if not parent.contains(value):
                     raise InvalidArgument(
-                        f'{where}: {_shown(value)} is not a value of parent "{parent.name}"'
+                        f'{where}: {_shown(given)} is not a value of parent "{parent.name}"'
                     )
+            if len({typed_key(v) for v in values}) != len(values):
+                raise InvalidArgument(f"{where}: values must be unique")
             parents[condition.param] = condition.parent
+            normalised.append(Condition(condition.param, condition.parent, values))
+        # Stored as the parent's own values (3, not 3.0, for an int parent): activity compares types.
+        object.__setattr__(self, "conditions", tuple(normalised))
         for name in parents:
             path = [name]
             while path[-1] in parents:
                 path.append(parents[path[-1]])
                 if path[-1] == name:
                     raise InvalidArgument(
-                        f'parameter "{name}": when: conditions form a cycle '
-                        f"({' -> '.join(path)})"
+                        f'parameter "{name}": when: conditions form a cycle ({" -> ".join(path)})'
                     )
 
     @property

@@ -9,7 +9,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-MIGRATIONS: tuple[tuple[int, str], ...] = (
+from asktell.server.storage.legacy_spec import is_legacy, upgrade
+
+Execute = Callable[..., Any]
+
+
+def _store_specs_as_contract_json(execute: Execute, placeholder: str) -> None:
+    """Rewrites every study's spec from the old hand-made dict to the contract's JSON."""
+    rows = execute("SELECT name, spec FROM studies", ()).fetchall()
+    for name, text in rows:
+        if is_legacy(text):
+            execute(
+                f"UPDATE studies SET spec = {placeholder} WHERE name = {placeholder}",
+                (upgrade(text), name),
+            )
+
+
+# A migration is SQL (statements separated by ';') or a function over (execute, placeholder).
+Migration = str | Callable[[Execute, str], None]
+
+MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (
         1,
         """
@@ -66,6 +85,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE trials ADD COLUMN attrs TEXT NOT NULL DEFAULT '{}'
         """,
     ),
+    (3, _store_specs_as_contract_json),
 )
 
 
@@ -74,7 +94,7 @@ def statements(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip()]
 
 
-def apply_migrations(execute: Callable[..., Any], placeholder: str = "?") -> None:
+def apply_migrations(execute: Execute, placeholder: str = "?") -> None:
     """Applies the migrations not applied yet, inside the caller's transaction.
 
     `execute(sql, args)` runs one statement and returns a cursor (sqlite3 and
@@ -82,9 +102,12 @@ def apply_migrations(execute: Callable[..., Any], placeholder: str = "?") -> Non
     """
     execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)", ())
     applied = {v for (v,) in execute("SELECT version FROM schema_version", ()).fetchall()}
-    for version, sql in MIGRATIONS:
+    for version, migration in MIGRATIONS:
         if version in applied:
             continue
-        for statement in statements(sql):
-            execute(statement, ())
+        if isinstance(migration, str):
+            for statement in statements(migration):
+                execute(statement, ())
+        else:
+            migration(execute, placeholder)
         execute(f"INSERT INTO schema_version (version) VALUES ({placeholder})", (version,))

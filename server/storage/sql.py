@@ -11,9 +11,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from asktell.server import spec_codec
+from asktell.server import spec_proto
 from asktell.server.domain import (
     LEASE_EXPIRED_REASON,
+    Goal,
     Params,
     Study,
     StudyState,
@@ -67,7 +68,7 @@ class SqlTx:
         name, spec, seed, state, create_time, n_suggested = row
         return Study(
             id=name,
-            spec=spec_codec.load_spec(spec),
+            spec=spec_proto.load_spec(spec),
             seed=int(seed),
             state=StudyState(state),
             create_time=float(create_time),
@@ -80,7 +81,7 @@ class SqlTx:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (
                 study.id,
-                spec_codec.dump_spec(study.spec),
+                spec_proto.dump_spec(study.spec),
                 study.seed,
                 str(study.state),
                 study.create_time,
@@ -330,7 +331,7 @@ class SqlTx:
         )
         stats = []
         for name, spec in studies:
-            minimize = json.loads(spec)["objective"]["goal"] == "minimize"
+            minimize = spec_proto.load_spec(spec).objective.goal is Goal.MINIMIZE
             low, high = extremes.get(name, (None, None))
             stats.append(
                 StudyStats(

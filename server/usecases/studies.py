@@ -6,7 +6,7 @@ import dataclasses
 import secrets
 from dataclasses import dataclass
 
-from asktell.server import spec_codec
+from asktell.server import spec_proto
 from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import Study, StudySpec, StudyState, TrialCounts, check_study_id
 from asktell.server.errors import AlreadyExists, InvalidArgument, NotFound
@@ -62,7 +62,7 @@ def create_study(
     with store.write() as tx:
         existing = tx.get_study(study_id)
         if existing is not None:
-            if spec_codec.dump_spec(existing.spec) == spec_codec.dump_spec(spec):
+            if spec_proto.dump_spec(existing.spec) == spec_proto.dump_spec(spec):
                 return StudyView(existing, tx.trial_counts(study_id)), False
             raise AlreadyExists(
                 f'study "{study_id}" already exists with a different spec; '

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from asktell.server import spec_codec
+from asktell.server import spec_proto
 from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import (
     MAX_EXACT_INT,
@@ -91,7 +91,7 @@ def test_spec_round_trips_through_the_store_form(algorithm: str) -> None:
         lease_seconds=30.0,
         max_retries=2,
     )
-    assert spec_codec.load_spec(spec_codec.dump_spec(spec)) == spec
+    assert spec_proto.load_spec(spec_proto.dump_spec(spec)) == spec
 
 
 @pytest.mark.parametrize("study_id", ["abc\n", "abc\n\n", "-abc", "Abc", ""])

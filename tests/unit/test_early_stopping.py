@@ -8,7 +8,7 @@ import pytest
 
 from asktell.client import spec_from_proto, spec_to_proto
 from asktell.client._errors import InvalidArgumentError
-from asktell.server import convert, spec_codec
+from asktell.server import convert, spec_proto
 from asktell.server.domain import Goal, MedianStopping, SuccessiveHalving, TrialState
 from asktell.server.early_stopping import competitors, is_rung, should_stop
 from asktell.server.errors import InvalidArgument
@@ -101,7 +101,7 @@ def test_contract_round_trip(rule: dict[str, object]) -> None:
     assert spec_from_proto(name, message)["early_stopping"] == rule
     domain = convert.study_spec(message)
     # The server fills defaults for 0 fields, and stores and returns the result.
-    assert spec_codec.load_spec(spec_codec.dump_spec(domain)) == domain
+    assert spec_proto.load_spec(spec_proto.dump_spec(domain)) == domain
     assert convert.study_spec(convert.study_spec_message(domain)) == domain
     back = spec_from_proto(name, convert.study_spec_message(domain))["early_stopping"]
     assert back["name"] == rule["name"]
@@ -121,9 +121,9 @@ def test_defaults_and_old_stored_specs() -> None:
     assert domain.early_stopping == SuccessiveHalving(1, 3)
     plain = dataclasses.replace(domain, early_stopping=None)
     # A spec stored before early stopping existed has no key, and loads as "none".
-    stored = spec_codec.dump_spec(plain)
+    stored = spec_proto.dump_spec(plain)
     assert "early_stopping" not in stored
-    assert spec_codec.load_spec(stored).early_stopping is None
+    assert spec_proto.load_spec(stored).early_stopping is None
 
 
 @pytest.mark.parametrize(

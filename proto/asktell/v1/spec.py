@@ -1,0 +1,439 @@
+"""The spec file's form of a study (a YAML mapping, or the same dict) <-> the contract's StudySpec.
+
+One definition for the client and the server: the client sends what
+`spec_to_proto` builds and shows what `spec_from_proto` gives back; the server
+reads algorithm and early-stopping settings with `settings_values` and writes
+them with `fill_settings_message`, so a setting added to the .proto is known to
+both sides by its field name, and an enum setting by its value names.
+
+```yaml
+name: digits-mlp
+objective: {metric: val_accuracy, goal: maximize}
+algorithm: {name: gp, seed: 7}            # grid | random | gp | genetic, plus their settings
+max_trials: 50
+lease_seconds: 600                         # optional
+max_retries: 0                             # optional
+early_stopping: {name: median, min_steps: 2}   # optional: median | asha, plus settings
+parameters:
+  lr: {type: float, min: 1e-4, max: 1e-1, scale: log}
+  optimizer: {type: categorical, values: [adam, sgd]}
+  momentum: {type: float, min: 0.5, max: 0.99, when: {optimizer: [sgd]}}
+  depth: {type: int, min: 1, max: 3}
+  width_3: {type: discrete, values: [64, 128, 256], when: {depth: [3]}}
+  batch_size: {type: discrete, values: [16, 32, 64, 128]}   # ints in, ints out
+  augment: {type: categorical, values: [true, false]}       # booleans in, booleans out
+```
+Structure and types are checked here (unknown keys, a string for a number);
+ranges, domains and conditions by the server, which names what it rejects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+
+from asktell.v1 import resources_pb2 as pb
+from asktell.v1.values import Value, ValueTypeError, value_message, value_of
+
+
+class SpecError(ValueError):
+    """A spec dict that does not have the spec file's shape; the message names the key."""
+
+
+TOP_KEYS = frozenset(
+    {
+        "name",
+        "objective",
+        "algorithm",
+        "max_trials",
+        "lease_seconds",
+        "max_retries",
+        "parameters",
+        "early_stopping",
+    }
+)
+PARAMETER_KEYS = {
+    "float": frozenset({"type", "min", "max", "scale", "grid_points", "when"}),
+    "int": frozenset({"type", "min", "max", "scale", "step", "when"}),
+    "discrete": frozenset({"type", "values", "when"}),
+    "categorical": frozenset({"type", "values", "when"}),
+}
+# The algorithm-wide keys of `algorithm:`; the rest are the chosen algorithm's settings.
+ALGORITHM_COMMON_KEYS = frozenset({"name", "seed", "suggestion_deadline"})
+# Each name is a field of the contract's oneof, so a new algorithm or rule is known by both sides.
+ALGORITHMS = tuple(f.name for f in pb.Algorithm.DESCRIPTOR.oneofs_by_name["settings"].fields)
+EARLY_STOPPING_RULES = tuple(
+    f.name for f in pb.EarlyStopping.DESCRIPTOR.oneofs_by_name["rule"].fields
+)
+GOALS = {"minimize": pb.GOAL_MINIMIZE, "maximize": pb.GOAL_MAXIMIZE}
+SCALES = {"linear": pb.SCALE_LINEAR, "log": pb.SCALE_LOG}
+
+# YAML 1.1 (PyYAML) reads 1e-4 as a string: numbers a person writes are read as numbers.
+_NUMBER_TEXT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+# ------------------------------------------------------------------ enums
+def enum_names(enum: EnumDescriptor) -> dict[str, int]:
+    """Spec names of an enum's values: ACQUISITION_LOG_EI -> "log_ei"; UNSPECIFIED left out."""
+    prefix = enum.values[0].name.removesuffix("UNSPECIFIED")
+    return {
+        value.name.removeprefix(prefix).lower(): value.number
+        for value in enum.values
+        if not value.name.endswith("_UNSPECIFIED")
+    }
+
+
+def enum_name(enum: EnumDescriptor, number: int) -> str | None:
+    """The spec name of an enum value; None for UNSPECIFIED or a number the enum lacks."""
+    for name, value in enum_names(enum).items():
+        if value == number:
+            return name
+    return None
+
+
+# ------------------------------------------------------------------ YAML
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading YAML 1.2 numbers (1e-4, 1E3) as numbers."""
+
+
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """A spec file's YAML as a dict; `1e-4` is the number 0.0001, as in YAML 1.2.
+
+    Raises:
+        SpecError: the text is not valid YAML (the message gives the line).
+    """
+    try:
+        return yaml.load(text, Loader=_SpecLoader)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+# ------------------------------------------------------------------ dict -> proto
+def _number(where: str, value: Any, kind: type = float) -> Any:
+    """A number of the spec: an int or float (or a numeric string), as `kind`."""
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        text = value.strip()
+        value = int(text) if kind is int and text.lstrip("+-").isdigit() else float(text)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{where} must be a number, got {value!r}")
+    if kind is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise SpecError(f"{where} must be an integer, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _typed(where: str, value: Any) -> pb.ParameterValue:
+    try:
+        return value_message(value)
+    except ValueTypeError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+
+
+def _scale(where: str, value: Any) -> int:
+    if value not in SCALES:
+        raise SpecError(f"{where}.scale must be linear or log, got {value!r}")
+    return SCALES[value]
+
+
+def duration(seconds: float) -> Duration:
+    message = Duration()
+    message.FromNanoseconds(round(seconds * 1e9))
+    return message
+
+
+def _values_list(where: str, data: Mapping[str, Any]) -> list[Any]:
+    values = data["values"]
+    if not isinstance(values, list | tuple):
+        raise SpecError(f"{where}.values must be a list")
+    return list(values)
+
+
+def _when(where: str, data: Any) -> pb.ParentCondition:
+    if not isinstance(data, Mapping) or len(data) != 1:
+        raise SpecError(f"{where}.when must name one parent: {{PARENT: [VALUES...]}}, got {data!r}")
+    ((parent, values),) = data.items()
+    if not isinstance(values, list | tuple):
+        values = [values]
+    return pb.ParentCondition(
+        parent=str(parent),
+        values=[_typed(f"{where}.when.{parent}[{i}]", v) for i, v in enumerate(values)],
+    )
+
+
+def parameter_to_proto(name: str, data: Any) -> pb.ParameterSpec:
+    where = f"parameters.{name}"
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{where} must be a mapping with a type, got {data!r}")
+    kind = data.get("type")
+    if kind not in PARAMETER_KEYS:
+        raise SpecError(
+            f"{where}.type must be one of float, int, discrete, categorical; got {kind!r}"
+        )
+    unknown = sorted(set(data) - PARAMETER_KEYS[kind])
+    if unknown:
+        raise SpecError(f"{where}: unknown key {unknown[0]!r} for a {kind} parameter")
+    for key in ("min", "max") if kind in ("float", "int") else ("values",):
+        if key not in data:
+            raise SpecError(f"{where}.{key} is required for a {kind} parameter")
+    spec = pb.ParameterSpec(name=str(name))
+    if kind == "float":
+        spec.float_parameter.CopyFrom(
+            pb.FloatParameter(
+                min=_number(f"{where}.min", data["min"]),
+                max=_number(f"{where}.max", data["max"]),
+                scale=_scale(where, data.get("scale", "linear")),
+                grid_points=_number(f"{where}.grid_points", data.get("grid_points", 0), int),
+            )
+        )
+    elif kind == "int":
+        spec.int_parameter.CopyFrom(
+            pb.IntParameter(
+                min=_number(f"{where}.min", data["min"], int),
+                max=_number(f"{where}.max", data["max"], int),
+                scale=_scale(where, data.get("scale", "linear")),
+                step=_number(f"{where}.step", data.get("step", 1), int),
+            )
+        )
+    elif kind == "discrete":
+        values = _values_list(where, data)
+        numbers = [_number(f"{where}.values[{i}]", v) for i, v in enumerate(values)]
+        whole = [isinstance(v, int) and not isinstance(v, bool) for v in values]
+        if values and all(whole):
+            spec.discrete_parameter.int_values.extend(int(v) for v in values)
+        else:
+            spec.discrete_parameter.values.extend(numbers)
+        spec.discrete_parameter.SetInParent()
+    else:
+        values = _values_list(where, data)
+        if all(isinstance(v, str) for v in values):
+            spec.categorical_parameter.values.extend(values)
+        else:
+            spec.categorical_parameter.choices.extend(
+                _typed(f"{where}.values[{i}]", v) for i, v in enumerate(values)
+            )
+        spec.categorical_parameter.SetInParent()
+    if data.get("when") is not None:
+        spec.when.CopyFrom(_when(where, data["when"]))
+    return spec
+
+
+def fill_settings_message(
+    settings: Message,
+    data: Mapping[str, Any],
+    where: str,
+    owner: str,
+    also_known: frozenset[str] = frozenset(),
+) -> None:
+    """Copies `data` (setting name -> value) into a settings message, checking names and types.
+
+    Booleans must be booleans, doubles numbers, integers non-negative integers,
+    enums one of their spec names (`enum_names`).
+
+    Raises:
+        SpecError: an unknown setting of `owner` (the message lists the known
+            ones, with `also_known`) or a
+            value of the wrong type.
+    """
+    fields = {f.name: f for f in settings.DESCRIPTOR.fields}
+    for key, value in data.items():
+        if key not in fields:
+            known = ", ".join(sorted(set(fields) | also_known)) or "none"
+            raise SpecError(f"{where}: unknown setting {key!r} for {owner}; known: {known}")
+        field = fields[key]
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            names = enum_names(field.enum_type)
+            if value not in names:
+                raise SpecError(f"{where}.{key} must be one of {', '.join(names)}, got {value!r}")
+            value = names[value]
+        elif field.type == FieldDescriptor.TYPE_BOOL:
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}.{key} must be true or false, got {value!r}")
+        elif field.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+            value = _number(f"{where}.{key}", value)
+        else:
+            value = _number(f"{where}.{key}", value, int)
+            if value < 0:
+                raise SpecError(f"{where}.{key} must be >= 0, got {value}")
+        setattr(settings, key, value)
+    settings.SetInParent()
+
+
+def settings_values(settings: Message) -> dict[str, Any]:
+    """Every field of a settings message by name, enums by spec name (None when unspecified)."""
+    values: dict[str, Any] = {}
+    for field in settings.DESCRIPTOR.fields:
+        value = getattr(settings, field.name)
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            value = enum_name(field.enum_type, value)
+        values[field.name] = value
+    return values
+
+
+def _algorithm_to_proto(data: Any) -> pb.Algorithm:
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping) or data.get("name") not in ALGORITHMS:
+        raise SpecError(f"algorithm.name must be one of {', '.join(ALGORITHMS)}")
+    name = data["name"]
+    algorithm = pb.Algorithm()
+    if data.get("seed") is not None:
+        algorithm.seed = _number("algorithm.seed", data["seed"], int)
+    if "suggestion_deadline" in data:
+        seconds = _number("algorithm.suggestion_deadline", data["suggestion_deadline"])
+        algorithm.suggestion_deadline.CopyFrom(duration(seconds))
+    settings = {k: v for k, v in data.items() if k not in ALGORITHM_COMMON_KEYS}
+    fill_settings_message(
+        getattr(algorithm, name), settings, "algorithm", name, ALGORITHM_COMMON_KEYS
+    )
+    return algorithm
+
+
+def _early_stopping_to_proto(data: Any) -> pb.EarlyStopping:
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping) or data.get("name") not in EARLY_STOPPING_RULES:
+        raise SpecError(f"early_stopping.name must be one of {', '.join(EARLY_STOPPING_RULES)}")
+    message = pb.EarlyStopping()
+    settings = {k: v for k, v in data.items() if k != "name"}
+    fill_settings_message(
+        getattr(message, data["name"]),
+        settings,
+        "early_stopping",
+        data["name"],
+        frozenset({"name"}),
+    )
+    return message
+
+
+def spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
+    """(study id, StudySpec) from a spec dict.
+
+    Raises:
+        SpecError: a missing or unknown key, or a value of the wrong type or out
+            of the range its field can hold.
+    """
+    try:
+        return _spec_to_proto(spec)
+    except (ValueError, TypeError, OverflowError) as exc:  # protobuf's range checks, unhashables
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(f"a value is out of range or of the wrong type: {exc}") from None
+
+
+def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
+    if not isinstance(spec, Mapping):
+        raise SpecError("a study spec must be a mapping")
+    unknown = sorted(set(spec) - TOP_KEYS)
+    if unknown:
+        raise SpecError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("name", "objective", "parameters"):
+        if key not in spec:
+            raise SpecError(f"{key} is required")
+    objective = spec["objective"]
+    if not isinstance(objective, Mapping) or set(objective) != {"metric", "goal"}:
+        raise SpecError("objective must be {metric: NAME, goal: minimize|maximize}")
+    if objective["goal"] not in GOALS:
+        raise SpecError(f"objective.goal must be minimize or maximize, got {objective['goal']!r}")
+    parameters = spec["parameters"]
+    if not isinstance(parameters, Mapping):
+        raise SpecError("parameters must be a mapping of name to parameter")
+    message = pb.StudySpec(
+        objective=pb.Objective(metric=str(objective["metric"]), goal=GOALS[objective["goal"]]),
+        algorithm=_algorithm_to_proto(spec.get("algorithm", "random")),
+        parameters=[parameter_to_proto(name, p) for name, p in parameters.items()],
+        max_trials=_number("max_trials", spec.get("max_trials", 0), int),
+        max_retries=_number("max_retries", spec.get("max_retries", 0), int),
+    )
+    if message.max_trials < 0 or message.max_retries < 0:
+        raise SpecError("max_trials and max_retries must be >= 0")
+    if "lease_seconds" in spec:
+        message.lease_duration.CopyFrom(duration(_number("lease_seconds", spec["lease_seconds"])))
+    if spec.get("early_stopping") is not None:
+        message.early_stopping.CopyFrom(_early_stopping_to_proto(spec["early_stopping"]))
+    return str(spec["name"]), message
+
+
+# ------------------------------------------------------------------ proto -> dict
+def _values(values: Any) -> list[Value | None]:
+    return [value_of(v) for v in values]
+
+
+def parameter_from_proto(message: pb.ParameterSpec) -> dict[str, Any]:
+    """A parameter's entry in the spec file's `parameters:` mapping."""
+    scales = {number: name for name, number in SCALES.items()}
+    kind = message.WhichOneof("domain")
+    entry: dict[str, Any]
+    if kind == "float_parameter":
+        f = message.float_parameter
+        entry = {
+            "type": "float",
+            "min": f.min,
+            "max": f.max,
+            "scale": scales.get(f.scale, "linear"),
+        }
+        if f.grid_points:
+            entry["grid_points"] = f.grid_points
+    elif kind == "int_parameter":
+        i = message.int_parameter
+        entry = {"type": "int", "min": i.min, "max": i.max, "scale": scales.get(i.scale, "linear")}
+        if i.step > 1:
+            entry["step"] = i.step
+    elif kind == "discrete_parameter":
+        d = message.discrete_parameter
+        entry = {"type": "discrete", "values": list(d.int_values) or list(d.values)}
+    else:
+        c = message.categorical_parameter
+        entry = {"type": "categorical", "values": list(c.values) or _values(c.choices)}
+    if message.HasField("when"):
+        entry["when"] = {message.when.parent: _values(message.when.values)}
+    return entry
+
+
+def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
+    """The spec dict of a study, in the same form as the spec file."""
+    algorithm_name = message.algorithm.WhichOneof("settings") or "random"
+    algorithm: dict[str, Any] = {"name": algorithm_name}
+    if message.algorithm.HasField("seed"):
+        algorithm["seed"] = message.algorithm.seed
+    settings = getattr(message.algorithm, algorithm_name)
+    for field, value in settings.ListFields():
+        algorithm[field.name] = (
+            enum_name(field.enum_type, value) if field.type == FieldDescriptor.TYPE_ENUM else value
+        )
+    deadline = message.algorithm.suggestion_deadline.ToNanoseconds() / 1e9
+    if deadline:
+        algorithm["suggestion_deadline"] = deadline
+    spec: dict[str, Any] = {
+        "name": name,
+        "objective": {
+            "metric": message.objective.metric,
+            "goal": "maximize" if message.objective.goal == pb.GOAL_MAXIMIZE else "minimize",
+        },
+        "algorithm": algorithm,
+        "max_trials": message.max_trials,
+        "lease_seconds": message.lease_duration.ToNanoseconds() / 1e9,
+        "max_retries": message.max_retries,
+        "parameters": {p.name: parameter_from_proto(p) for p in message.parameters},
+    }
+    rule = message.early_stopping.WhichOneof("rule") if message.HasField("early_stopping") else None
+    if rule is not None:
+        rule_settings = getattr(message.early_stopping, rule)
+        spec["early_stopping"] = {
+            "name": rule,
+            **{f.name: v for f, v in rule_settings.ListFields()},
+        }
+    return spec
