@@ -362,7 +362,7 @@ class SearchSpace:
                 raise InvalidArgument(f"{where}: values must be unique")
             parents[condition.param] = condition.parent
             normalised.append(Condition(condition.param, condition.parent, values))
-        # Stored as the parent's own values (3, not 3.0, for an int parent): activity compares types.
+        # The parent's own values (3, not 3.0, for an int parent): activity compares types.
         object.__setattr__(self, "conditions", tuple(normalised))
         for name in parents:
             path = [name]
