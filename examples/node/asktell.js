@@ -75,7 +75,10 @@ function studyName(studyId) {
   return studyId.startsWith('studies/') ? studyId : `studies/${studyId}`;
 }
 
-/** A ParameterValue message as a plain JavaScript value (int64 as a Number). */
+/**
+ * A ParameterValue message as a plain JavaScript value: a number (int64 as a
+ * Number), a string or a boolean, as the study's spec says.
+ */
 function fromParameterValue(value) {
   switch (value.kind) {
     case 'number_value':
@@ -84,6 +87,8 @@ function fromParameterValue(value) {
       return Number(value.int_value);
     case 'string_value':
       return value.string_value;
+    case 'bool_value':
+      return value.bool_value;
     default:
       throw new Error(`parameter value with no kind set: ${JSON.stringify(value)}`);
   }
@@ -96,9 +101,15 @@ function trialParams(trial) {
   );
 }
 
-/** A plain value as a ParameterValue: integers as int_value, other numbers as number_value. */
+/**
+ * A plain value as a ParameterValue: integers as int_value, other numbers as
+ * number_value, strings and booleans as themselves. The server takes a whole
+ * number for a float parameter and the other way round, so a JavaScript number
+ * needs no type hint.
+ */
 function toParameterValue(value, { integer = Number.isInteger(value) } = {}) {
   if (typeof value === 'string') return { string_value: value };
+  if (typeof value === 'boolean') return { bool_value: value };
   if (typeof value === 'number' && integer) return { int_value: String(value) };
   if (typeof value === 'number') return { number_value: value };
   throw new TypeError(`cannot send ${typeof value} as a parameter value`);

@@ -46,8 +46,20 @@ function studySpec(maxTrials) {
     parameters: [
       { name: 'lr', float_parameter: { min: 1e-4, max: 1e-1, scale: 'SCALE_LOG' } },
       { name: 'layers', int_parameter: { min: 1, max: 4 } },
-      { name: 'batch_size', discrete_parameter: { values: [16, 32, 64] } },
+      // Integer values: trials get integers back.
+      { name: 'batch_size', discrete_parameter: { int_values: ['16', '32', '64'] } },
       { name: 'optimizer', categorical_parameter: { values: ['adam', 'sgd'] } },
+      // Typed choices: trials get the booleans themselves.
+      {
+        name: 'augment',
+        categorical_parameter: { choices: [{ bool_value: true }, { bool_value: false }] },
+      },
+      // Conditional: a trial has momentum only when its optimizer is sgd.
+      {
+        name: 'momentum',
+        float_parameter: { min: 0.5, max: 0.99 },
+        when: { parent: 'optimizer', values: [{ string_value: 'sgd' }] },
+      },
     ],
   };
 }
@@ -56,7 +68,8 @@ function studySpec(maxTrials) {
 // that depends on the parameters.
 function lossAt(params, epoch) {
   const floor = (Math.log10(params.lr) + 2.5) ** 2 + 0.1 * (params.layers - 2) ** 2
-    + (params.optimizer === 'adam' ? 0 : 0.3) + params.batch_size / 640;
+    + (params.optimizer === 'adam' ? 0 : 0.3 - 0.2 * params.momentum) + params.batch_size / 640
+    + (params.augment ? 0 : 0.05);
   return floor + 1 / (epoch + 1);
 }
 

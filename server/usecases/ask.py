@@ -49,6 +49,8 @@ from asktell.server.algorithms import ALGORITHMS, AlgorithmInfo, Deadline, Histo
 from asktell.server.domain import (
     Goal,
     Params,
+    ParamValue,
+    SearchSpace,
     Study,
     StudyState,
     Trial,
@@ -318,12 +320,22 @@ def _suggest(plan: _Plan, history: History, caller: Caller) -> _Suggested:
     )
     params = tuple(
         (
-            study.spec.space.validate(s.params),
+            _checked(study.spec.space, s.params, info.name),
             info.name if not s.note else f"{info.name} ({s.note})",
         )
         for s in suggestions
     )
     return _Suggested(plan, params, time.perf_counter() - started)
+
+
+def _checked(space: SearchSpace, params: Params, algorithm: str) -> dict[str, ParamValue]:
+    """A suggestion, validated: an invalid one is a server bug (INTERNAL), not the caller's."""
+    try:
+        return space.validate(params)
+    except InvalidArgument as exc:
+        raise AssertionError(
+            f"algorithm {algorithm} suggested an invalid configuration: {exc}"
+        ) from exc
 
 
 def _deadline(study: Study, caller: Caller) -> Deadline:

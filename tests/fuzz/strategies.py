@@ -141,6 +141,7 @@ def parameter_values() -> st.SearchStrategy[rpb.ParameterValue]:
         st.builds(rpb.ParameterValue, number_value=doubles()),
         st.builds(rpb.ParameterValue, int_value=ints(INT64)),
         st.builds(rpb.ParameterValue, string_value=texts()),
+        st.builds(rpb.ParameterValue, bool_value=st.booleans()),
         st.just(rpb.ParameterValue()),
     )
 
@@ -232,13 +233,32 @@ def parameter_specs() -> st.SearchStrategy[rpb.ParameterSpec]:
         scale=enums(2),
         step=ints(INT64, (-1, 4)),
     )
-    discrete = st.builds(rpb.DiscreteParameter, values=st.lists(doubles(), max_size=8))
-    categorical = st.builds(rpb.CategoricalParameter, values=st.lists(texts(), max_size=8))
+    discrete = st.builds(
+        rpb.DiscreteParameter,
+        values=st.lists(doubles(), max_size=8),
+        int_values=mostly(st.just([]), st.lists(ints(INT64), max_size=8)),
+    )
+    categorical = st.builds(
+        rpb.CategoricalParameter,
+        values=st.lists(texts(), max_size=8),
+        choices=mostly(st.just([]), st.lists(parameter_values(), max_size=8)),
+    )
+    # A condition on a parent that may or may not exist, with values of any kind.
+    when = mostly(
+        st.none(),
+        st.builds(
+            rpb.ParentCondition,
+            parent=st.one_of(st.sampled_from(["x", "lr", "c", "n"]), texts()),
+            values=st.lists(parameter_values(), max_size=4),
+        ),
+    )
     return st.one_of(
-        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, float_parameter=floats),
-        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, int_parameter=integers),
-        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, discrete_parameter=discrete),
-        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, categorical_parameter=categorical),
+        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, float_parameter=floats, when=when),
+        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, int_parameter=integers, when=when),
+        st.builds(rpb.ParameterSpec, name=_PARAM_NAMES, discrete_parameter=discrete, when=when),
+        st.builds(
+            rpb.ParameterSpec, name=_PARAM_NAMES, categorical_parameter=categorical, when=when
+        ),
         st.builds(rpb.ParameterSpec, name=_PARAM_NAMES),
     )
 

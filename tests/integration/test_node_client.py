@@ -59,6 +59,11 @@ def test_node_example_runs_a_whole_study(live_server: LiveServer, tmp_path: Path
             assert trial.params == item["params"]
             assert isinstance(trial.params["layers"], int)
             assert isinstance(trial.params["optimizer"], str)
+            # Typed values, seen alike by Node (its JSON) and by Python.
+            for params in (trial.params, item["params"]):
+                assert type(params["batch_size"]) is int and params["batch_size"] in (16, 32, 64)
+                assert type(params["augment"]) is bool
+                assert ("momentum" in params) == (params["optimizer"] == "sgd")
             assert [step for step, _ in trial.measurements] == [0, 1, 2]
             assert trial.measurements[-1][1] == item["value"]
             assert trial.worker_id.startswith("node-")
