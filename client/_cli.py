@@ -299,7 +299,11 @@ def study_delete(name: str, yes: bool, connection: Connection) -> None:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    """A value for a table: floats always look like floats (32.0, not 32), so types show."""
+    if not isinstance(value, float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    text = f"{value:.4g}"
+    return text if any(c in text for c in ".en") else text + ".0"
 
 
 def _best_line(best: Trial | None) -> str:
