@@ -35,7 +35,11 @@ def prepare(reporter: Reporter) -> torch.device:
 
 
 def optimizer(params: Mapping[str, Any], model: nn.Module) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD with Nesterov momentum, from `optimizer`, `lr`, `weight_decay`."""
+    """Adam, AdamW or SGD with Nesterov momentum, from `optimizer`, `lr`, `weight_decay`.
+
+    SGD's `momentum` (0.9 when the study has no such parameter) is typically a
+    conditional parameter: `when: {optimizer: [sgd]}`.
+    """
     name = str(params.get("optimizer", "adam"))
     lr = float(params.get("lr", 1e-3))
     weight_decay = float(params.get("weight_decay", 0.0))
@@ -45,7 +49,11 @@ def optimizer(params: Mapping[str, Any], model: nn.Module) -> torch.optim.Optimi
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(
-            model.parameters(), lr=lr, weight_decay=weight_decay, momentum=0.9, nesterov=True
+            model.parameters(),
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=float(params.get("momentum", 0.9)),
+            nesterov=True,
         )
     raise ValueError(f"optimizer must be adam, adamw or sgd, got {name!r}")
 
