@@ -16,6 +16,7 @@ from asktell.server.domain import (
     LEASE_EXPIRED_REASON,
     Params,
     Study,
+    StudySpec,
     StudyState,
     Trial,
     TrialCounts,
@@ -108,6 +109,11 @@ class SqlTx:
     def set_study_state(self, study_id: str, state: StudyState) -> None:
         self._execute("UPDATE studies SET state = ? WHERE name = ?", (str(state), study_id))
 
+    def update_study_spec(self, study_id: str, spec: StudySpec) -> None:
+        self._execute(
+            "UPDATE studies SET spec = ? WHERE name = ?", (spec_codec.dump_spec(spec), study_id)
+        )
+
     def add_suggested(self, study_id: str, n: int) -> None:
         self._execute(
             "UPDATE studies SET n_suggested = n_suggested + ? WHERE name = ?", (n, study_id)
@@ -126,6 +132,31 @@ class SqlTx:
             pruned=by_state.get("PRUNED", 0),
             queued=int(queued),
         )
+
+    def trial_counts_of(self, study_ids: Sequence[str]) -> dict[str, TrialCounts]:
+        if not study_ids:
+            return {}
+        marks = ", ".join("?" for _ in study_ids)
+        rows = self._all(
+            f"SELECT study, state, COUNT(*) FROM trials WHERE study IN ({marks}) "
+            "GROUP BY study, state "
+            "UNION ALL "
+            f"SELECT study, 'QUEUED', COUNT(*) FROM queue WHERE study IN ({marks}) GROUP BY study",
+            (*study_ids, *study_ids),
+        )
+        by_study: dict[str, dict[str, int]] = {}
+        for study, state, count in rows:
+            by_study.setdefault(study, {})[state] = int(count)
+        return {
+            study: TrialCounts(
+                running=by_state.get("RUNNING", 0),
+                complete=by_state.get("COMPLETE", 0),
+                failed=by_state.get("FAILED", 0),
+                pruned=by_state.get("PRUNED", 0),
+                queued=by_state.get("QUEUED", 0),
+            )
+            for study, by_state in by_study.items()
+        }
 
     # ------------------------------------------------------------ trials
     def _trials(self, study_id: str, rows: list[Any], measurements: bool = True) -> list[Trial]:
