@@ -188,13 +188,13 @@ class Client:
         # differ, and that goes to the caller.
         get = pb.GetStudyRequest(name=f"studies/{study_id}")
         existing = self._call("GetStudy", get, pb.GetStudyResponse, idempotent=True).study.spec
-        wanted = rpb.StudySpec()
-        wanted.CopyFrom(message)
-        message.max_trials = existing.max_trials
-        message.lease_duration.CopyFrom(existing.lease_duration)
-        message.max_retries = existing.max_retries
-        message.algorithm.suggestion_deadline.CopyFrom(existing.algorithm.suggestion_deadline)
+        same = create.spec
+        same.max_trials = existing.max_trials
+        same.lease_duration.CopyFrom(existing.lease_duration)
+        same.max_retries = existing.max_retries
+        same.algorithm.suggestion_deadline.CopyFrom(existing.algorithm.suggestion_deadline)
         self._call("CreateStudy", create, pb.CreateStudyResponse, idempotent=True)
+        wanted = message
         # The fields the spec gives replace the study's; those it leaves out stay.
         algorithm = spec.get("algorithm")
         given_deadline = isinstance(algorithm, Mapping) and "suggestion_deadline" in algorithm
