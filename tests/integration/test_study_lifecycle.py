@@ -253,6 +253,21 @@ def test_list_studies_shows_the_state_of_every_study_on_each_page(
         assert counts["page-0"].running == counts["page-0"].complete == 0
 
 
+def test_counts_of_a_page_larger_than_one_query(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        for name in ("big-a", "big-b"):
+            study = client.create_study(simple_spec(name))
+            for trial in study.ask_many(2):
+                trial.tell(1.0)
+        client.get_study("big-b").enqueue({"x": 0.0, "n": 1})
+    ids = [f"missing-{i:03}" for i in range(450)]
+    with live_server.store.read() as tx:
+        counts = tx.trial_counts_of([*ids[:300], "big-a", *ids[300:], "big-b"])
+    assert counts.keys() == {"big-a", "big-b"}
+    assert (counts["big-a"].complete, counts["big-a"].queued) == (2, 0)
+    assert (counts["big-b"].complete, counts["big-b"].queued) == (2, 1)
+
+
 def test_the_state_is_the_same_through_two_replicas(postgres: PostgresServer) -> None:
     with postgres.database() as url:
         stores = [open_store(url), open_store(url)]
