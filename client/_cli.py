@@ -26,6 +26,7 @@ import yaml
 from asktell.client._errors import AsktellError
 from asktell.client._models import Trial
 from asktell.client._spec import load_spec_file
+from asktell.client._wait import echo_progress, wait_for_study
 from asktell.client.cli_options import Connection, connection_options
 
 if TYPE_CHECKING:
@@ -349,6 +350,41 @@ def study_update(
         f"trials: {c.complete} complete, {c.running} running, {c.failed} failed, "
         f"{c.pruned} pruned, {c.queued} queued"
     )
+
+
+@study.command("wait")
+@click.argument("name")
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Give up after this many seconds (exit 3); default: wait as long as it takes.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between reads of the study.",
+)
+@connection_options
+def study_wait(name: str, max_wait: float | None, interval: float, connection: Connection) -> None:
+    """Wait until a study is finished: its budget used and every trial finished.
+
+    Exit 0 when it finished with a COMPLETE trial, 3 when --max-wait passed, 4
+    when the study is stopped, 5 when it finished without a COMPLETE trial, 1 on
+    an error. A study without max_trials never finishes: give --max-wait. Progress
+    goes to stderr; --timeout is the limit of each call to the server.
+    """
+    with connection.client() as client:
+        ended = wait_for_study(
+            lambda: client.get_study_info(name),
+            max_wait=max_wait,
+            interval=interval,
+            on_change=echo_progress,
+        )
+    click.echo(ended.message, err=True)
+    sys.exit(ended.code)
 
 
 @study.command("stop")
