@@ -18,6 +18,8 @@ from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import (
     STUDY_ID_PATTERN,
     AlgorithmConfig,
+    Attrs,
+    AttrValue,
     CategoricalParam,
     DiscreteParam,
     EarlyStopping,
@@ -37,6 +39,7 @@ from asktell.server.domain import (
     Trial,
     TrialCounts,
     TrialState,
+    check_attrs,
 )
 from asktell.server.errors import InvalidArgument
 from asktell.server.usecases.ask import AskResult, AskStatus
@@ -401,6 +404,17 @@ def params_message(values: Params) -> dict[str, pb.ParameterValue]:
     return {name: value_message(value) for name, value in values.items()}
 
 
+# ------------------------------------------------------------------ attributes
+def attrs(message: Mapping[str, pb.ParameterValue], field: str = "attrs") -> dict[str, AttrValue]:
+    """The typed values of a request's attribute map, checked (`domain.check_attrs`)."""
+    out: dict[str, AttrValue | None] = {name: value_of(value) for name, value in message.items()}
+    return check_attrs(field, out)
+
+
+def attrs_message(values: Attrs) -> dict[str, pb.ParameterValue]:
+    return {name: value_message(value) for name, value in values.items()}
+
+
 # ------------------------------------------------------------------ resources
 def _timestamp(seconds: float | None) -> Timestamp | None:
     if seconds is None:
@@ -434,6 +448,7 @@ def trial_message(trial: Trial) -> pb.Trial:
         reason=trial.reason,
         suggested_by=trial.suggested_by,
         retry_of=trial.retry_of or 0,
+        attrs=attrs_message(trial.attrs),
     )
     if trial.value is not None:
         message.value = trial.value
@@ -482,6 +497,8 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
         state=state,
         value=message.value if message.HasField("value") else None,
         end_time=end_time,
+        attrs=attrs(message.attrs, f"{field}.attrs"),
+        reason=message.reason,
     )
 
 
