@@ -310,7 +310,7 @@ def study_export(name: str, output_format: str, out: Path | None, connection: Co
             raise click.ClickException(
                 install_hint("asktell study export --format parquet", missing)
             )
-    from asktell.client import _export
+    import asktell.client._export as _export
 
     with connection.client() as client:
         handle = client.get_study(name)

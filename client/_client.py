@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from asktell.client import _export
+import asktell.client._export as _export
 from asktell.client._errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -77,7 +77,9 @@ def attrs_to_proto(attrs: Mapping[str, Any], field: str = "attrs") -> dict[str, 
 
 
 def attrs_from_proto(message: Mapping[str, rpb.ParameterValue]) -> dict[str, AttrValue]:
-    return {k: v for k, v in ((k, value_of(m)) for k, m in message.items()) if v is not None}
+    """The attributes of a message, sorted by key (a protobuf map has no order)."""
+    values = ((key, value_of(message[key])) for key in sorted(message))
+    return {key: value for key, value in values if value is not None}
 
 
 @dataclass(frozen=True)

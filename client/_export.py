@@ -5,7 +5,7 @@ One row per trial, with these columns in this order:
     number, state, value, params.NAME..., attrs.KEY..., create_time, end_time,
     worker_id, reason, suggested_by, retry_of
 
-`params.NAME` follows the spec's order, `attrs.KEY` the order keys first appear in.
+`params.NAME` follows the spec's order, `attrs.KEY` is sorted by key.
 Values keep their types (an int parameter gives ints, a bool attribute bools); a
 trial without a parameter (inactive) or an attribute has an empty cell. Times are
 ISO 8601 in UTC (`2026-01-05T10:00:00.250000Z`) in CSV and JSON, tz-aware
@@ -99,16 +99,16 @@ def export_document(info: StudyInfo, trials: Iterable[Trial]) -> dict[str, Any]:
 # ------------------------------------------------------------------ rows
 def columns(info: StudyInfo, trials: Sequence[Trial]) -> list[str]:
     params = [f"params.{name}" for name in info.spec.get("parameters", {})]
-    seen: dict[str, None] = {}
+    keys: set[str] = set()
     for trial in trials:
         for name in trial.params:
             if f"params.{name}" not in params:
                 params.append(f"params.{name}")
-        for key in trial.attrs:
-            seen.setdefault(f"attrs.{key}")
+        keys.update(trial.attrs)
+    attrs = [f"attrs.{key}" for key in sorted(keys)]
     head = ["number", "state", "value"]
     tail = ["create_time", "end_time", "worker_id", "reason", "suggested_by", "retry_of"]
-    return [*head, *params, *seen, *tail]
+    return [*head, *params, *attrs, *tail]
 
 
 def _row(trial: Trial, times: Any) -> dict[str, Any]:

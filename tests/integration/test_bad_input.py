@@ -225,7 +225,12 @@ ATTR_CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
         INVALID,
         "worker_id must be at most 128",
     ),
-    ("set attrs of an unknown trial", _set_attrs({"a": 2}, "studies/base/trials/99"), NOT_FOUND, ""),
+    (
+        "set attrs of an unknown trial",
+        _set_attrs({"a": 2}, "studies/base/trials/99"),
+        NOT_FOUND,
+        "",
+    ),
     ("set attrs of an unknown study", _set_attrs({"a": 2}, "studies/nope/trials/1"), NOT_FOUND, ""),
     (
         "repeated tell changes an attribute",
