@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from asktell.client import StudyInfo, Trial, TrialCounts
+from asktell.client import InvalidArgumentError, StudyInfo, Trial, TrialCounts
 from asktell.client import _export as export
 from asktell.server.domain import MAX_ATTRS, check_attrs
 from asktell.server.errors import InvalidArgument
@@ -126,8 +126,9 @@ def test_parse_time() -> None:
     assert export.parse_time("2026-01-05T10:00:00", "t") == moment  # naive: UTC
     assert export.parse_time(moment.timestamp(), "t") == moment
     assert export.parse_time(None, "t") is None
-    with pytest.raises(Exception, match="trials\\[0\\].end_time: expected an ISO 8601 time"):
+    with pytest.raises(InvalidArgumentError) as raised:
         export.parse_time("yesterday", "trials[0].end_time")
+    assert "trials[0].end_time: expected an ISO 8601 time, got 'yesterday'" in str(raised.value)
 
 
 def test_a_mixed_column_round_trips_through_parquet(tmp_path: Path) -> None:
