@@ -14,10 +14,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from asktell.client import AlreadyExistsError, Client, Study, Trial
+from asktell.client import AlreadyExistsError, Client, Study, Trial, read_parquet
 from asktell.client import _client as client_module
 from asktell.client._cli import main
-from asktell.client._export import read_parquet
 from tests.conftest import LiveServer
 
 SPEC: dict[str, Any] = {
