@@ -399,9 +399,13 @@ MAX_NOTE = 60
 def _notes(trial: Trial) -> str:
     """A trial's reason (FAILED, PRUNED) and attributes on one line, cut to MAX_NOTE."""
     parts = [trial.reason] if trial.reason else []
-    parts += [f"{k}={_fmt(v)}" for k, v in trial.attrs.items()]
+    parts += [f"{k}={_note_value(v)}" for k, v in trial.attrs.items()]
     text = " ".join(" ".join(parts).split())  # one line whatever the reason holds
     return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 3] + "..."
+
+
+def _note_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else _fmt(value)
 
 
 def _best_line(best: Trial | None) -> str:
