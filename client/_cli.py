@@ -405,7 +405,9 @@ def _notes(trial: Trial) -> str:
 
 
 def _note_value(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else _fmt(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _best_line(best: Trial | None) -> str:

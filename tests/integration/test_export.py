@@ -219,7 +219,7 @@ def test_show_and_best_carry_attrs_and_reasons(live_server: LiveServer, tmp_path
     assert header.split() == ["#", "STATE", "VALUE", "x", "n", "act", "BY", "NOTES"]
     row = {line.split()[0]: line for line in lines if line[:1].isdigit()}
     assert "epochs=12 loss=0.1 model_uri=s3://m/2 ok=false" in row["2"]
-    assert row["4"].rstrip().endswith("CUDA out of memory peak_mb=8.192e+04")
+    assert row["4"].rstrip().endswith("CUDA out of memory peak_mb=81920.5")
     assert "stopped early at step 2" in row["5"]
 
     limited = runner.invoke(main, ["study", "show", "exported", "--limit", "2", *server])
