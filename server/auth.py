@@ -8,7 +8,7 @@ the worker ids it may act as:
 tokens:
   9b1c...e7: admin        # create, update, stop, resume, delete studies; add and enqueue trials
   77d2...0c: viewer       # read only
-  3f0a...51: worker       # ask, tell, report, heartbeat as any worker id
+  3f0a...51: worker       # ask, tell, report, heartbeat, set attributes as any worker id
   c4e8...9a:              # a worker token bound to its worker ids
     role: worker
     worker_ids: [gpu-node-1, "gpu-node-2/*"]   # exact ids, or a prefix ending in '*'
@@ -16,8 +16,8 @@ tokens:
 Roles nest: admin can do what a worker can, a worker what a viewer can.
 Callers send `authorization: Bearer <token>` metadata. A missing or unknown
 token is UNAUTHENTICATED, a role too weak PERMISSION_DENIED, and so is a bound
-token whose Ask, Tell, Report or Heartbeat names a worker id outside its list
-(or none): it cannot take or finish another worker's trials. Unbound tokens keep
+token whose Ask, Tell, Report, Heartbeat or SetTrialAttributes names a worker id
+outside its list (or none): it cannot take or finish another worker's trials. Unbound tokens keep
 the open mode, where `worker_id` is whatever the caller says. Tokens are compared
 in constant time and never logged; health checks and reflection stay open.
 """
@@ -61,10 +61,11 @@ REQUIRED_ROLE: dict[str, Role] = {
     "Tell": Role.WORKER,
     "Report": Role.WORKER,
     "Heartbeat": Role.WORKER,
+    "SetTrialAttributes": Role.WORKER,
 }
 
 # The methods whose request names the worker acting (its `worker_id` field).
-WORKER_METHODS = frozenset({"Ask", "Tell", "Report", "Heartbeat"})
+WORKER_METHODS = frozenset({"Ask", "Tell", "Report", "Heartbeat", "SetTrialAttributes"})
 
 
 class AuthConfigError(ValueError):
