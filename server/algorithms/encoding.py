@@ -10,6 +10,14 @@ Two views of a search space with `p` parameters:
   block and clips to bounds, so any point of the cube decodes to a valid configuration.
 - **unit** `U: (n, p)` in [0, 1)^p, one uniform per parameter, mapped by each
   parameter's inverse CDF (`from_unit`): what random and quasi-random sampling use.
+
+Conditional spaces keep every parameter's columns (and its unit column) at a fixed
+place, so configurations of different branches stay comparable. A parameter that is
+inactive in a configuration is encoded at a fixed point: `INACTIVE` in its numeric
+column (the middle of the cube), all zeros in its one-hot block (equally far from every
+value). Decoding and sampling go top-down (`space.ordered`): a parameter gets a value
+only when its parent's decoded value activates it, so `encode(decode(X))` is a fixed
+point of decoding: inactive columns always sit at their fixed encoding.
 """
 
 from __future__ import annotations
@@ -31,6 +39,11 @@ from asktell.server.domain import (
     Scale,
     SearchSpace,
 )
+
+# The numeric column of an inactive parameter. Inside the cube, so that a parameter that
+# becomes active when its parent changes (a categorical neighbour of the acquisition
+# search) decodes to the middle of its range rather than to a bound.
+INACTIVE = 0.5
 
 
 def _numeric_bounds(param: Param) -> tuple[float, float, bool]:
@@ -77,19 +90,53 @@ class Encoder:
 
     # ----------------------------------------------------------------- cube
     def encode(self, configs: Sequence[Params]) -> np.ndarray:
-        """X: (n, d) in [0, 1] for `configs` (each must be valid in the space)."""
+        """X: (n, d) in [0, 1] for `configs` (each must be valid in the space).
+
+        A parameter a configuration does not hold (inactive there) takes its fixed
+        inactive encoding.
+        """
         X = np.zeros((len(configs), self.n_dims))
         for param in self.space.params:
             cols = self.columns[param.name]
             if isinstance(param, CategoricalParam):
-                index = {v: i for i, v in enumerate(param.values)}
                 for row, config in enumerate(configs):
-                    X[row, cols.start + index[str(config[param.name])]] = 1.0
+                    if param.name in config:
+                        X[row, cols.start + param.index(config[param.name])] = 1.0
                 continue
             low, high, log = _numeric_bounds(param)
-            values = np.array([float(c[param.name]) for c in configs])
-            X[:, cols.start] = _to_unit(values, low, high, log)
+            held = [param.name in c for c in configs]
+            if all(held):
+                values = np.array([float(c[param.name]) for c in configs])
+                X[:, cols.start] = _to_unit(values, low, high, log)
+                continue
+            values = np.array([float(c.get(param.name, low)) for c in configs])
+            X[:, cols.start] = np.where(held, _to_unit(values, low, high, log), INACTIVE)
         return X
+
+    def encode_param(self, param: Param, value: ParamValue) -> np.ndarray:
+        """The columns of one parameter for one of its values."""
+        return self.encode([{param.name: value}])[0, self.columns[param.name]]
+
+    def set_inactive(self, param: Param, x: np.ndarray) -> None:
+        """Puts parameter `param` of the point x (d,) at its fixed inactive encoding."""
+        x[self.columns[param.name]] = 0.0 if isinstance(param, CategoricalParam) else INACTIVE
+
+    @staticmethod
+    def from_unit_param(param: Param, u: float) -> ParamValue:
+        """The parameter's value at quantile `u` in [0, 1) of its prior (as `from_unit`)."""
+        return _value_at(param, min(max(u, 0.0), np.nextafter(1.0, 0.0)))
+
+    def active_columns(self, X: np.ndarray) -> np.ndarray:
+        """(n, d) bool: the columns of the parameters active in each decoded point of X."""
+        X = np.atleast_2d(X)
+        mask = np.ones(X.shape, dtype=bool)
+        if not self.space.conditional:
+            return mask
+        for row, config in enumerate(self.decode(X)):
+            for param in self.space.params:
+                if param.name not in config:
+                    mask[row, self.columns[param.name]] = False
+        return mask
 
     def decode(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
         """Valid configurations for any points X: (n, d) (clipped into the cube first).
@@ -98,6 +145,8 @@ class Encoder:
         bug upstream still yields a valid configuration rather than an invalid one.
         """
         X = np.clip(np.nan_to_num(np.atleast_2d(X), nan=0.0), 0.0, 1.0)
+        if self.space.conditional:
+            return [self._decode_tree(x) for x in X]
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(X))]
         for param in self.space.params:
             cols = self.columns[param.name]
@@ -111,6 +160,21 @@ class Encoder:
                 out[row][param.name] = _snap(param, interpolate(low, high, float(fraction), log))
         return out
 
+    def decode_param(self, param: Param, x: np.ndarray) -> ParamValue:
+        """The value of one parameter from its columns `x` (already clipped into [0, 1])."""
+        if isinstance(param, CategoricalParam):
+            return param.values[int(np.argmax(x))]
+        low, high, log = _numeric_bounds(param)
+        return _snap(param, interpolate(low, high, float(x[0]), log))
+
+    def _decode_tree(self, x: np.ndarray) -> dict[str, ParamValue]:
+        """One point x (d,) of a conditional space, top-down: only active parameters."""
+        config: dict[str, ParamValue] = {}
+        for param in self.space.ordered:
+            if self.space.is_active(param.name, config):
+                config[param.name] = self.decode_param(param, x[self.columns[param.name]])
+        return {name: config[name] for name in self.space.names if name in config}
+
     # ----------------------------------------------------------------- unit
     def from_unit(self, U: np.ndarray) -> list[dict[str, ParamValue]]:
         """Configurations for U: (n, p) in [0, 1), one uniform per parameter.
@@ -120,6 +184,17 @@ class Encoder:
         """
         U = np.clip(np.atleast_2d(U), 0.0, np.nextafter(1.0, 0.0))
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(U))]
+        if self.space.conditional:
+            # Top-down: a parameter is drawn only where its parent's value activates it;
+            # each keeps its own column of U, so a sequence stays stable per parameter.
+            position = {p.name: j for j, p in enumerate(self.space.params)}
+            for row, u_row in enumerate(U):
+                config: dict[str, ParamValue] = {}
+                for param in self.space.ordered:
+                    if self.space.is_active(param.name, config):
+                        config[param.name] = _value_at(param, float(u_row[position[param.name]]))
+                out[row] = {n: config[n] for n in self.space.names if n in config}
+            return out
         for j, param in enumerate(self.space.params):
             column = U[:, j]
             for row, u in enumerate(column):
@@ -167,8 +242,9 @@ def _snap(param: Param, value: float) -> ParamValue:
     if isinstance(param, IntParam):
         return _lattice(param, round((value - param.low) / param.step))
     if isinstance(param, DiscreteParam):
-        values = np.asarray(param.values)
-        return float(values[int(np.argmin(np.abs(values - value)))])
+        # The listed value itself: an int for integer discrete parameters.
+        values = np.asarray(param.values, dtype=float)
+        return param.values[int(np.argmin(np.abs(values - value)))]
     raise TypeError(param)
 
 

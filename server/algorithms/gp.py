@@ -13,6 +13,14 @@ The recipe, one step per function below:
 6. maximise the acquisition (many quasi-random and local candidates, then L-BFGS-B);
 7. decode the best candidate that repeats no known configuration.
 
+Conditional spaces: every parameter keeps its columns; a parameter inactive in a
+configuration sits at its fixed inactive encoding (`encoding.INACTIVE` in a numeric
+column, an all-zero one-hot block), so trials of different branches stay comparable and
+the parent's own columns tell the branches apart. Every candidate the acquisition sees
+is a fixed point of decode -> re-encode: quasi-random candidates are sampled top-down,
+local ones are snapped after their parent values change, and L-BFGS-B moves only the
+columns active at its starting point.
+
 The maths lives in `_gp/` on arrays only.
 """
 
@@ -127,6 +135,8 @@ def _candidates(encoder: Encoder, X_best: np.ndarray, rng: np.random.Generator) 
     # Local candidates: small Gaussian steps on numeric columns, one value swap on categoricals.
     local = np.repeat(X_best, N_LOCAL_PER_TOP, axis=0)
     numeric = ~encoder.is_categorical
+    if encoder.space.conditional:
+        _fill_inactive(encoder, local, rng)
     scale = rng.choice([0.01, 0.05, 0.15], size=(len(local), 1))
     local[:, numeric] += scale * rng.standard_normal((len(local), int(numeric.sum())))
     local = np.clip(local, 0.0, 1.0)
@@ -139,6 +149,23 @@ def _candidates(encoder: Encoder, X_best: np.ndarray, rng: np.random.Generator) 
             block[np.arange(len(picks)), picks] = 1.0
             local[flip, cols] = block
     return np.vstack([spread, _snap(encoder, local)])
+
+
+def _fill_inactive(encoder: Encoder, X: np.ndarray, rng: np.random.Generator) -> None:
+    """Gives the inactive columns of X (k, d) random values, in place, so that a child a
+    perturbed parent activates starts from a random value (snapping resets the others)."""
+    inactive = ~encoder.active_columns(X)
+    for param in encoder.space.params:
+        cols = encoder.columns[param.name]
+        rows = np.flatnonzero(inactive[:, cols.start])
+        if not len(rows):
+            continue
+        if isinstance(param, CategoricalParam):
+            block = np.zeros((len(rows), len(param.values)))
+            block[np.arange(len(rows)), rng.integers(len(param.values), size=len(rows))] = 1.0
+            X[rows, cols] = block
+        else:
+            X[rows, cols.start] = rng.random(len(rows))
 
 
 def _snap(encoder: Encoder, X: np.ndarray) -> np.ndarray:
@@ -234,6 +261,7 @@ def suggest(
             blocks=blocks,
             snap=lambda X: _snap(encoder, X),
             should_stop=deadline.expired,
+            active=(lambda x: encoder.active_columns(x)[0]) if space.conditional else None,
         )
         config = _pick(encoder, ranked, X_train, seen)
         if config is None:
