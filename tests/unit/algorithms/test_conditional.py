@@ -10,7 +10,6 @@ exhaustion; hundreds of trials from random, Sobol, GP and genetic.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from asktell.server.algorithms.base import NO_DEADLINE
 from asktell.server.algorithms.encoding import INACTIVE, Encoder
 from asktell.server.algorithms.genetic import GeneticSettings
 from asktell.server.algorithms.gp import GpSettings
-from asktell.server.algorithms.grid import GridSettings, grid_size
+from asktell.server.algorithms.grid import GridSettings, axis_value, grid_size
 from asktell.server.algorithms.random import RandomSettings
 from asktell.server.domain import (
     CategoricalParam,
@@ -208,7 +207,7 @@ def _brute_force_grid(space: SearchSpace) -> list[Params]:
     axes: list[list[ParamValue]] = []
     for param in space.params:
         if isinstance(param, FloatParam):
-            axes.append([ALGORITHMS_GRID_VALUE(param, i) for i in range(param.grid_points)])
+            axes.append([axis_value(param, i) for i in range(param.grid_points)])
         else:
             axes.append(grid_values(param))
     seen: dict[tuple[Any, ...], Params] = {}
@@ -223,14 +222,8 @@ def _brute_force_grid(space: SearchSpace) -> list[Params]:
 def _product(axes: list[list[ParamValue]]) -> list[tuple[ParamValue, ...]]:
     out: list[tuple[ParamValue, ...]] = [()]
     for axis in axes:
-        out = [row + (v,) for row in out for v in axis]
+        out = [(*row, v) for row in out for v in axis]
     return out
-
-
-def ALGORITHMS_GRID_VALUE(param: FloatParam, i: int) -> ParamValue:  # noqa: N802
-    from asktell.server.algorithms.grid import axis_value
-
-    return axis_value(param, i)
 
 
 @examples(30)  # each example is a model fit and an acquisition search
