@@ -13,11 +13,15 @@ Two views of a search space with `p` parameters:
 
 Conditional spaces keep every parameter's columns (and its unit column) at a fixed
 place, so configurations of different branches stay comparable. A parameter that is
-inactive in a configuration is encoded at a fixed point: `INACTIVE` in its numeric
-column (the middle of the cube), all zeros in its one-hot block (equally far from every
-value). Decoding and sampling go top-down (`space.ordered`): a parameter gets a value
-only when its parent's decoded value activates it, so `encode(decode(X))` is a fixed
-point of decoding: inactive columns always sit at their fixed encoding.
+inactive in a configuration is encoded at a fixed point: `INACTIVE` (-1, outside the
+cube) in its numeric column, all zeros in its one-hot block (equally far from every
+value). Outside the cube, an inactive value is at least one unit from every active
+one, so a branch's trials do not pass for trials of another branch at some value of
+its parameters (with 0.5, a trial of branch b looked to the GP like a trial of branch
+a at the middle of a's range: see docs/algorithms.md). Decoding and sampling go
+top-down (`space.ordered`): a parameter gets a value only when its parent's decoded
+value activates it, so `encode(decode(X))` is a fixed point of decoding: inactive
+columns always sit at their fixed encoding.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ from asktell.server.domain import (
     SearchSpace,
 )
 
-# The numeric column of an inactive parameter. Inside the cube, so that a parameter that
-# becomes active when its parent changes (a categorical neighbour of the acquisition
-# search) decodes to the middle of its range rather than to a bound.
-INACTIVE = 0.5
+# The numeric column of an inactive parameter, outside the cube. A parameter whose column
+# still holds it when its parent's change activates it (a categorical neighbour in the
+# acquisition search) decodes to the middle of its range.
+INACTIVE = -1.0
 
 
 def _numeric_bounds(param: Param) -> tuple[float, float, bool]:
@@ -144,9 +148,10 @@ class Encoder:
         NaN coordinates (which no algorithm should produce) decode like 0, so that a
         bug upstream still yields a valid configuration rather than an invalid one.
         """
-        X = np.clip(np.nan_to_num(np.atleast_2d(X), nan=0.0), 0.0, 1.0)
+        X = np.nan_to_num(np.atleast_2d(np.asarray(X, dtype=float)), nan=0.0)
         if self.space.conditional:
             return [self._decode_tree(x) for x in X]
+        X = np.clip(X, 0.0, 1.0)
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(X))]
         for param in self.space.params:
             cols = self.columns[param.name]
@@ -172,7 +177,10 @@ class Encoder:
         config: dict[str, ParamValue] = {}
         for param in self.space.ordered:
             if self.space.is_active(param.name, config):
-                config[param.name] = self.decode_param(param, x[self.columns[param.name]])
+                cols = x[self.columns[param.name]]
+                if not isinstance(param, CategoricalParam) and cols[0] == INACTIVE:
+                    cols = np.array([0.5])
+                config[param.name] = self.decode_param(param, np.clip(cols, 0.0, 1.0))
         return {name: config[name] for name in self.space.names if name in config}
 
     # ----------------------------------------------------------------- unit

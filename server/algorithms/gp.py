@@ -248,22 +248,31 @@ def suggest(
     blocks = [encoder.columns[p.name] for p in space.params if isinstance(p, CategoricalParam)]
     unknown: list[Params] = list(history.pending)
     beta = settings.ucb_beta or acquisition.DEFAULT_UCB_BETA
+    branches = _branches(encoder, candidates) if space.conditional else []
+    tried = [o.params for o in history.completed + history.pruned] + list(history.failed)
     while len(out) < n:
         if deadline.expired():
             return fill_quasi_random(NOTE_DEADLINE_RANDOM)
         X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed)
         posterior = model.Posterior.condition(X_train, y_train, hyper)
         acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
+        branch = _underexplored(branches, tried + unknown)
+        # An under-explored branch gets the best of its space-filling candidates, unrefined:
+        # with little data there, refinement runs to the corners where the variance is.
+        in_branch = np.array([i < N_CANDIDATES and b == branch for i, b in enumerate(branches)])
         ranked, _, finished = optimize.maximize(
             acq,
-            candidates,
+            candidates if branch is None else candidates[in_branch],
+            n_local=5 if branch is None else 0,
             continuous=~encoder.is_categorical,
             blocks=blocks,
             snap=lambda X: _snap(encoder, X),
             should_stop=deadline.expired,
             active=(lambda x: encoder.active_columns(x)[0]) if space.conditional else None,
         )
-        config = _pick(encoder, ranked, X_train, seen)
+        config = _pick(encoder, ranked, X_train, seen, branch)
+        if config is None and branch is not None:
+            config = _pick(encoder, ranked, X_train, seen)
         if config is None:
             add(quasi_random(), NOTE_NO_NEW)
         else:
@@ -272,14 +281,57 @@ def suggest(
     return out
 
 
-def _pick(encoder: Encoder, ranked: np.ndarray, X_known: np.ndarray, seen: Seen) -> Params | None:
+Branch = tuple[str, ...]
+
+
+def _branches(encoder: Encoder, candidates: np.ndarray) -> list[Branch]:
+    """The branch of each candidate: the names of the parameters active in it."""
+    return [tuple(sorted(config)) for config in encoder.decode(candidates)]
+
+
+def _underexplored(branches: list[Branch], tried: Sequence[Params]) -> Branch | None:
+    """The branch the next suggestion must come from, or None for any.
+
+    In a conditional space the model can write a branch off after a few poor random
+    points: with little data in it, its own dimensions fit long lengthscales and look
+    flat. So a branch (a set of active parameters the candidates reach) that holds fewer
+    than min(sqrt(n), n / (2 k)) of the n configurations tried or pending (k branches)
+    gets the next suggestion, still the acquisition's best inside it: a bandit's forced
+    exploration, a bounded share of the budget that shrinks as sqrt(n) / n.
+    """
+    reachable = sorted(set(branches))
+    if len(reachable) < 2:
+        return None
+    counts = {b: 0 for b in reachable}
+    for config in tried:
+        key = tuple(sorted(config))
+        if key in counts:
+            counts[key] += 1
+    n = len(tried)
+    floor = min(math.sqrt(n), n / (2 * len(reachable)))
+    least = min(reachable, key=lambda b: counts[b])
+    return least if counts[least] < floor else None
+
+
+def _pick(
+    encoder: Encoder,
+    ranked: np.ndarray,
+    X_known: np.ndarray,
+    seen: Seen,
+    branch: Branch | None = None,
+) -> Params | None:
     """The best-ranked configuration not yet seen, preferring ones not within MIN_DISTANCE of a
-    known point: a near-copy of a trial teaches the model almost nothing."""
+    known point: a near-copy of a trial teaches the model almost nothing. With `branch`, only
+    configurations of that branch (a categorical neighbour may have left it)."""
     top = ranked[:N_PICK]
     sq = (top**2).sum(1)[:, None] + (X_known**2).sum(1)[None, :] - 2.0 * top @ X_known.T
     far = np.sqrt(np.maximum(sq, 0.0)).min(axis=1) >= MIN_DISTANCE  # (k,)
     configs = encoder.decode(top)
-    unseen = [i for i, c in enumerate(configs) if c not in seen]
+    unseen = [
+        i
+        for i, c in enumerate(configs)
+        if c not in seen and (branch is None or tuple(sorted(c)) == branch)
+    ]
     for i in unseen:
         if far[i]:
             return configs[i]
