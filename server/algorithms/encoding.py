@@ -42,6 +42,7 @@ from asktell.server.domain import (
     ParamValue,
     Scale,
     SearchSpace,
+    typed_key,
 )
 
 # The numeric column of an inactive parameter, outside the cube. A parameter whose column
@@ -130,16 +131,30 @@ class Encoder:
         """The parameter's value at quantile `u` in [0, 1) of its prior (as `from_unit`)."""
         return _value_at(param, min(max(u, 0.0), np.nextafter(1.0, 0.0)))
 
+    def active_params(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Parameter name -> (n,) bool, whether it is active in each encoded point of X.
+
+        X must hold encodings (fixed points of decode -> encode, as `encode` gives): an
+        inactive parameter is recognised by its fixed encoding.
+        """
+        X = np.atleast_2d(X)
+        out: dict[str, np.ndarray] = {}
+        for param in self.space.params:
+            cols = self.columns[param.name]
+            if isinstance(param, CategoricalParam):
+                out[param.name] = X[:, cols].sum(axis=1) > 0.0
+            else:
+                out[param.name] = X[:, cols.start] != INACTIVE
+        return out
+
     def active_columns(self, X: np.ndarray) -> np.ndarray:
-        """(n, d) bool: the columns of the parameters active in each decoded point of X."""
+        """(n, d) bool: the columns of the parameters active in each encoded point of X."""
         X = np.atleast_2d(X)
         mask = np.ones(X.shape, dtype=bool)
         if not self.space.conditional:
             return mask
-        for row, config in enumerate(self.decode(X)):
-            for param in self.space.params:
-                if param.name not in config:
-                    mask[row, self.columns[param.name]] = False
+        for name, on in self.active_params(X).items():
+            mask[:, self.columns[name]] = on[:, None]
         return mask
 
     def decode(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
@@ -150,8 +165,16 @@ class Encoder:
         """
         X = np.nan_to_num(np.atleast_2d(np.asarray(X, dtype=float)), nan=0.0)
         if self.space.conditional:
-            return [self._decode_tree(x) for x in X]
-        X = np.clip(X, 0.0, 1.0)
+            # A parameter whose column still holds the inactive marker when its parent's
+            # value activates it (a changed parent) decodes to the middle of its range.
+            X = X.copy()
+            numeric = ~self.is_categorical
+            X[:, numeric] = np.where(X[:, numeric] == INACTIVE, 0.5, X[:, numeric])
+            return self._keep_active(self._decode_all(np.clip(X, 0.0, 1.0)))
+        return self._decode_all(np.clip(X, 0.0, 1.0))
+
+    def _decode_all(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
+        """Every parameter's value at X (n, d) in [0, 1], active or not."""
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(X))]
         for param in self.space.params:
             cols = self.columns[param.name]
@@ -165,23 +188,30 @@ class Encoder:
                 out[row][param.name] = _snap(param, interpolate(low, high, float(fraction), log))
         return out
 
+    def _keep_active(self, full: list[dict[str, ParamValue]]) -> list[dict[str, ParamValue]]:
+        """Full assignments cut to their active parameters, decided top-down (parents first):
+        a parameter is active where its parent is active and has one of the condition's values.
+        """
+        active: dict[str, np.ndarray] = {}
+        for param in self.space.ordered:
+            condition = self.space.condition(param.name)
+            if condition is None:
+                active[param.name] = np.ones(len(full), dtype=bool)
+                continue
+            keys = {typed_key(v) for v in condition.values}
+            on = np.array([typed_key(row[condition.parent]) in keys for row in full], dtype=bool)
+            active[param.name] = active[condition.parent] & on
+        names = self.space.names
+        return [
+            {name: row[name] for name in names if active[name][i]} for i, row in enumerate(full)
+        ]
+
     def decode_param(self, param: Param, x: np.ndarray) -> ParamValue:
         """The value of one parameter from its columns `x` (already clipped into [0, 1])."""
         if isinstance(param, CategoricalParam):
             return param.values[int(np.argmax(x))]
         low, high, log = _numeric_bounds(param)
         return _snap(param, interpolate(low, high, float(x[0]), log))
-
-    def _decode_tree(self, x: np.ndarray) -> dict[str, ParamValue]:
-        """One point x (d,) of a conditional space, top-down: only active parameters."""
-        config: dict[str, ParamValue] = {}
-        for param in self.space.ordered:
-            if self.space.is_active(param.name, config):
-                cols = x[self.columns[param.name]]
-                if not isinstance(param, CategoricalParam) and cols[0] == INACTIVE:
-                    cols = np.array([0.5])
-                config[param.name] = self.decode_param(param, np.clip(cols, 0.0, 1.0))
-        return {name: config[name] for name in self.space.names if name in config}
 
     # ----------------------------------------------------------------- unit
     def from_unit(self, U: np.ndarray) -> list[dict[str, ParamValue]]:
@@ -192,21 +222,14 @@ class Encoder:
         """
         U = np.clip(np.atleast_2d(U), 0.0, np.nextafter(1.0, 0.0))
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(U))]
-        if self.space.conditional:
-            # Top-down: a parameter is drawn only where its parent's value activates it;
-            # each keeps its own column of U, so a sequence stays stable per parameter.
-            position = {p.name: j for j, p in enumerate(self.space.params)}
-            for row, u_row in enumerate(U):
-                config: dict[str, ParamValue] = {}
-                for param in self.space.ordered:
-                    if self.space.is_active(param.name, config):
-                        config[param.name] = _value_at(param, float(u_row[position[param.name]]))
-                out[row] = {n: config[n] for n in self.space.names if n in config}
-            return out
         for j, param in enumerate(self.space.params):
             column = U[:, j]
             for row, u in enumerate(column):
                 out[row][param.name] = _value_at(param, float(u))
+        if self.space.conditional:
+            # Top-down: a parameter holds a value only where its parent's value activates
+            # it; each keeps its own column of U, so a sequence stays stable per parameter.
+            return self._keep_active(out)
         return out
 
 

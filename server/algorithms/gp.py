@@ -286,7 +286,9 @@ Branch = tuple[str, ...]
 
 def _branches(encoder: Encoder, candidates: np.ndarray) -> list[Branch]:
     """The branch of each candidate: the names of the parameters active in it."""
-    return [tuple(sorted(config)) for config in encoder.decode(candidates)]
+    active = encoder.active_params(candidates)
+    names = sorted(active)
+    return [tuple(n for n in names if active[n][row]) for row in range(len(candidates))]
 
 
 def _underexplored(branches: list[Branch], tried: Sequence[Params]) -> Branch | None:

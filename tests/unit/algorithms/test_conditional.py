@@ -411,6 +411,8 @@ def _best_after(algo: str, n_trials: int, seed: int) -> float:
 @pytest.mark.slow
 def test_gp_beats_random_on_a_conditional_function() -> None:
     seeds = range(3)
-    gp = np.median([_best_after("gp", 20, s) for s in seeds])
-    rnd = np.median([_best_after("random", 20, s) for s in seeds])
-    assert gp < 0.5 * rnd, (gp, rnd)
+    gp = [_best_after("gp", 20, s) for s in seeds]
+    rnd = [_best_after("random", 20, s) for s in seeds]
+    # Every GP run ends below every random run, and the median well below.
+    assert max(gp) < min(rnd), (gp, rnd)
+    assert np.median(gp) < 0.6 * np.median(rnd), (gp, rnd)
