@@ -37,6 +37,7 @@ from asktell.server.domain import (
     SearchSpace,
     typed_key,
 )
+from asktell.server.errors import InvalidArgument
 
 ISSUE_SPACE = SearchSpace(
     (
@@ -416,3 +417,12 @@ def test_gp_beats_random_on_a_conditional_function() -> None:
     # Every GP run ends below every random run, and the median well below.
     assert max(gp) < min(rnd), (gp, rnd)
     assert np.median(gp) < 0.6 * np.median(rnd), (gp, rnd)
+
+
+def test_grid_needs_grid_points_for_a_conditional_float_too() -> None:
+    space = SearchSpace(
+        (CategoricalParam("optimizer", ("adam", "sgd")), FloatParam("momentum", 0.5, 0.99)),
+        (Condition("momentum", "optimizer", ("sgd",)),),
+    )
+    with pytest.raises(InvalidArgument, match='"momentum": the grid algorithm needs grid_points'):
+        ALGORITHMS["grid"].check_space(space, GridSettings())
