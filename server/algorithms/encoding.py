@@ -95,7 +95,8 @@ class Encoder:
 
     # ----------------------------------------------------------------- cube
     def encode(self, configs: Sequence[Params]) -> np.ndarray:
-        """X: (n, d) in [0, 1] for `configs` (each must be valid in the space).
+        """X: (n, d) for `configs` (each must be valid in the space), in [0, 1] but for
+        inactive numeric columns.
 
         A parameter a configuration does not hold (inactive there) takes its fixed
         inactive encoding.
