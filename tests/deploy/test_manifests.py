@@ -50,7 +50,7 @@ def check_crd(doc: Obj) -> None:
                 assert ("alert" in rule) != ("record" in rule) and rule["expr"]
         return
     endpoints_key = "endpoints" if doc["kind"] == "ServiceMonitor" else "podMetricsEndpoints"
-    assert set(spec) == {"selector", endpoints_key}, spec
+    assert set(spec) == {"jobLabel", "selector", endpoints_key}, spec
     assert spec["selector"]["matchLabels"]
     for endpoint in spec[endpoints_key]:
         assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
