@@ -31,12 +31,12 @@ def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, floa
     names = list(info.spec["parameters"])
     if len(done) < 4:
         return {}
-    columns = []
+    columns: list[list[float]] = []
     for name in names:
         spec = info.spec["parameters"][name]
         values = [t.params.get(name) for t in done]
         if spec["type"] == "categorical":
-            columns.append([_typed_index(spec["values"], v) for v in values])
+            columns.append([float(_typed_index(spec["values"], v)) for v in values])
             continue
         log = spec.get("scale") == "log"
         numbers = [float(np.log(v) if log else v) for v in values if v is not None]
