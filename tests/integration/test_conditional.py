@@ -191,3 +191,40 @@ def test_a_raw_value_of_the_wrong_kind_in_a_condition_is_rejected(
     assert 'parameter "momentum": when: 0.5 is not a value of parent "optimizer"' in (
         error.value.details() or ""
     )
+
+
+def objective(params: dict[str, Any]) -> float:
+    loss = 1.0 if params["optimizer"] == "adam" else 1.2 - params["momentum"] / 2
+    return loss + 0.1 * params["depth"] - params.get("width_2", 0) / 640
+
+
+def test_grid_hands_out_each_valid_combination_once(client: Client) -> None:
+    study = client.create_study(conditional_spec("cond-grid", "grid"))
+    seen = []
+    while (trial := study.ask()) is not None:
+        assert set(trial.params) == active_names(trial.params)
+        seen.append(tuple(sorted(trial.params.items())))
+        trial.tell(objective(trial.params))
+    # adam: 1 + sgd: 3 momenta; depth 1: 1, depth 2: 2 widths, depth 3: 2 x 2.
+    assert len(seen) == 4 * 7 == len(set(seen))
+
+
+@pytest.mark.parametrize(("algorithm", "n"), [("random", 200), ("genetic", 120), ("gp", 40)])
+def test_every_trial_holds_exactly_its_active_parameters(
+    client: Client, algorithm: str, n: int
+) -> None:
+    study = client.create_study(conditional_spec(f"cond-{algorithm}", algorithm, max_trials=n))
+    branches = set()
+    while batch := study.ask_many(4):
+        for trial in batch:
+            params = trial.params
+            assert set(params) == active_names(params), params
+            assert type(params["depth"]) is int
+            for name in ("width_2", "width_3"):
+                assert name not in params or type(params[name]) is int
+            branches.add((params["optimizer"], params["depth"]))
+            trial.tell(objective(params))
+    assert len(study.trials()) == n
+    assert len(branches) >= 4
+    for trial in study.trials():
+        assert set(trial.params) == active_names(trial.params)
