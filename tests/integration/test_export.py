@@ -27,6 +27,9 @@ SPEC: dict[str, Any] = {
         "x": {"type": "float", "min": -5.0, "max": 5.0},
         "n": {"type": "int", "min": 1, "max": 10},
         "act": {"type": "categorical", "values": ["relu", "tanh"]},
+        "bs": {"type": "discrete", "values": [16, 32]},
+        "flag": {"type": "categorical", "values": [True, False]},
+        "mom": {"type": "float", "min": 0.5, "max": 0.9, "when": {"act": ["tanh"]}},
     },
 }
 BASE = [
@@ -36,6 +39,9 @@ BASE = [
     "params.x",
     "params.n",
     "params.act",
+    "params.bs",
+    "params.flag",
+    "params.mom",
 ]
 TAIL = ["create_time", "end_time", "worker_id", "reason", "suggested_by", "retry_of"]
 
@@ -91,6 +97,9 @@ def test_export_json_and_import_round_trip_through_the_cli(
         assert [t["number"] for t in document["trials"]] == [1, 2, 3, 4, 5, 6]
         first = document["trials"][0]
         assert type(first["params"]["n"]) is int and type(first["params"]["x"]) is float
+        assert type(first["params"]["bs"]) is int and type(first["params"]["flag"]) is bool
+        for item in document["trials"]:
+            assert ("mom" in item["params"]) == (item["params"]["act"] == "tanh")
         assert first["attrs"] == {"model_uri": "s3://m/1", "epochs": 10, "ok": True, "tag": 7}
         assert first["end_time"].endswith("Z") and first["worker_id"] == "exporter"
         assert document["trials"][3]["reason"] == "CUDA out of memory"
@@ -166,7 +175,10 @@ def test_dataframe_and_parquet_keep_the_types(live_server: LiveServer, tmp_path:
     with live_server.client() as client:
         study = _populate(client)
         frame = study.to_dataframe()
-    assert list(frame.columns[:6]) == BASE and list(frame.columns[-6:]) == TAIL
+    assert list(frame.columns[: len(BASE)]) == BASE and list(frame.columns[-6:]) == TAIL
+    assert str(frame["params.bs"].dtype) == "Int64" and str(frame["params.flag"].dtype) == "boolean"
+    # An inactive conditional parameter is missing from its row.
+    assert (frame["params.mom"].isna() == (frame["params.act"] != "tanh")).all()
     assert len(frame) == 6
     assert str(frame["params.n"].dtype) == "Int64" and str(frame["attrs.epochs"].dtype) == "Int64"
     assert str(frame["attrs.ok"].dtype) == "boolean"
@@ -198,6 +210,7 @@ def test_dataframe_and_parquet_keep_the_types(live_server: LiveServer, tmp_path:
     assert back["params.n"].tolist() == frame["params.n"].tolist()
     assert str(back["params.n"].dtype) == "Int64"
     assert back["attrs.ok"].tolist()[:2] == [True, False]
+    assert back["params.flag"].tolist() == frame["params.flag"].tolist()
     assert (back["create_time"] == frame["create_time"]).all()
 
     result = CliRunner().invoke(
@@ -216,7 +229,19 @@ def test_show_and_best_carry_attrs_and_reasons(live_server: LiveServer, tmp_path
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = next(line for line in lines if line.startswith("#"))
-    assert header.split() == ["#", "STATE", "VALUE", "x", "n", "act", "BY", "NOTES"]
+    assert header.split() == [
+        "#",
+        "STATE",
+        "VALUE",
+        "x",
+        "n",
+        "act",
+        "bs",
+        "flag",
+        "mom",
+        "BY",
+        "NOTES",
+    ]
     row = {line.split()[0]: line for line in lines if line[:1].isdigit()}
     assert "epochs=12 loss=0.1 model_uri=s3://m/2 ok=false" in row["2"]
     assert row["4"].rstrip().endswith("CUDA out of memory peak_mb=81920.5")
