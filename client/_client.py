@@ -653,8 +653,8 @@ def _check_seconds(field: str, value: float) -> float:
 def _suggestions_made(client: Client, study: str, counts: TrialCounts) -> int:
     """How many of the study's trials used its budget: those its algorithm suggested.
 
-    Enqueued configurations, retries and added trials use none; the contract's trial
-    counts do not tell them apart, so this reads the study's trials.
+    Enqueued configurations, retries and added trials use none. For a server older
+    than `Study.suggestions_made`, which says so itself: this reads the study's trials.
     """
     if counts.running + counts.complete + counts.failed + counts.pruned == 0:
         return 0
@@ -698,6 +698,9 @@ def _study_info(message: rpb.Study) -> StudyInfo:
             failed=counts.failed,
             pruned=counts.pruned,
             queued=counts.queued,
+        ),
+        suggestions_made=(
+            message.suggestions_made if message.HasField("suggestions_made") else None
         ),
     )
 
@@ -824,10 +827,12 @@ class Study:
         budget = int(info.spec["max_trials"])
         c = info.counts
         trials = c.running + c.complete + c.failed + c.pruned
-        # Suggestions made are at most the trials: with room for n_trials more beyond
-        # those, the budget already allows them, and reading the trials is not needed.
-        if budget != 0 and trials + n_trials > budget:
+        made = info.suggestions_made
+        # From an older server: suggestions made are at most the trials, so with room for
+        # n_trials more beyond those the budget already allows them, and nothing is read.
+        if made is None and budget != 0 and trials + n_trials > budget:
             made = _suggestions_made(self.client, self.id, c)
+        if made is not None and budget != 0:
             budget = min(max(budget, made + n_trials), _MAX_UINT32)
         return self.update(
             max_trials=budget,

@@ -179,3 +179,5 @@ class StudyInfo:
     seed: int
     create_time: dt.datetime | None
     counts: TrialCounts
+    # Suggestions the algorithm has made (what max_trials limits); None from an older server.
+    suggestions_made: int | None = None

@@ -259,6 +259,7 @@ def study_message(
         create_time=_timestamp(study.create_time),
         trial_counts=_counts(counts) if counts is not None else None,
         seed=study.seed,
+        suggestions_made=study.n_suggested,
     )
 
 

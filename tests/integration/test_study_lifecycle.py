@@ -344,6 +344,7 @@ def test_extend_makes_room_for_n_more_suggestions(client: Client) -> None:
     queued = study.ask()
     assert queued is not None and queued.suggested_by == "enqueued"
     queued.tell(1.0)
+    assert study.info().suggestions_made == 8  # of 13 trials
     info = study.extend(2)
     assert info.spec["max_trials"] == 10 and info.state == "ACTIVE"
     assert len(study.ask_many(10)) == 2

@@ -257,20 +257,22 @@ class TrialCounts(_message.Message):
     def __init__(self, running: _Optional[int] = ..., complete: _Optional[int] = ..., failed: _Optional[int] = ..., pruned: _Optional[int] = ..., queued: _Optional[int] = ...) -> None: ...
 
 class Study(_message.Message):
-    __slots__ = ("name", "spec", "state", "create_time", "trial_counts", "seed")
+    __slots__ = ("name", "spec", "state", "create_time", "trial_counts", "seed", "suggestions_made")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     TRIAL_COUNTS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTIONS_MADE_FIELD_NUMBER: _ClassVar[int]
     name: str
     spec: StudySpec
     state: StudyState
     create_time: _timestamp_pb2.Timestamp
     trial_counts: TrialCounts
     seed: int
-    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+    suggestions_made: int
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[StudySpec, _Mapping]] = ..., state: _Optional[_Union[StudyState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_counts: _Optional[_Union[TrialCounts, _Mapping]] = ..., seed: _Optional[int] = ..., suggestions_made: _Optional[int] = ...) -> None: ...
 
 class Measurement(_message.Message):
     __slots__ = ("step", "value")
