@@ -1,16 +1,19 @@
 """The dashboard's HTTP server: pages, static assets, the JSON API and the admin actions.
 
-| route | answers |
-| --- | --- |
-| `GET /`, `/studies/{id}`, `/studies/{id}/trials/{n}` | the pages (an unknown study or trial is a 404 page; an unreachable server, a rejected token a page that says so) |
-| `GET /api/session` | the server, the caller's role (`admin` or `viewer`) and the page's action token |
-| `GET /api/studies` | every study with its counts and best value |
-| `GET /api/studies/{id}` | the study: spec, state, counts, best trial, `version` (moves when its trials change) |
-| `GET /api/studies/{id}/trials?state=&filter=&sort=&page=&page_size=` | one page of the trials table (`table.py`) |
-| `GET /api/studies/{id}/charts` | the charts' data and parameter importance (`charts.py`) |
-| `GET /api/studies/{id}/trials/{n}` | one trial, read now, with its retry chain |
-| `GET /api/studies/{id}/export.csv`, `export.json` | the trials (the table's filter, state and sort apply) |
-| `POST /api/studies/{id}/stop`, `/resume`, `/enqueue` | the admin actions, passed to the server with the dashboard's token |
+- `GET /`, `/studies/{id}`, `/studies/{id}/trials/{n}`: the pages (an unknown study or
+  trial is a 404 page; an unreachable server or a rejected token, a page that says so);
+- `GET /api/session`: the server, the caller's role (`admin` or `viewer`), the action token;
+- `GET /api/studies`: every study with its counts and best value;
+- `GET /api/studies/{id}`: spec, state, counts, best trial, and a `version` that moves
+  when the study's trials change;
+- `GET /api/studies/{id}/trials?state=&filter=&sort=&page=&page_size=`: one page of the
+  trials table (`table.py`);
+- `GET /api/studies/{id}/charts`: the charts' data and parameter importance (`charts.py`);
+- `GET /api/studies/{id}/trials/{n}`: one trial, read now, with its retry chain;
+- `GET /api/studies/{id}/export.csv`, `export.json`: the trials (the table's state,
+  filter and sort apply);
+- `POST /api/studies/{id}/stop`, `/resume`, `/enqueue`: the admin actions, passed on to
+  the server with the dashboard's token (the server checks the role).
 
 Errors are JSON `{"error": kind, "message": one line}`: 400 a bad query, 401 a token the
 server rejects, 403 a role too weak, 404 no such study or trial, 503 the server cannot be
@@ -164,7 +167,7 @@ class Dashboard:
         self._role_lock = threading.Lock()
 
     def role(self) -> str:
-        """"admin" when the dashboard's token may stop studies and enqueue, else "viewer".
+        """ "admin" when the dashboard's token may stop studies and enqueue, else "viewer".
 
         Learnt by asking the server: a StopStudy naming no study is refused with
         PERMISSION_DENIED for a role below admin (the role check comes first) and with
@@ -383,8 +386,7 @@ class Handler(BaseHTTPRequestHandler):
         except table.FilterError as exc:
             self._api_error(HttpError(HTTPStatus.BAD_REQUEST, "invalid_argument", str(exc)))
         except AsktellError as exc:
-            error = http_error(exc, self.dashboard.target)
-            (self._api_error if api else self._page_error)(error)
+            (self._api_error if api else self._page_error)(http_error(exc, self.dashboard.target))
 
     do_HEAD = do_GET
 

@@ -149,12 +149,12 @@ class Studies:
             for name, cache in list(self._open.items()):
                 if now - cache.used > IDLE_SECONDS:
                     del self._open[name]
-            cache = self._open.get(study_id)
-            if cache is None:
-                cache = self._open[study_id] = StudyTrials(
+            found = self._open.get(study_id)
+            if found is None:
+                found = self._open[study_id] = StudyTrials(
                     self.client, study_id, min_interval=self.min_interval, clock=self.clock
                 )
-            return cache
+            return found
 
     def refreshed(self, study_id: str) -> StudyTrials:
         """The study's cache, refreshed; a deleted study's cache is dropped (NotFoundError)."""

@@ -55,10 +55,8 @@ def dashboard_command(connection: Connection, host: str, port: int, refresh: flo
         server = make_server(dashboard, host, port)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}") from None
-    bound_host, bound_port = server.server_address[:2]
-    click.echo(
-        f"dashboard on http://{bound_host}:{bound_port}/ for {connection.server} (role: {role})",
-    )
+    bound_port = server.server_address[1]
+    click.echo(f"dashboard on http://{host}:{bound_port}/ for {connection.server} (role: {role})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -2,14 +2,14 @@
 
 The filter is a line of space-separated terms, all of which a trial must match:
 
-| term | matches |
-| --- | --- |
-| `lr>0.01`, `depth=2`, `optimizer!=sgd` | a parameter (a trial without it, an inactive conditional one, does not match) |
-| `value<0.5`, `number>=100`, `duration>30` | the objective value, the trial number, seconds from start to end (or to now while running) |
-| `state=FAILED`, `worker~gpu`, `reason~CUDA`, `suggested_by=enqueued` | the trial's fields; `~` is "contains", case-insensitive |
-| `attrs.model~resnet`, `attrs.epochs>=10` | an attribute |
-| `params.lr<1e-3` | a parameter, written in full (when a parameter shares a field's name) |
-| `oom` | a bare word: contained in the reason, the worker id or any parameter or attribute |
+- `lr>0.01`, `depth=2`, `optimizer!=sgd`: a parameter (a trial without it, where a
+  conditional parameter is inactive, does not match); `params.lr<1e-3` names it in full
+  (for a parameter named like a field);
+- `value<0.5`, `number>=100`, `duration>30`: the objective value, the trial number, the
+  seconds from start to end (to now while running);
+- `state=FAILED`, `worker~gpu`, `reason~CUDA`, `suggested_by=enqueued`: the trial's fields;
+- `attrs.model~resnet`, `attrs.epochs>=10`: an attribute;
+- a bare word (`oom`): contained in the reason, the worker id, a parameter or an attribute.
 
 Operators: `=`, `!=`, `<`, `<=`, `>`, `>=`, `~`. A number compares as a number, anything
 else as text; `true`/`false` match booleans. A term that cannot be read is a `FilterError`
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -147,6 +148,14 @@ def _free_text(trial: Trial, word: str) -> bool:
     return any(word in str(text).lower() for text in texts)
 
 
+def _free_text_test(trial: Trial, now: float, *, word: str) -> bool:
+    return _free_text(trial, word)
+
+
+def _term_test(trial: Trial, now: float, *, name: str, op: str, wanted: Any) -> bool:
+    return _compare(_field(trial, name, now), op, wanted)
+
+
 def parse_filter(text: str) -> Callable[[Trial, float], bool]:
     """The filter line as a predicate on (trial, now); see the module docstring."""
     tests: list[Callable[[Trial, float], bool]] = []
@@ -155,17 +164,17 @@ def parse_filter(text: str) -> Callable[[Trial, float], bool]:
         if match is None:
             if any(op in term for op in "<>=~!"):
                 raise FilterError(f"filter: cannot read {term!r}; write it as name<op>value")
-            tests.append(lambda trial, now, word=term: _free_text(trial, word))
+            tests.append(functools.partial(_free_text_test, word=term))
             continue
         name, op, raw = match.groups()
         if not raw:
             raise FilterError(f"filter: {term!r} has no value after {op!r}")
+        if raw[0] in "<>=~!":
+            raise FilterError(f"filter: cannot read {term!r}; write it as name<op>value")
         if name == "state" and raw.upper() not in STATES and op in ("=", "!="):
             raise FilterError(f"filter: state must be one of {', '.join(STATES)}, got {raw!r}")
         wanted = raw.upper() if name == "state" else _literal(raw)
-        tests.append(
-            lambda trial, now, n=name, o=op, w=wanted: _compare(_field(trial, n, now), o, w)
-        )
+        tests.append(functools.partial(_term_test, name=name, op=op, wanted=wanted))
     return lambda trial, now: all(test(trial, now) for test in tests)
 
 
