@@ -6,12 +6,25 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint stubs bench clean
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,worker]'
-	touch $(STAMP)
+# The demo needs only the runtime (server + worker); the tests add the dev toolchain.
+DEMO_STAMP := $(VENV)/.installed-demo
 
-demo: $(STAMP)
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "make demo: installing asktell[server,worker] into $(VENV) (grpcio, NumPy, SciPy, the"
+	@echo "  local CPU wheel of PyTorch, scikit-learn: about 1 min on a fresh machine, once)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[server,worker]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	@echo "installing asktell[dev,worker] into $(VENV) (the runtime plus linters, mypy, pytest,"
+	@echo "  Optuna and the deploy validators: a few minutes on a fresh machine, once)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,worker]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(VENV)/bin/asktell demo
 
 lint: $(STAMP)

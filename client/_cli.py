@@ -265,6 +265,92 @@ def study_best(name: str, output_format: str, out: Path | None, connection: Conn
     partial.replace(out)  # readers never see half a file
 
 
+@study.command("update")
+@click.argument("name")
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=0),
+    default=None,
+    help="The new budget of suggestions (0: unlimited).",
+)
+@click.option(
+    "--more-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Raise the budget so that N more suggestions can be made from now on.",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Lease of the trials handed out from now on.",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="How often a failed trial's parameters are handed out again.",
+)
+@click.option(
+    "--suggestion-deadline",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds one suggestion may take (0: no limit).",
+)
+@connection_options
+def study_update(
+    name: str,
+    max_trials: int | None,
+    more_trials: int | None,
+    lease_seconds: float | None,
+    max_retries: int | None,
+    suggestion_deadline: float | None,
+    connection: Connection,
+) -> None:
+    """Change a study's budget, lease, retries or suggestion deadline (never its space).
+
+    A COMPLETED study whose budget grows is ACTIVE again; a STOPPED one stays stopped.
+    """
+    if max_trials is not None and more_trials is not None:
+        raise click.UsageError("give --max-trials or --more-trials, not both")
+    if all(v is None for v in (max_trials, more_trials, lease_seconds, max_retries)) and (
+        suggestion_deadline is None
+    ):
+        raise click.UsageError(
+            "nothing to change: give --max-trials, --more-trials, --lease-seconds, "
+            "--max-retries or --suggestion-deadline"
+        )
+    with connection.client() as client:
+        if more_trials is not None:
+            info = client.get_study(name).extend(
+                more_trials,
+                lease_seconds=lease_seconds,
+                max_retries=max_retries,
+                suggestion_deadline=suggestion_deadline,
+            )
+        else:
+            info = client.update_study(
+                name,
+                max_trials=max_trials,
+                lease_seconds=lease_seconds,
+                max_retries=max_retries,
+                suggestion_deadline=suggestion_deadline,
+            )
+    spec = info.spec
+    budget = spec["max_trials"] or "unlimited"
+    click.echo(f"study {info.id} ({info.state}), seed {info.seed}")
+    click.echo(
+        f"max_trials: {budget}, lease: {spec['lease_seconds']:g} s, "
+        f"max_retries: {spec['max_retries']}, "
+        f"suggestion_deadline: {spec['algorithm'].get('suggestion_deadline', 0):g} s"
+    )
+    c = info.counts
+    click.echo(
+        f"trials: {c.complete} complete, {c.running} running, {c.failed} failed, "
+        f"{c.pruned} pruned, {c.queued} queued"
+    )
+
+
 @study.command("stop")
 @click.argument("name")
 @connection_options

@@ -18,9 +18,15 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 
-from asktell.client._errors import InvalidArgumentError, RetryableError, from_rpc_error
+from asktell.client._errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    RetryableError,
+    from_rpc_error,
+)
 from asktell.client._models import TRIAL_STATES, StudyInfo, Trial, TrialCounts
 from asktell.client._optimize import run_trials
 from asktell.client._protos import STATE_NAME, STATE_PB, param_value, params_to_proto, to_datetime
@@ -39,6 +45,16 @@ _SERVICE = pb.DESCRIPTOR.services_by_name["AsktellService"].full_name
 # "dns:///asktell:50051" or "ipv4:10.0.0.1:50051,10.0.0.2:50051"); a dead one is skipped.
 _OPTIONS = [("grpc.service_config", '{"loadBalancingConfig": [{"round_robin": {}}]}')]
 _FINAL_STATES = ("COMPLETE", "FAILED", "PRUNED")
+_STUDY_STATES = {
+    rpb.STUDY_STATE_ACTIVE: "ACTIVE",
+    rpb.STUDY_STATE_STOPPED: "STOPPED",
+    rpb.STUDY_STATE_COMPLETED: "COMPLETED",
+}
+# How a trial that uses no suggestion budget is marked: a configuration enqueued by a
+# user, a retry of a failed trial, a trial recorded by AddTrials.
+_OUTSIDE_BUDGET = ("enqueued", "retry", "added")
+_MAX_UINT32 = 2**32 - 1
+_MAX_DURATION_SECONDS = 315_576_000_000
 
 Response = TypeVar("Response", bound=Message)
 
@@ -137,6 +153,66 @@ class Client:
         response = self._call("CreateStudy", request, pb.CreateStudyResponse, idempotent=True)
         return Study(self, _study_info(response.study).id)
 
+    def create_or_extend(self, spec: Mapping[str, Any], n_trials: int) -> Study:
+        """Creates the study with a budget of `n_trials`, or gives an existing one `n_trials` more.
+
+        The call of a script that is rerun (each week, each pipeline run) and must
+        run `n_trials` trials each time: Optuna's
+        `create_study(load_if_exists=True)` followed by `optimize(n_trials=N)` is
+
+            client.create_or_extend(spec, n_trials=N).optimize(objective)
+
+        A new study is created from `spec` with `max_trials` set to `n_trials`
+        (the spec's own `max_trials` is not used). An existing one must have the
+        same spec but for the fields UpdateStudy may change; its budget grows by
+        `Study.extend(n_trials)`, and the spec's lease, retries and suggestion
+        deadline replace its own. A STOPPED study stays stopped.
+
+        Raises:
+            InvalidArgumentError: a malformed spec, or `n_trials` below 1.
+            AlreadyExistsError: a study of that name exists with another space,
+                objective or algorithm.
+        """
+        _check_count("n_trials", n_trials, minimum=1)
+        study_id, message = spec_to_proto(spec)
+        message.max_trials = min(n_trials, _MAX_UINT32)
+        create = pb.CreateStudyRequest(study_id=study_id, spec=message)
+        try:
+            response = self._call("CreateStudy", create, pb.CreateStudyResponse, idempotent=True)
+            if response.created:
+                return Study(self, study_id)
+        except AlreadyExistsError:
+            pass
+        # It exists. CreateStudy with the study's own mutable fields tells whether the rest
+        # is the same: it answers AlreadyExistsError when the space, objective or algorithm
+        # differ, and that goes to the caller.
+        get = pb.GetStudyRequest(name=f"studies/{study_id}")
+        existing = self._call("GetStudy", get, pb.GetStudyResponse, idempotent=True).study.spec
+        same = create.spec
+        same.max_trials = existing.max_trials
+        same.lease_duration.CopyFrom(existing.lease_duration)
+        same.max_retries = existing.max_retries
+        same.algorithm.suggestion_deadline.CopyFrom(existing.algorithm.suggestion_deadline)
+        self._call("CreateStudy", create, pb.CreateStudyResponse, idempotent=True)
+        wanted = message
+        # The fields the spec gives replace the study's; those it leaves out stay.
+        algorithm = spec.get("algorithm")
+        given_deadline = isinstance(algorithm, Mapping) and "suggestion_deadline" in algorithm
+        study = Study(self, study_id)
+        study.extend(
+            n_trials,
+            lease_seconds=(
+                wanted.lease_duration.ToNanoseconds() / 1e9 if "lease_seconds" in spec else None
+            ),
+            max_retries=wanted.max_retries if "max_retries" in spec else None,
+            suggestion_deadline=(
+                wanted.algorithm.suggestion_deadline.ToNanoseconds() / 1e9
+                if given_deadline
+                else None
+            ),
+        )
+        return study
+
     def get_study(self, study: str) -> Study:
         """A handle on an existing study. Raises NotFoundError if there is none."""
         handle = Study(self, study)
@@ -160,6 +236,67 @@ class Client:
             token = response.next_page_token
             if not token:
                 return studies
+
+    def update_study(
+        self,
+        study: str,
+        *,
+        max_trials: int | None = None,
+        lease_seconds: float | None = None,
+        max_retries: int | None = None,
+        suggestion_deadline: float | None = None,
+    ) -> StudyInfo:
+        """Changes what may change in a study's spec; the fields left None stay as they are.
+
+        Args:
+            study: the study id.
+            max_trials: the new budget of suggestions (0: unlimited). Raising it
+                makes a COMPLETED study ACTIVE again; lowering it below the
+                suggestions already made stops new suggestions, and the study
+                is COMPLETED once its trials finish.
+            lease_seconds: the lease of trials handed out from now on (1 s to 7 days);
+                running trials keep theirs until they renew it.
+            max_retries: how often a FAILED trial's parameters are handed out again.
+            suggestion_deadline: seconds one suggestion may take (0: no limit).
+
+        The space, objective, algorithm and early stopping never change. Works on a
+        STOPPED study too (it stays stopped).
+
+        Returns:
+            The study after the update.
+
+        Raises:
+            InvalidArgumentError: no field given, or a value out of range.
+            NotFoundError: no such study.
+        """
+        spec = rpb.StudySpec()
+        paths = []
+        if max_trials is not None:
+            spec.max_trials = _check_count("max_trials", max_trials)
+            paths.append("max_trials")
+        if lease_seconds is not None:
+            spec.lease_duration.FromNanoseconds(
+                round(_check_seconds("lease_seconds", lease_seconds) * 1e9)
+            )
+            paths.append("lease_duration")
+        if max_retries is not None:
+            spec.max_retries = _check_count("max_retries", max_retries)
+            paths.append("max_retries")
+        if suggestion_deadline is not None:
+            spec.algorithm.suggestion_deadline.FromNanoseconds(
+                round(_check_seconds("suggestion_deadline", suggestion_deadline) * 1e9)
+            )
+            paths.append("algorithm.suggestion_deadline")
+        if not paths:
+            raise InvalidArgumentError(
+                "INVALID_ARGUMENT: give at least one of max_trials, lease_seconds, "
+                "max_retries, suggestion_deadline"
+            )
+        request = pb.UpdateStudyRequest(
+            name=f"studies/{study}", spec=spec, update_mask=FieldMask(paths=paths)
+        )
+        response = self._call("UpdateStudy", request, pb.UpdateStudyResponse, idempotent=True)
+        return _study_info(response.study)
 
     def stop_study(self, study: str) -> None:
         """Stops handing out suggestions (running trials may still be told)."""
@@ -413,13 +550,47 @@ class Client:
         )
 
 
+def _check_count(field: str, value: int, minimum: int = 0) -> int:
+    """`value` if it is an int from `minimum` to 2^32 - 1 (the contract's uint32)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= _MAX_UINT32:
+        raise InvalidArgumentError(
+            f"INVALID_ARGUMENT: {field} must be an integer from {minimum} to {_MAX_UINT32}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _check_seconds(field: str, value: float) -> float:
+    """`value` if it is a number of seconds a Duration holds, >= 0 (the server checks the rest)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= _MAX_DURATION_SECONDS
+    ):
+        raise InvalidArgumentError(
+            f"INVALID_ARGUMENT: {field} must be a number of seconds >= 0, got {value!r}"
+        )
+    return float(value)
+
+
+def _suggestions_made(client: Client, study: str, counts: TrialCounts) -> int:
+    """How many of the study's trials used its budget: those its algorithm suggested.
+
+    Enqueued configurations, retries and added trials use none; the contract's trial
+    counts do not tell them apart, so this reads the study's trials.
+    """
+    if counts.running + counts.complete + counts.failed + counts.pruned == 0:
+        return 0
+    return sum(1 for t in client.list_trials(study) if t.suggested_by not in _OUTSIDE_BUDGET)
+
+
 def _study_info(message: rpb.Study) -> StudyInfo:
     study_id = message.name.split("/", 1)[1]
     counts = message.trial_counts
     return StudyInfo(
         id=study_id,
         spec=spec_from_proto(study_id, message.spec),
-        state="STOPPED" if message.state == rpb.STUDY_STATE_STOPPED else "ACTIVE",
+        state=_STUDY_STATES.get(message.state, "UNSPECIFIED"),
         seed=message.seed,
         create_time=to_datetime(message.create_time, message.HasField("create_time")),
         counts=TrialCounts(
@@ -490,6 +661,61 @@ class Study:
     def enqueue(self, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> int:
         """Queues configurations to hand out first; returns how many now wait."""
         return self.client.enqueue_trials(self.id, params)
+
+    def update(
+        self,
+        *,
+        max_trials: int | None = None,
+        lease_seconds: float | None = None,
+        max_retries: int | None = None,
+        suggestion_deadline: float | None = None,
+    ) -> StudyInfo:
+        """Changes what may change in the study's spec; see `Client.update_study`."""
+        return self.client.update_study(
+            self.id,
+            max_trials=max_trials,
+            lease_seconds=lease_seconds,
+            max_retries=max_retries,
+            suggestion_deadline=suggestion_deadline,
+        )
+
+    def extend(
+        self,
+        n_trials: int,
+        *,
+        lease_seconds: float | None = None,
+        max_retries: int | None = None,
+        suggestion_deadline: float | None = None,
+    ) -> StudyInfo:
+        """Raises the budget so that `n_trials` more suggestions can be made from now on.
+
+        The new max_trials is max(max_trials, suggestions made + n_trials), where
+        suggestions made counts the trials the algorithm suggested (not enqueued
+        configurations, retries or added trials: they use no budget). So a study
+        that used its budget of 20 gets 40, one stopped short after 12 of 20 gets
+        32, and one with 20 still unused keeps 20; a COMPLETED study is ACTIVE
+        again. An unlimited study (max_trials 0) stays unlimited. The other
+        keywords change those fields in the same call (see `Client.update_study`).
+
+        Returns:
+            The study after the update.
+        """
+        _check_count("n_trials", n_trials, minimum=1)
+        info = self.info()
+        budget = int(info.spec["max_trials"])
+        c = info.counts
+        trials = c.running + c.complete + c.failed + c.pruned
+        # Suggestions made are at most the trials: with room for n_trials more beyond
+        # those, the budget already allows them, and reading the trials is not needed.
+        if budget != 0 and trials + n_trials > budget:
+            made = _suggestions_made(self.client, self.id, c)
+            budget = min(max(budget, made + n_trials), _MAX_UINT32)
+        return self.update(
+            max_trials=budget,
+            lease_seconds=lease_seconds,
+            max_retries=max_retries,
+            suggestion_deadline=suggestion_deadline,
+        )
 
     def stop(self) -> None:
         """Stops handing out suggestions (running trials may still be told)."""

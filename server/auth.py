@@ -6,7 +6,7 @@ the worker ids it may act as:
 
 ```yaml
 tokens:
-  9b1c...e7: admin        # create, stop, resume, delete studies; add and enqueue trials
+  9b1c...e7: admin        # create, update, stop, resume, delete studies; add and enqueue trials
   77d2...0c: viewer       # read only
   3f0a...51: worker       # ask, tell, report, heartbeat as any worker id
   c4e8...9a:              # a worker token bound to its worker ids

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from asktell.server.domain import (
+    DEFAULT_LEASE_SECONDS,
     STUDY_ID_PATTERN,
     Study,
+    StudyState,
     Trial,
     TrialCounts,
     TrialState,
@@ -27,7 +31,7 @@ from asktell.server.spec_proto import (
     study_spec_message,
 )
 from asktell.server.usecases.ask import AskResult, AskStatus
-from asktell.server.usecases.studies import StudyView
+from asktell.server.usecases.studies import MUTABLE_FIELDS, StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
 from asktell.v1 import service_pb2 as service_pb
@@ -221,11 +225,21 @@ def _counts(counts: TrialCounts) -> pb.TrialCounts:
     )
 
 
-def study_message(study: Study, counts: TrialCounts | None = None) -> pb.Study:
+_STUDY_STATES_PB = {
+    StudyState.ACTIVE: pb.STUDY_STATE_ACTIVE,
+    StudyState.STOPPED: pb.STUDY_STATE_STOPPED,
+    StudyState.COMPLETED: pb.STUDY_STATE_COMPLETED,
+}
+
+
+def study_message(
+    study: Study, counts: TrialCounts | None = None, state: StudyState | None = None
+) -> pb.Study:
+    """The study as the contract shows it; `state` (default: the stored one) as derived."""
     return pb.Study(
         name=study_name(study.id),
         spec=study_spec_message(study.spec),
-        state=pb.STUDY_STATE_ACTIVE if study.state == "ACTIVE" else pb.STUDY_STATE_STOPPED,
+        state=_STUDY_STATES_PB[study.state if state is None else state],
         create_time=_timestamp(study.create_time),
         trial_counts=_counts(counts) if counts is not None else None,
         seed=study.seed,
@@ -233,7 +247,55 @@ def study_message(study: Study, counts: TrialCounts | None = None) -> pb.Study:
 
 
 def study_view_message(view: StudyView) -> pb.Study:
-    return study_message(view.study, view.counts)
+    return study_message(view.study, view.counts, view.state)
+
+
+def study_changes(request: service_pb.UpdateStudyRequest) -> dict[str, float]:
+    """The new values of the fields an UpdateStudy's mask names, by contract path.
+
+    A field named but unset in `spec` takes its default, as in CreateStudy
+    (max_trials 0: unlimited; lease_duration: 10 minutes).
+
+    Raises:
+        InvalidArgument: an empty mask, or a path that is unknown or may not change,
+            named with the list of those that may.
+    """
+    allowed = ", ".join(MUTABLE_FIELDS)
+    paths = list(dict.fromkeys(request.update_mask.paths))
+    if not paths:
+        raise InvalidArgument(f"update_mask: name at least one field to change: {allowed}")
+    for path in paths:
+        if path not in MUTABLE_FIELDS:
+            what = "cannot change" if _is_spec_path(path) else "is not a field of StudySpec"
+            raise InvalidArgument(
+                f"update_mask: {path[:80]!r} {what}; the fields that may change are {allowed} "
+                "(a study's space, objective, algorithm and early stopping are fixed)"
+            )
+    spec = request.spec
+    values: dict[str, float] = {
+        "max_trials": spec.max_trials,
+        "max_retries": spec.max_retries,
+        "lease_duration": (
+            duration_seconds(spec.lease_duration, "spec.lease_duration")
+            if spec.HasField("lease_duration")
+            else DEFAULT_LEASE_SECONDS
+        ),
+        "algorithm.suggestion_deadline": duration_seconds(
+            spec.algorithm.suggestion_deadline, "spec.algorithm.suggestion_deadline"
+        ),
+    }
+    return {path: values[path] for path in paths}
+
+
+def _is_spec_path(path: str) -> bool:
+    """Whether `path` names a field (or a field of a field) of the contract's StudySpec."""
+    fields: Mapping[str, Any] | None = pb.StudySpec.DESCRIPTOR.fields_by_name
+    for part in path.split("."):
+        field = fields.get(part) if fields is not None else None
+        if field is None:
+            return False
+        fields = field.message_type.fields_by_name if field.message_type is not None else None
+    return True
 
 
 def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> EvaluatedTrial:

@@ -60,6 +60,14 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         studies.delete_study(self._store, convert.study_id(request.name, "name"))
         return pb.DeleteStudyResponse()
 
+    def UpdateStudy(
+        self, request: pb.UpdateStudyRequest, context: CallContext
+    ) -> pb.UpdateStudyResponse:
+        study_id = convert.study_id(request.name, "name")
+        changes = convert.study_changes(request)
+        view = studies.update_study(self._store, study_id, changes, self._clock())
+        return pb.UpdateStudyResponse(study=convert.study_view_message(view))
+
     def StopStudy(self, request: pb.StopStudyRequest, context: CallContext) -> pb.StopStudyResponse:
         study_id = convert.study_id(request.name, "name")
         view = studies.set_study_state(self._store, study_id, StudyState.STOPPED)

@@ -15,7 +15,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from asktell.server.domain import Params, Study, StudyState, Trial, TrialCounts, TrialState
+from asktell.server.domain import (
+    Params,
+    Study,
+    StudySpec,
+    StudyState,
+    Trial,
+    TrialCounts,
+    TrialState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +63,15 @@ class Tx(Protocol):
     def list_studies(self, after: str, limit: int) -> list[Study]: ...
     def delete_study(self, study_id: str) -> bool: ...
     def set_study_state(self, study_id: str, state: StudyState) -> None: ...
+    def update_study_spec(self, study_id: str, spec: StudySpec) -> None:
+        """Replaces the study's spec (UpdateStudy: only its mutable fields differ)."""
+        ...
+
     def add_suggested(self, study_id: str, n: int) -> None: ...
     def trial_counts(self, study_id: str) -> TrialCounts: ...
+    def trial_counts_of(self, study_ids: Sequence[str]) -> dict[str, TrialCounts]:
+        """The trial counts of several studies at once (a page of ListStudies)."""
+        ...
 
     # trials
     def next_trial_number(self, study_id: str) -> int: ...

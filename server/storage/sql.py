@@ -17,6 +17,7 @@ from asktell.server.domain import (
     Goal,
     Params,
     Study,
+    StudySpec,
     StudyState,
     Trial,
     TrialCounts,
@@ -109,6 +110,11 @@ class SqlTx:
     def set_study_state(self, study_id: str, state: StudyState) -> None:
         self._execute("UPDATE studies SET state = ? WHERE name = ?", (str(state), study_id))
 
+    def update_study_spec(self, study_id: str, spec: StudySpec) -> None:
+        self._execute(
+            "UPDATE studies SET spec = ? WHERE name = ?", (spec_proto.dump_spec(spec), study_id)
+        )
+
     def add_suggested(self, study_id: str, n: int) -> None:
         self._execute(
             "UPDATE studies SET n_suggested = n_suggested + ? WHERE name = ?", (n, study_id)
@@ -127,6 +133,33 @@ class SqlTx:
             pruned=by_state.get("PRUNED", 0),
             queued=int(queued),
         )
+
+    def trial_counts_of(self, study_ids: Sequence[str]) -> dict[str, TrialCounts]:
+        by_study: dict[str, dict[str, int]] = {}
+        # One query per 400 studies: twice that many placeholders stay under the 999 of
+        # an SQLite built before 3.32.
+        for start in range(0, len(study_ids), 400):
+            chunk = study_ids[start : start + 400]
+            marks = ", ".join("?" for _ in chunk)
+            for study, state, count in self._all(
+                f"SELECT study, state, COUNT(*) FROM trials WHERE study IN ({marks}) "
+                "GROUP BY study, state "
+                "UNION ALL "
+                f"SELECT study, 'QUEUED', COUNT(*) FROM queue WHERE study IN ({marks}) "
+                "GROUP BY study",
+                (*chunk, *chunk),
+            ):
+                by_study.setdefault(study, {})[state] = int(count)
+        return {
+            study: TrialCounts(
+                running=by_state.get("RUNNING", 0),
+                complete=by_state.get("COMPLETE", 0),
+                failed=by_state.get("FAILED", 0),
+                pruned=by_state.get("PRUNED", 0),
+                queued=by_state.get("QUEUED", 0),
+            )
+            for study, by_state in by_study.items()
+        }
 
     # ------------------------------------------------------------ trials
     def _trials(self, study_id: str, rows: list[Any], measurements: bool = True) -> list[Trial]:

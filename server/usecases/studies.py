@@ -1,9 +1,16 @@
-"""Create, read, list, stop, resume and delete studies."""
+"""Create, read, list, update, stop, resume and delete studies.
+
+A study's state as every answer shows it is `study_state`: the stored state
+(ACTIVE or STOPPED), except that an ACTIVE study whose budget is used and whose
+trials are all finished is COMPLETED. COMPLETED is never stored, so it follows
+the trials and the budget by itself: a grown budget makes the study ACTIVE again.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from asktell.server import spec_proto
@@ -11,12 +18,30 @@ from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import Study, StudySpec, StudyState, TrialCounts, check_study_id
 from asktell.server.errors import AlreadyExists, InvalidArgument, NotFound
 from asktell.server.storage import Store, Tx
-from asktell.server.usecases.leases import reap_before_read
+from asktell.server.usecases.leases import reap_before_read, reap_expired
 from asktell.server.usecases.retry import retry_on_conflict
 
 MAX_SEED = 2**63 - 1
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+
+
+def study_state(study: Study, counts: TrialCounts) -> StudyState:
+    """The state a study reports: its stored one, or COMPLETED (see the module docstring).
+
+    COMPLETED: ACTIVE, a budget (max_trials > 0) that the suggestions made have
+    used, and no trial RUNNING or waiting in the queue (an enqueued configuration
+    or a retry of a failed trial is still to be handed out).
+    """
+    if (
+        study.state is StudyState.ACTIVE
+        and study.spec.max_trials > 0
+        and study.n_suggested >= study.spec.max_trials
+        and counts.running == 0
+        and counts.queued == 0
+    ):
+        return StudyState.COMPLETED
+    return study.state
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +50,76 @@ class StudyView:
 
     study: Study
     counts: TrialCounts
+
+    @property
+    def state(self) -> StudyState:
+        """The state every answer shows: see `study_state`."""
+        return study_state(self.study, self.counts)
+
+
+# The fields of a spec that UpdateStudy may change, by their path in the contract's
+# StudySpec, each with how to read it from a domain spec. Nothing else may change:
+# trials already made were suggested, and are judged, under the rest.
+MUTABLE_FIELDS: Mapping[str, Callable[[StudySpec], float]] = {
+    "max_trials": lambda spec: spec.max_trials,
+    "lease_duration": lambda spec: spec.lease_seconds,
+    "max_retries": lambda spec: spec.max_retries,
+    "algorithm.suggestion_deadline": lambda spec: spec.algorithm.suggestion_deadline,
+}
+
+
+def with_changes(spec: StudySpec, changes: Mapping[str, float]) -> StudySpec:
+    """`spec` with the mutable fields in `changes` (path -> new value), validated.
+
+    Raises:
+        InvalidArgument: a path that may not change, or a value CreateStudy would
+            reject (the domain's own checks), naming the field.
+    """
+    unknown = sorted(set(changes) - set(MUTABLE_FIELDS))
+    if unknown:
+        raise InvalidArgument(
+            f"update_mask: {unknown[0][:80]!r} cannot change; fields that may: "
+            f"{', '.join(MUTABLE_FIELDS)}"
+        )
+    algorithm = spec.algorithm
+    if "algorithm.suggestion_deadline" in changes:
+        algorithm = dataclasses.replace(
+            algorithm, suggestion_deadline=float(changes["algorithm.suggestion_deadline"])
+        )
+    fields: dict[str, object] = {"algorithm": algorithm}
+    if "max_trials" in changes:
+        fields["max_trials"] = int(changes["max_trials"])
+    if "lease_duration" in changes:
+        fields["lease_seconds"] = float(changes["lease_duration"])
+    if "max_retries" in changes:
+        fields["max_retries"] = int(changes["max_retries"])
+    return dataclasses.replace(spec, **fields)  # type: ignore[arg-type]
+
+
+def _mutable_differences(existing: StudySpec, wanted: StudySpec) -> list[str] | None:
+    """The mutable fields in which `wanted` differs from `existing`, when only they differ.
+
+    None when `wanted` also differs elsewhere (its space, objective, algorithm...).
+    """
+    differing = {
+        path: read(wanted)
+        for path, read in MUTABLE_FIELDS.items()
+        if read(wanted) != read(existing)
+    }
+    if spec_proto.dump_spec(with_changes(existing, differing)) != spec_proto.dump_spec(wanted):
+        return None
+    return [
+        f"{path} (the study has {_shown_field(path, read(existing))}, "
+        f"the spec {_shown_field(path, read(wanted))})"
+        for path, read in MUTABLE_FIELDS.items()
+        if path in differing
+    ]
+
+
+def _shown_field(path: str, value: float) -> str:
+    if path in ("lease_duration", "algorithm.suggestion_deadline"):
+        return f"{value:g} s"
+    return str(int(value))
 
 
 def require_study(tx: Tx, study_id: str) -> Study:
@@ -53,7 +148,9 @@ def create_study(
 
     Raises:
         InvalidArgument: a bad id, or a space the algorithm cannot search.
-        AlreadyExists: the id is taken by a study with a different spec.
+        AlreadyExists: the id is taken by a study with a different spec; when only
+            fields UpdateStudy may change differ, the message names them and says
+            to update the study instead.
     """
     check_study_id(study_id)
     ALGORITHMS[spec.algorithm.name].check_space(spec.space, spec.algorithm.settings)
@@ -64,6 +161,14 @@ def create_study(
         if existing is not None:
             if spec_proto.dump_spec(existing.spec) == spec_proto.dump_spec(spec):
                 return StudyView(existing, tx.trial_counts(study_id)), False
+            differences = _mutable_differences(existing.spec, spec)
+            if differences is not None:
+                raise AlreadyExists(
+                    f'study "{study_id}" already exists; its spec differs only in '
+                    f"{', '.join(differences)}: change those with UpdateStudy "
+                    f"(asktell study update {study_id}, or Study.update(...) in Python) "
+                    "instead of creating the study again"
+                )
             raise AlreadyExists(
                 f'study "{study_id}" already exists with a different spec; '
                 "choose another id, or delete the study first"
@@ -89,8 +194,38 @@ def list_studies(
     limit = page_size(requested_page_size)
     with store.read() as tx:
         studies = tx.list_studies(after, limit + 1)
-        views = [StudyView(s, tx.trial_counts(s.id)) for s in studies[:limit]]
+        page = studies[:limit]
+        counts = tx.trial_counts_of([s.id for s in page])  # one query for the whole page
+        views = [StudyView(s, counts.get(s.id, TrialCounts())) for s in page]
     return views, (views[-1].study.id if len(studies) > limit else None)
+
+
+@retry_on_conflict
+def update_study(
+    store: Store, study_id: str, changes: Mapping[str, float], now: float
+) -> StudyView:
+    """Changes the mutable fields of a study's spec (path -> new value), in one transaction.
+
+    Works on ACTIVE, COMPLETED and STOPPED studies alike (a STOPPED one stays
+    STOPPED). A new lease applies to trials handed out afterwards; running ones
+    keep their deadline until renewed. A max_trials below the suggestions already
+    made is allowed: no more are made, and the study is COMPLETED once its trials
+    finish; 0 makes the budget unlimited.
+
+    Raises:
+        InvalidArgument: no change, a path that may not change, or a bad value.
+        NotFound: no such study.
+    """
+    if not changes:
+        raise InvalidArgument(
+            "update_mask: name at least one field to change: " + ", ".join(MUTABLE_FIELDS)
+        )
+    with store.write(study_id) as tx:
+        study = require_study(tx, study_id)
+        updated = dataclasses.replace(study, spec=with_changes(study.spec, changes))
+        reap_expired(tx, study, now)
+        tx.update_study_spec(study_id, updated.spec)
+        return StudyView(updated, tx.trial_counts(study_id))
 
 
 @retry_on_conflict

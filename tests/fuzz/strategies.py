@@ -383,6 +383,30 @@ def tell_requests(draw: st.DrawFn) -> pb.TellRequest:
     return request
 
 
+# UpdateStudy's mask: the paths that may change, those that may not, and anything.
+MUTABLE_PATHS = ["max_trials", "lease_duration", "max_retries", "algorithm.suggestion_deadline"]
+FIXED_PATHS = ["parameters", "objective", "algorithm", "algorithm.seed", "early_stopping"]
+
+
+@st.composite
+def update_study_requests(draw: st.DrawFn) -> pb.UpdateStudyRequest:
+    paths = draw(
+        st.lists(
+            mostly(
+                st.sampled_from(MUTABLE_PATHS), st.one_of(st.sampled_from(FIXED_PATHS), texts())
+            ),
+            max_size=5,
+        )
+    )
+    request = pb.UpdateStudyRequest(name=draw(study_names()))
+    request.update_mask.paths.extend(paths)
+    if draw(mostly(st.just(True), st.booleans(), 0.8)):
+        request.spec.CopyFrom(draw(study_specs()))
+    if draw(st.booleans()):
+        request.spec.algorithm.suggestion_deadline.CopyFrom(draw(durations()))
+    return request
+
+
 @st.composite
 def evaluated_trials(draw: st.DrawFn) -> pb.EvaluatedTrial:
     trial = pb.EvaluatedTrial(params=draw(param_maps()), state=draw(mostly(st.just(0), enums(4))))
@@ -420,6 +444,7 @@ REQUESTS: dict[str, st.SearchStrategy[Any]] = {
     "DeleteStudy": st.builds(pb.DeleteStudyRequest, name=study_names()),
     "StopStudy": st.builds(pb.StopStudyRequest, name=study_names()),
     "ResumeStudy": st.builds(pb.ResumeStudyRequest, name=study_names()),
+    "UpdateStudy": update_study_requests(),
     "Ask": ask_requests(),
     "Tell": tell_requests(),
     "Report": st.builds(

@@ -74,7 +74,12 @@ def test_create_is_idempotent_and_rejects_a_different_spec(client: Client) -> No
     client.create_study(simple_spec("same"))
     again = client.create_study(simple_spec("same"))
     assert again.info().seed == 1
+    other = simple_spec("same")
+    other["objective"] = {"metric": "loss", "goal": "maximize"}
     with pytest.raises(AlreadyExistsError, match="different spec"):
+        client.create_study(other)
+    # A changed budget alone is for UpdateStudy, and the message says so.
+    with pytest.raises(AlreadyExistsError, match=r"differs only in max_trials .*UpdateStudy"):
         client.create_study(simple_spec("same", max_trials=3))
 
 

@@ -64,6 +64,19 @@ def _tell(trial: str, state: int, value: float | None = None, **kw: Any) -> Call
     return call
 
 
+def _update(*paths: str, name: str = "studies/base", **fields: Any) -> Callable[[Any], Any]:
+    """UpdateStudy of `name` with `paths` in the mask and `fields` set in its spec."""
+    spec = rpb.StudySpec()
+    for key, value in fields.items():
+        if isinstance(value, int):
+            setattr(spec, key, value)
+        else:
+            getattr(spec, key).CopyFrom(value)
+    request = pb.UpdateStudyRequest(name=name, spec=spec)
+    request.update_mask.paths.extend(paths)
+    return lambda s: s.UpdateStudy(request)
+
+
 def _token(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
@@ -545,6 +558,88 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
         for rpc, call in NAME_CALLS
         for number in NOT_CANONICAL_NUMBERS
     ],
+    ("update with an empty mask", _update(), INVALID, "update_mask: name at least one field"),
+    *[
+        (
+            f"update of {path}",
+            _update("max_trials", path, max_trials=9),
+            INVALID,
+            f"update_mask: {path!r} cannot change; the fields that may change are max_trials, "
+            "lease_duration, max_retries, algorithm.suggestion_deadline",
+        )
+        for path in ("parameters", "objective", "algorithm", "algorithm.seed", "early_stopping")
+    ],
+    (
+        "update of an unknown field",
+        _update("max_trial", max_trials=9),
+        INVALID,
+        "update_mask: 'max_trial' is not a field of StudySpec; the fields that may change are",
+    ),
+    (
+        "update of a field inside a scalar",
+        _update("max_trials.value", max_trials=9),
+        INVALID,
+        "update_mask: 'max_trials.value' is not a field of StudySpec",
+    ),
+    (
+        "update with a lease too short",
+        _update("max_trials", "lease_duration", max_trials=9, lease_duration=_duration(0.5)),
+        INVALID,
+        "lease_duration must be 1 s to 7 days, got 0.5 s",
+    ),
+    (
+        "update with a lease beyond protobuf's range",
+        _update("lease_duration", lease_duration=Duration(seconds=2**62)),
+        INVALID,
+        "spec.lease_duration: seconds must be",
+    ),
+    (
+        "update with too many retries",
+        _update("max_retries", max_retries=101),
+        INVALID,
+        "max_retries must be 0 to 100, got 101",
+    ),
+    (
+        "update with a negative suggestion deadline",
+        _update(
+            "algorithm.suggestion_deadline",
+            algorithm=rpb.Algorithm(suggestion_deadline=Duration(seconds=-1)),
+        ),
+        INVALID,
+        "algorithm.suggestion_deadline must be >= 0",
+    ),
+    (
+        "update of an unknown study",
+        _update("max_trials", name="studies/nope", max_trials=9),
+        NOT_FOUND,
+        'study "nope" does not exist',
+    ),
+    (
+        "update of a malformed study name",
+        _update("max_trials", name="base", max_trials=9),
+        INVALID,
+        'name: expected "studies/{study}"',
+    ),
+    (
+        "create again with only a mutable field changed",
+        _create("base", _spec(_float("x", 0, 1), lease_duration=_duration(1.0), max_trials=5)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        'study "base" already exists; its spec differs only in max_trials (the study has 0, '
+        "the spec 5): change those with UpdateStudy (asktell study update base",
+    ),
+    (
+        "create again with the lease and retries changed",
+        _create("base", _spec(_float("x", 0, 1), lease_duration=_duration(60), max_retries=2)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "differs only in lease_duration (the study has 1 s, the spec 60 s), "
+        "max_retries (the study has 0, the spec 2)",
+    ),
+    (
+        "create again with another space",
+        _create("base", _spec(_float("x", 0, 2), lease_duration=_duration(1.0), max_trials=5)),
+        grpc.StatusCode.ALREADY_EXISTS,
+        'study "base" already exists with a different spec',
+    ),
     (
         "study name with a trailing newline",
         lambda s: s.Ask(pb.AskRequest(study="studies/base\n")),

@@ -84,6 +84,9 @@ def _every_role_case(server: ServerProcess, pki: Pki | None, cert: Pem | None) -
             worker.get_study("secured").enqueue({"x": 1.0, "n": 2})
         with pytest.raises(PermissionDeniedError):
             viewer.delete_study("secured")
+        with pytest.raises(PermissionDeniedError, match="role worker cannot call UpdateStudy"):
+            worker.update_study("secured", max_trials=5)
+        assert admin.update_study("secured", max_trials=5).spec["max_trials"] == 5
         study.delete()
 
 
