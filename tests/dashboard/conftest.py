@@ -199,6 +199,14 @@ def browser() -> Iterator[Any]:
     shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _leave_the_page(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a browser test, a blank page: the last page stops polling its dashboard."""
+    yield
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").get("about:blank")
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
     """Polls `condition` until it is truthy; fails naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
