@@ -141,7 +141,7 @@ function drawSummary(s) {
     stat("Queued", c.queued, "stat-queued"),
     stat(`Best ${s.metric} (${s.goal})`, best, "stat-best"),
     stat("Algorithm", s.algorithm, "stat-algorithm"),
-    stat("Last activity", fmtTime(s.last_activity) || "–", "stat-activity"),
+    stat("Last activity", s.last_activity ? new Date(s.last_activity * 1000).toLocaleTimeString() : "–", "stat-activity"),
   );
   if (s.state === "STOPPED") {
     banner("state", "warn", "This study is stopped: it hands out no new trials (running ones may still report).");
@@ -472,7 +472,7 @@ function drawTimeline() {
       animation: false,
       tooltip: { formatter: (p) => `#${p.value[3]} ${p.value[4]} on ${workers[p.value[0]]}: ${fmtDuration(p.value[2] - p.value[1])}` },
       grid: { left: 110, right: 20, top: 10, bottom: 40 },
-      xAxis: { type: "time", scale: true },
+      xAxis: { type: "time", scale: true, axisLabel: { hideOverlap: true } },
       yAxis: { type: "category", data: workers },
       series: [
         {
