@@ -14,6 +14,7 @@ import numpy as np
 
 from asktell.server.domain import (
     CategoricalParam,
+    Condition,
     FloatParam,
     IntParam,
     Params,
@@ -106,6 +107,28 @@ def mixed(p: Params) -> float:
     return lr_term + width_term + layers_term + _OPTIMISER_COST[str(p["optimizer"])]
 
 
+_BRANIN_MIN = 0.397887
+
+
+def two_branch(p: Params) -> float:
+    """A conditional surface: a categorical `branch` picks one of two sub-problems.
+
+    Branch a (`a_x1`, `a_x2`) is Branin scaled by 1/20 plus 0.5, minimum 0.5 at Branin's
+    three minimisers; branch b (`b_x` linear, `b_lr` log, `b_n` int) has minimum 0 at
+    b_x = 0.7, b_lr = 10^-2.5, b_n = 6. A parameter both branches share, `shared`, adds
+    (shared - 0.3)^2. The optimum is 0, in branch b; branch a's best is 0.5 worse, and its
+    values are more often low, so a search must leave a good-looking branch.
+    """
+    shared = (float(p["shared"]) - 0.3) ** 2
+    if p["branch"] == "a":
+        x = {"x1": p["a_x1"], "x2": p["a_x2"]}
+        return 0.5 + (branin(x) - _BRANIN_MIN) / 20.0 + shared
+    lr_term = (math.log10(float(p["b_lr"])) + 2.5) ** 2 / 2.0
+    x_term = 4.0 * (float(p["b_x"]) - 0.7) ** 2
+    n_term = ((int(p["b_n"]) - 6) / 3.0) ** 2
+    return lr_term + x_term + n_term + shared
+
+
 PROBLEMS: dict[str, Problem] = {
     "branin": Problem(
         "branin",
@@ -136,6 +159,29 @@ PROBLEMS: dict[str, Problem] = {
             )
         ),
         mixed,
+        0.0,
+    ),
+    "two_branch": Problem(
+        "two_branch",
+        SearchSpace(
+            (
+                CategoricalParam("branch", ("a", "b")),
+                FloatParam("shared", 0.0, 1.0),
+                FloatParam("a_x1", -5.0, 10.0),
+                FloatParam("a_x2", 0.0, 15.0),
+                FloatParam("b_x", 0.0, 1.0),
+                FloatParam("b_lr", 1e-4, 1.0, Scale.LOG),
+                IntParam("b_n", 1, 10),
+            ),
+            (
+                Condition("a_x1", "branch", ("a",)),
+                Condition("a_x2", "branch", ("a",)),
+                Condition("b_x", "branch", ("b",)),
+                Condition("b_lr", "branch", ("b",)),
+                Condition("b_n", "branch", ("b",)),
+            ),
+        ),
+        two_branch,
         0.0,
     ),
 }

@@ -3,10 +3,14 @@
     python benchmarks/quality.py                       # everything: 10 seeds, 100 trials
     python benchmarks/quality.py --quick               # 3 seeds, 20 and 50 trials, 3 functions
     python benchmarks/quality.py --problems branin --algorithms gp optuna-tpe --seeds 5
+    python benchmarks/quality.py --problems two_branch --trials 20 50   # conditional
 
 Regret is the best value found minus the known optimum, reported as the median and
 interquartile range over seeds after 20, 50 and 100 trials. asktell's algorithms are
 called directly in a sequential loop (n=1 per Ask, history rebuilt from the results).
+On a conditional problem Optuna's samplers run define-by-run (a child parameter is
+suggested only inside its branch) and scikit-optimize, which has no conditional
+parameters, is left out.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ def _grid(problem: Problem, n_trials: int, seed: int) -> list[float]:
         else p
         for p in problem.space.params
     )
-    values = run("grid", SearchSpace(params), problem, n_trials, seed, GridSettings(shuffle=True))
+    space = SearchSpace(params, problem.space.conditions)
+    values = run("grid", space, problem, n_trials, seed, GridSettings(shuffle=True))
     return values + [values[-1]] * (n_trials - len(values))  # an exhausted grid stops early
 
 
@@ -72,20 +77,44 @@ def _optuna(sampler_name: str) -> Runner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         samplers: dict[str, Callable[[], Any]] = {
             "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-            "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+            # On a conditional space it samples the child parameters independently (random);
+            # that is the behaviour measured, so its per-trial warning is off.
+            "gp": lambda: optuna.samplers.GPSampler(
+                seed=seed, warn_independent_sampling=not problem.space.conditional
+            ),
             "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
         }
         study = optuna.create_study(sampler=samplers[sampler_name]())
-        dists = {p.name: _optuna_distribution(p) for p in problem.space.params}
+        space = problem.space
+        dists = {p.name: _optuna_distribution(p) for p in space.params}
         values = []
         for _ in range(n_trials):
-            trial = study.ask(dists)
-            value = problem(trial.params)
+            if space.conditional:
+                # Define-by-run: ask for each parameter only where its parent activates it.
+                trial = study.ask()
+                params: dict[str, Any] = {}
+                for param in space.ordered:
+                    if space.is_active(param.name, params):
+                        params[param.name] = _optuna_suggest(trial, param)
+            else:
+                trial = study.ask(dists)
+                params = trial.params
+            value = problem(params)
             study.tell(trial, value)
             values.append(value)
         return values
 
     return runner
+
+
+def _optuna_suggest(trial: Any, param: Any) -> Any:
+    """One define-by-run suggestion through Optuna's public `suggest_*` calls."""
+    if isinstance(param, FloatParam):
+        return trial.suggest_float(param.name, param.low, param.high, log=param.scale is Scale.LOG)
+    if isinstance(param, IntParam):
+        log = param.scale is Scale.LOG
+        return trial.suggest_int(param.name, param.low, param.high, step=param.step, log=log)
+    return trial.suggest_categorical(param.name, list(param.values))
 
 
 def _optuna_distribution(param: Any) -> Any:
@@ -100,6 +129,8 @@ def _optuna_distribution(param: Any) -> Any:
 
 
 def _skopt(problem: Problem, n_trials: int, seed: int) -> list[float]:
+    if problem.space.conditional:
+        raise NotImplementedError("scikit-optimize has no conditional parameters")
     from skopt import gp_minimize
     from skopt.space import Categorical, Integer, Real
 
@@ -172,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
                     values = ALGORITHMS[algo](problem, n_trials, seed)
                     seconds.append(time.perf_counter() - start)
                     curves.append(np.minimum.accumulate(values) - problem.optimum)
-            except (ImportError, OSError) as exc:  # Optuna's GPSampler needs torch
+            # Optuna's GPSampler needs torch; scikit-optimize has no conditional parameters.
+            except (ImportError, OSError, NotImplementedError) as exc:
                 print(f"| {name} | {algo} | n/a: {type(exc).__name__}: {exc} |", flush=True)
                 continue
             cells = [_cell([float(c[t - 1]) for c in curves]) for t in args.trials]

@@ -18,7 +18,7 @@ from `asktell.client.cli_options`.
 
 from __future__ import annotations
 
-from asktell.client._client import DEFAULT_TIMEOUT, Client, Study, default_worker_id
+from asktell.client._client import DEFAULT_TIMEOUT, Client, ImportResult, Study, default_worker_id
 from asktell.client._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -33,6 +33,7 @@ from asktell.client._errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from asktell.client._export import read_parquet
 from asktell.client._models import StudyInfo, Trial, TrialCounts, failure_reason
 from asktell.client._spec import spec_from_proto, spec_to_proto
 
@@ -45,6 +46,7 @@ __all__ = [
     "Client",
     "DeadlineExceededError",
     "FailedPreconditionError",
+    "ImportResult",
     "InvalidArgumentError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -57,6 +59,7 @@ __all__ = [
     "UnavailableError",
     "default_worker_id",
     "failure_reason",
+    "read_parquet",
     "spec_from_proto",
     "spec_to_proto",
 ]

@@ -12,6 +12,7 @@ are there, and `asktell study ...` loads none.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import re
@@ -26,6 +27,7 @@ import yaml
 from asktell.client._errors import AsktellError
 from asktell.client._models import Trial
 from asktell.client._spec import load_spec_file
+from asktell.client._wait import echo_progress, wait_for_study
 from asktell.client.cli_options import Connection, connection_options
 
 if TYPE_CHECKING:
@@ -196,12 +198,14 @@ def study_show(name: str, limit: int, connection: Connection) -> None:
     )
     if trials:
         names = list(info.spec["parameters"])
-        rows = [("#", "STATE", "VALUE", *names, "BY")]
-        for t in trials[-limit:]:
+        shown = trials[-limit:]
+        notes = any(t.attrs or t.reason for t in shown)
+        rows = [("#", "STATE", "VALUE", *names, "BY", *(("NOTES",) if notes else ()))]
+        for t in shown:
             value = "" if t.value is None else f"{t.value:.6g}"
-            rows.append(
-                (str(t.number), t.state, value, *(_fmt(t.params[n]) for n in names), t.suggested_by)
-            )
+            params = (_fmt(t.params[n]) if n in t.params else "-" for n in names)
+            note = (_notes(t),) if notes else ()
+            rows.append((str(t.number), t.state, value, *params, t.suggested_by, *note))
         _table(rows)
     click.echo(_best_line(best))
 
@@ -252,7 +256,13 @@ def study_best(name: str, output_format: str, out: Path | None, connection: Conn
         best = client.get_study(name).best_trial
     if best is None:
         raise click.ClickException(f"study {name} has no complete trial yet")
-    record = {"study": best.study, "trial": best.number, "value": best.value, "params": best.params}
+    record = {
+        "study": best.study,
+        "trial": best.number,
+        "value": best.value,
+        "params": best.params,
+        "attrs": best.attrs,
+    }
     if output_format == "json":
         text = json.dumps(record, indent=2) + "\n"
     else:
@@ -260,6 +270,10 @@ def study_best(name: str, output_format: str, out: Path | None, connection: Conn
     if out is None:
         click.echo(text, nl=False)
         return
+    _write_whole(out, text)
+
+
+def _write_whole(out: Path, text: str) -> None:
     partial = out.with_name(out.name + ".partial")
     partial.write_text(text)
     partial.replace(out)  # readers never see half a file
@@ -351,6 +365,120 @@ def study_update(
     )
 
 
+@study.command("wait")
+@click.argument("name")
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Give up after this many seconds (exit 3); default: wait as long as it takes.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between reads of the study.",
+)
+@connection_options
+def study_wait(name: str, max_wait: float | None, interval: float, connection: Connection) -> None:
+    """Wait until a study is finished: its budget used and every trial finished.
+
+    Exit 0 when it finished with a COMPLETE trial, 3 when --max-wait passed, 4
+    when the study is stopped, 5 when it finished without a COMPLETE trial, 1 on
+    an error. A study without max_trials never finishes: give --max-wait. Progress
+    goes to stderr; --timeout is the limit of each call to the server.
+    """
+    with connection.client() as client:
+        ended = wait_for_study(
+            lambda: client.get_study_info(name),
+            max_wait=max_wait,
+            interval=interval,
+            on_change=echo_progress,
+        )
+    click.echo(ended.message, err=True)
+    sys.exit(ended.code)
+
+
+@study.command("export")
+@click.argument("name")
+@click.option(
+    "--format",
+    "output_format",
+    default="csv",
+    show_default=True,
+    type=click.Choice(["csv", "json", "parquet"]),
+    help="csv and json need nothing more; parquet needs the export extra.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (replaced in one step); csv and json print without it.",
+)
+@connection_options
+def study_export(name: str, output_format: str, out: Path | None, connection: Connection) -> None:
+    """Export every trial of a study: one row per trial (csv, parquet) or a JSON document.
+
+    Columns: number, state, value, params.NAME, attrs.KEY, create_time, end_time
+    (ISO 8601 UTC), worker_id, reason, suggested_by, retry_of. The JSON form
+    ({"study": spec, "trials": [...]}) keeps every type and is what
+    `asktell study import` reads.
+    """
+    if output_format == "parquet":
+        if out is None:
+            raise click.UsageError("--format parquet needs --out FILE")
+        missing = missing_extras(["export"])
+        if missing:
+            raise click.ClickException(
+                install_hint("asktell study export --format parquet", missing)
+            )
+    import asktell.client._export as _export
+
+    with connection.client() as client:
+        handle = client.get_study(name)
+        info = handle.info()
+        trials = handle.trials()
+    if output_format == "parquet":
+        assert out is not None
+        partial = out.with_name(out.name + ".partial")
+        _export.write_parquet(_export.to_dataframe(info, trials), partial)
+        partial.replace(out)
+        click.echo(f"wrote {out} ({len(trials)} trials)", err=True)
+        return
+    if output_format == "json":
+        text = json.dumps(_export.export_document(info, trials), indent=1) + "\n"
+    else:
+        buffer = io.StringIO()
+        _export.write_csv(info, trials, buffer)
+        text = buffer.getvalue()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_whole(out, text)
+    click.echo(f"wrote {out} ({len(trials)} trials)", err=True)
+
+
+@study.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", "new_name", required=True, help="The id of the new study.")
+@connection_options
+def study_import(file: Path, new_name: str, connection: Connection) -> None:
+    """Create study NAME from a JSON export, with every finished trial of the file.
+
+    RUNNING trials are skipped (and counted). The trials are numbered anew and
+    teach the algorithm without using the new study's budget.
+    """
+    try:
+        data = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file} is not a JSON export: {exc}") from None
+    with connection.client() as client:
+        result = client.import_study(data, new_name)
+    skipped = f", {result.skipped_running} RUNNING skipped" if result.skipped_running else ""
+    click.echo(f"study {result.study.id}: imported {result.imported} trials{skipped}")
+
+
 @study.command("stop")
 @click.argument("name")
 @connection_options
@@ -390,6 +518,23 @@ def _fmt(value: Any) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
     text = f"{value:.4g}"
     return text if any(c in text for c in ".en") else text + ".0"
+
+
+MAX_NOTE = 60
+
+
+def _notes(trial: Trial) -> str:
+    """A trial's reason (FAILED, PRUNED) and attributes on one line, cut to MAX_NOTE."""
+    parts = [trial.reason] if trial.reason else []
+    parts += [f"{k}={_note_value(v)}" for k, v in trial.attrs.items()]
+    text = " ".join(" ".join(parts).split())  # one line whatever the reason holds
+    return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 3] + "..."
+
+
+def _note_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _best_line(best: Trial | None) -> str:

@@ -7,32 +7,39 @@ reaches into another class's private parts.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 
+import asktell.client._export as _export
 from asktell.client._errors import (
     AlreadyExistsError,
     InvalidArgumentError,
     RetryableError,
     from_rpc_error,
 )
-from asktell.client._models import TRIAL_STATES, StudyInfo, Trial, TrialCounts
+from asktell.client._models import TRIAL_STATES, AttrValue, StudyInfo, Trial, TrialCounts
 from asktell.client._optimize import run_trials
 from asktell.client._protos import STATE_NAME, STATE_PB, param_value, params_to_proto, to_datetime
 from asktell.client._spec import spec_from_proto, spec_to_proto
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
+from asktell.v1.values import ValueTypeError, value_message, value_of
+
+if TYPE_CHECKING:
+    import pandas
 
 log = logging.getLogger("asktell.client")
 
@@ -55,6 +62,9 @@ _STUDY_STATES = {
 _OUTSIDE_BUDGET = ("enqueued", "retry", "added")
 _MAX_UINT32 = 2**32 - 1
 _MAX_DURATION_SECONDS = 315_576_000_000
+# AddTrials takes at most 10,000 trials and a 4 MiB request: imports go in smaller batches.
+MAX_ADDED_PER_CALL = 10_000
+MAX_ADD_REQUEST_BYTES = 3 * 1024 * 1024
 
 Response = TypeVar("Response", bound=Message)
 
@@ -62,6 +72,34 @@ Response = TypeVar("Response", bound=Message)
 def default_worker_id() -> str:
     """host-pid, unique enough to tell workers apart in a trial's lease."""
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def attrs_to_proto(attrs: Mapping[str, Any], field: str = "attrs") -> dict[str, rpb.ParameterValue]:
+    """Attributes as the contract's map; a value of no supported type is InvalidArgumentError."""
+    out = {}
+    for key, value in attrs.items():
+        try:
+            out[str(key)] = value_message(value)
+        except ValueTypeError as exc:
+            raise InvalidArgumentError(
+                f'INVALID_ARGUMENT: {field}: "{str(key)[:80]}": {exc}'
+            ) from None
+    return out
+
+
+def attrs_from_proto(message: Mapping[str, rpb.ParameterValue]) -> dict[str, AttrValue]:
+    """The attributes of a message, sorted by key (a protobuf map has no order)."""
+    values = ((key, value_of(message[key])) for key in sorted(message))
+    return {key: value for key, value in values if value is not None}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What `Client.import_study` did: the new study, trials added, RUNNING trials skipped."""
+
+    study: Study
+    imported: int
+    skipped_running: int
 
 
 def _pem(value: bytes | str | Path | None) -> bytes | None:
@@ -343,25 +381,57 @@ class Client:
         """Records configurations evaluated elsewhere, e.g. last week's study.
 
         Each item is {"params": {...}, "value": 0.93} (COMPLETE) or
-        {"params": {...}, "state": "FAILED"}. They teach the algorithm and use
-        no suggestion budget. Not retried automatically (a retry would add twice).
+        {"params": {...}, "state": "FAILED", "reason": "out of memory"}, and may
+        carry "attrs" ({name: bool, int, float or str}, as in `Trial.tell`) and
+        "end_time" (a datetime, an ISO 8601 string or seconds since the epoch;
+        default now). They teach the algorithm and use no suggestion budget. At
+        most 10,000 per call. Not retried automatically (a retry would add twice).
         """
-        items = []
-        for i, item in enumerate(trials):
-            state = item.get("state", "COMPLETE")
-            if state not in _FINAL_STATES:
-                raise InvalidArgumentError(
-                    f"INVALID_ARGUMENT: trials[{i}].state must be COMPLETE, FAILED or PRUNED"
-                )
-            message = pb.EvaluatedTrial(
-                params=params_to_proto(item.get("params", {})), state=STATE_PB[state]
-            )
-            if item.get("value") is not None:
-                message.value = float(item["value"])
-            items.append(message)
+        items = [_evaluated_trial(i, item) for i, item in enumerate(trials)]
+        return self._add_trials(study, items)
+
+    def _add_trials(self, study: str, items: Sequence[pb.EvaluatedTrial]) -> list[Trial]:
         request = pb.AddTrialsRequest(study=f"studies/{study}", trials=items)
         response = self._call("AddTrials", request, pb.AddTrialsResponse, idempotent=False)
         return [self._trial(t) for t in response.trials]
+
+    def import_study(self, data: Mapping[str, Any], name: str) -> ImportResult:
+        """Creates study `name` from a JSON export (`asktell study export --format json`).
+
+        The study gets the export's spec under the new name, and every finished
+        trial (COMPLETE, FAILED, PRUNED) with its params, value, state, reason,
+        attrs and end time, through AddTrials in batches; RUNNING trials are
+        skipped and counted. The trials are numbered anew from 1 in the export's
+        order, `suggested_by` "added"; they teach the algorithm and use no budget.
+
+        Raises:
+            InvalidArgumentError: `data` is not an export, or the server rejects its spec
+                or a trial (the message names it).
+            AlreadyExistsError: a study `name` exists already.
+        """
+        spec, items, skipped = _export.import_plan(data, name)
+        study_id, message = spec_to_proto(spec)
+        request = pb.CreateStudyRequest(study_id=study_id, spec=message)
+        response = self._call("CreateStudy", request, pb.CreateStudyResponse, idempotent=True)
+        if not response.created:
+            raise AlreadyExistsError(
+                f"ALREADY_EXISTS: study {study_id} already exists; import into a new name"
+            )
+        evaluated = [_evaluated_trial(i, item) for i, item in enumerate(items)]
+        batch: list[pb.EvaluatedTrial] = []
+        size = 0
+        for one in evaluated:
+            item_size = one.ByteSize() + 8
+            if batch and (
+                len(batch) >= MAX_ADDED_PER_CALL or size + item_size > MAX_ADD_REQUEST_BYTES
+            ):
+                self._add_trials(study_id, batch)
+                batch, size = [], 0
+            batch.append(one)
+            size += item_size
+        if batch:
+            self._add_trials(study_id, batch)
+        return ImportResult(Study(self, study_id), len(evaluated), skipped)
 
     def enqueue_trials(
         self, study: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -479,23 +549,62 @@ class Client:
         *,
         state: str = "COMPLETE",
         reason: str = "",
+        attrs: Mapping[str, AttrValue] | None = None,
     ) -> None:
         """Finishes a trial: COMPLETE with `value`, or FAILED or PRUNED with a `reason`.
 
-        Safe to retry. `trial` takes the state, value and times the server recorded.
+        `attrs` are stored with the trial, merged into those it has (see
+        `set_trial_attrs` for the limits). Safe to retry with the same arguments;
+        a finished trial's attributes do not change afterwards. `trial` takes the
+        state, value, attributes and times the server recorded.
         """
         if state not in _FINAL_STATES:
             raise InvalidArgumentError(
                 f"INVALID_ARGUMENT: state must be COMPLETE, FAILED or PRUNED, got {state!r}"
             )
         request = pb.TellRequest(
-            trial=trial.name, state=STATE_PB[state], reason=reason, worker_id=trial.worker_id
+            trial=trial.name,
+            state=STATE_PB[state],
+            reason=reason,
+            worker_id=trial.worker_id,
+            attrs=attrs_to_proto(attrs or {}),
         )
         if value is not None:
             request.value = float(value)
         told = self._trial(self._call("Tell", request, pb.TellResponse, idempotent=True).trial)
-        for name in ("state", "value", "reason", "end_time", "lease_deadline", "measurements"):
+        for name in (
+            "state",
+            "value",
+            "reason",
+            "end_time",
+            "lease_deadline",
+            "measurements",
+            "attrs",
+        ):
             setattr(trial, name, getattr(told, name))
+
+    def set_trial_attrs(self, trial: Trial, attrs: Mapping[str, AttrValue]) -> None:
+        """Records attributes of a RUNNING trial, merged into those it has; renews its lease.
+
+        Keys are like parameter names (1-64 letters, digits, '_', '.' or '-',
+        starting with a letter or '_'); values are strings (at most 4096
+        characters), finite floats, ints (64-bit) or bools, each kept with its
+        type. A trial holds at most 64 attributes (64 KiB encoded). Updates
+        `trial.attrs` and `trial.lease_deadline`. Safe to retry.
+
+        Raises:
+            InvalidArgumentError: a bad key or value (named), or too many in all.
+            FailedPreconditionError: the trial is not RUNNING or another worker holds it.
+        """
+        request = pb.SetTrialAttributesRequest(
+            trial=trial.name, attrs=attrs_to_proto(attrs), worker_id=trial.worker_id
+        )
+        response = self._call(
+            "SetTrialAttributes", request, pb.SetTrialAttributesResponse, idempotent=True
+        )
+        updated = self._trial(response.trial)
+        trial.attrs = updated.attrs
+        trial.lease_deadline = updated.lease_deadline
 
     # ------------------------------------------------------------ plumbing
     def _call(
@@ -546,6 +655,7 @@ class Client:
             reason=message.reason,
             suggested_by=message.suggested_by,
             retry_of=message.retry_of or None,
+            attrs=attrs_from_proto(message.attrs),
             _client=self,
         )
 
@@ -582,6 +692,28 @@ def _suggestions_made(client: Client, study: str, counts: TrialCounts) -> int:
     if counts.running + counts.complete + counts.failed + counts.pruned == 0:
         return 0
     return sum(1 for t in client.list_trials(study) if t.suggested_by not in _OUTSIDE_BUDGET)
+
+
+def _evaluated_trial(index: int, item: Mapping[str, Any]) -> pb.EvaluatedTrial:
+    """One `add_trials` item as the contract's EvaluatedTrial."""
+    where = f"trials[{index}]"
+    state = item.get("state", "COMPLETE")
+    if state not in _FINAL_STATES:
+        raise InvalidArgumentError(
+            f"INVALID_ARGUMENT: {where}.state must be COMPLETE, FAILED or PRUNED"
+        )
+    message = pb.EvaluatedTrial(
+        params=params_to_proto(item.get("params", {})),
+        state=STATE_PB[state],
+        attrs=attrs_to_proto(item.get("attrs") or {}, f"{where}.attrs"),
+        reason=str(item.get("reason") or ""),
+    )
+    if item.get("value") is not None:
+        message.value = float(item["value"])
+    end_time = _export.parse_time(item.get("end_time"), f"{where}.end_time")
+    if end_time is not None:
+        message.end_time.FromDatetime(end_time.astimezone(dt.UTC))
+    return message
 
 
 def _study_info(message: rpb.Study) -> StudyInfo:
@@ -657,6 +789,26 @@ class Study:
     def add_trials(self, trials: Sequence[Mapping[str, Any]]) -> list[Trial]:
         """Records configurations evaluated elsewhere; see `Client.add_trials`."""
         return self.client.add_trials(self.id, trials)
+
+    def export(self) -> dict[str, Any]:
+        """The study as a JSON-ready dict: {"study": spec dict, "trials": [...]}.
+
+        `Client.import_study` reads it back; the format is described in
+        docs/export.md.
+        """
+        return _export.export_document(self.info(), self.trials())
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """Every trial as a pandas DataFrame, one row per trial.
+
+        Columns: number, state, value, params.NAME..., attrs.KEY..., create_time,
+        end_time (UTC), worker_id, reason, suggested_by, retry_of; values keep
+        their types. Needs pandas: `pip install 'asktell[export]'`.
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
+        return _export.to_dataframe(self.info(), self.trials())
 
     def enqueue(self, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> int:
         """Queues configurations to hand out first; returns how many now wait."""

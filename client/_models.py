@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -10,6 +11,8 @@ from typing import Any, Protocol
 # Exactly the type the spec gives: int for int and integer discrete parameters, float for
 # float and real discrete ones, a categorical's listed value with its own type.
 ParamValue = bool | int | float | str
+# A trial attribute: kept with its type (bool, int, float or str) on the wire and in the store.
+AttrValue = bool | int | float | str
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 
 
@@ -31,7 +34,10 @@ class TrialCalls(Protocol):
         *,
         state: str = "COMPLETE",
         reason: str = "",
+        attrs: Mapping[str, AttrValue] | None = None,
     ) -> None: ...
+
+    def set_trial_attrs(self, trial: Trial, attrs: Mapping[str, AttrValue]) -> None: ...
 
 
 MAX_REASON_CHARACTERS = 1000
@@ -62,6 +68,8 @@ class Trial:
         reason: why a FAILED or PRUNED trial ended.
         suggested_by: the algorithm, "enqueued", "retry" or "added".
         retry_of: for a retry, the number of the failed trial it repeats.
+        attrs: what was recorded with the trial (`tell(..., attrs=)`, `set_attrs`,
+            `add_trials`): name -> bool, int, float or str, each with its type.
 
     A RUNNING trial from `Study.ask()` can report progress and be told its
     result. Used as a context manager it is marked FAILED, with the exception
@@ -81,6 +89,7 @@ class Trial:
     reason: str = ""
     suggested_by: str = ""
     retry_of: int | None = None
+    attrs: dict[str, AttrValue] = field(default_factory=dict)
     _client: TrialCalls | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -106,17 +115,31 @@ class Trial:
         """Renews the lease without reporting a value (for long silent steps)."""
         self._calls().heartbeat(self)
 
-    def tell(self, value: float) -> None:
-        """Finishes the trial as COMPLETE with the objective `value`. Safe to retry."""
-        self._calls().tell(self, value)
+    def tell(self, value: float, attrs: Mapping[str, AttrValue] | None = None) -> None:
+        """Finishes the trial as COMPLETE with the objective `value`. Safe to retry.
 
-    def fail(self, reason: str = "") -> None:
+        `attrs` (e.g. {"model_uri": "s3://...", "train_loss": 0.12}) are stored with
+        the trial, merged into those it has; see `set_attrs` for the limits.
+        """
+        self._calls().tell(self, value, attrs=attrs)
+
+    def set_attrs(self, attrs: Mapping[str, AttrValue]) -> None:
+        """Records attributes of this RUNNING trial (merged into `self.attrs`); renews the lease.
+
+        Keys are like parameter names (1-64 letters, digits, '_', '.', '-'); values
+        are strings (at most 4096 characters), finite numbers, ints or bools; a
+        trial holds at most 64 attributes. A trial that is no longer RUNNING
+        raises FailedPreconditionError.
+        """
+        self._calls().set_trial_attrs(self, attrs)
+
+    def fail(self, reason: str = "", attrs: Mapping[str, AttrValue] | None = None) -> None:
         """Finishes the trial as FAILED; the study may hand its parameters out again."""
-        self._calls().tell(self, state="FAILED", reason=reason)
+        self._calls().tell(self, state="FAILED", reason=reason, attrs=attrs)
 
-    def prune(self, reason: str = "") -> None:
+    def prune(self, reason: str = "", attrs: Mapping[str, AttrValue] | None = None) -> None:
         """Finishes the trial as PRUNED (stopped early because it was not promising)."""
-        self._calls().tell(self, state="PRUNED", reason=reason)
+        self._calls().tell(self, state="PRUNED", reason=reason, attrs=attrs)
 
     def __enter__(self) -> Trial:
         return self

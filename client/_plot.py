@@ -20,7 +20,10 @@ def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, floa
     """Share of the objective's variance each parameter explains (random-forest importances).
 
     Numeric parameters enter on their own scale (log parameters as logs);
-    categoricals as their value's index. Needs a few COMPLETE trials.
+    categoricals as their value's index. A conditional parameter, where it is
+    inactive, enters as a value outside its range (-1 for a categorical, one
+    range below the minimum for a number), so the forest can split on "inactive".
+    Needs a few COMPLETE trials.
     """
     from sklearn.ensemble import RandomForestRegressor
 
@@ -31,18 +34,30 @@ def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, floa
     columns = []
     for name in names:
         spec = info.spec["parameters"][name]
-        values = [t.params[name] for t in done]
+        values = [t.params.get(name) for t in done]
         if spec["type"] == "categorical":
-            columns.append([spec["values"].index(v) for v in values])
-        elif spec.get("scale") == "log":
-            columns.append(list(np.log(np.asarray(values, dtype=float))))
-        else:
-            columns.append([float(v) for v in values])
+            columns.append([_typed_index(spec["values"], v) for v in values])
+            continue
+        log = spec.get("scale") == "log"
+        numbers = [float(np.log(v) if log else v) for v in values if v is not None]
+        if not numbers:
+            columns.append([0.0] * len(values))
+            continue
+        inactive = min(numbers) - (max(numbers) - min(numbers) or 1.0)
+        columns.append([inactive if v is None else float(np.log(v) if log else v) for v in values])
     X = np.asarray(columns, dtype=float).T
     y = np.asarray([t.value for t in done], dtype=float)
     forest = RandomForestRegressor(n_estimators=200, random_state=0, min_samples_leaf=2)
     forest.fit(X, y)
     return dict(zip(names, (float(v) for v in forest.feature_importances_), strict=True))
+
+
+def _typed_index(values: list[Any], value: Any) -> int:
+    """The position of `value` among a categorical's values, typed (1 is not True); -1 if absent."""
+    for position, listed in enumerate(values):
+        if type(listed) is type(value) and listed == value:
+            return position
+    return -1
 
 
 def _figure(info: StudyInfo, trials: list[Trial]) -> Any:

@@ -8,7 +8,7 @@ the worker ids it may act as:
 tokens:
   9b1c...e7: admin        # create, update, stop, resume, delete studies; add and enqueue trials
   77d2...0c: viewer       # read only
-  3f0a...51: worker       # ask, tell, report, heartbeat as any worker id
+  3f0a...51: worker       # ask, tell, report, heartbeat, set attributes as any worker id
   c4e8...9a:              # a worker token bound to its worker ids
     role: worker
     worker_ids: [gpu-node-1, "gpu-node-2/*"]   # exact ids, or a prefix ending in '*'
@@ -16,10 +16,15 @@ tokens:
 Roles nest: admin can do what a worker can, a worker what a viewer can.
 Callers send `authorization: Bearer <token>` metadata. A missing or unknown
 token is UNAUTHENTICATED, a role too weak PERMISSION_DENIED, and so is a bound
-token whose Ask, Tell, Report or Heartbeat names a worker id outside its list
-(or none): it cannot take or finish another worker's trials. Unbound tokens keep
+token whose Ask, Tell, Report, Heartbeat or SetTrialAttributes names a worker id
+outside its list (or none): it cannot take or finish another worker's trials. Unbound tokens keep
 the open mode, where `worker_id` is whatever the caller says. Tokens are compared
 in constant time and never logged; health checks and reflection stay open.
+
+The server refuses to start with a token that looks like a placeholder (`token_problem`:
+shorter than 16 characters, fewer than 5 different characters, or "change-me",
+"replace-me", "example"... in it) and with a PostgreSQL password that is one
+(`password_problem`), so manifests cannot deploy with the values they were shipped with.
 """
 
 from __future__ import annotations
@@ -37,7 +42,40 @@ from asktell.server.errors import PermissionDenied, Unauthenticated
 
 SERVICE_PREFIX = "/asktell.v1.AsktellService/"
 MIN_TOKEN_LENGTH = 16
+MIN_DISTINCT_CHARACTERS = 5
 MAX_WORKER_IDS = 1024
+# Words that mark a secret as a placeholder wherever they appear in it, compared without
+# case and without separators ("Change_Me", "<replace me>"): no random secret holds them.
+PLACEHOLDER_MARKERS = (
+    "changeme",
+    "replaceme",
+    "placeholder",
+    "example",
+    "yourtoken",
+    "yoursecret",
+    "yourpassword",
+)
+# Whole passwords (compared the same way) that installations and tutorials use as defaults.
+DEFAULT_PASSWORDS = frozenset(
+    {
+        "admin",
+        "asktell",
+        "changeit",
+        "default",
+        "letmein",
+        "pass",
+        "passwd",
+        "password",
+        "postgres",
+        "postgresql",
+        "qwerty",
+        "root",
+        "secret",
+        "test",
+        "123456",
+        "12345678",
+    }
+)
 
 # A call's metadata as (key, value) pairs: a tuple from the server, grpc.aio.Metadata in its
 # type stubs; read more than once (request id, then token).
@@ -61,14 +99,19 @@ REQUIRED_ROLE: dict[str, Role] = {
     "Tell": Role.WORKER,
     "Report": Role.WORKER,
     "Heartbeat": Role.WORKER,
+    "SetTrialAttributes": Role.WORKER,
 }
 
 # The methods whose request names the worker acting (its `worker_id` field).
-WORKER_METHODS = frozenset({"Ask", "Tell", "Report", "Heartbeat"})
+WORKER_METHODS = frozenset({"Ask", "Tell", "Report", "Heartbeat", "SetTrialAttributes"})
 
 
 class AuthConfigError(ValueError):
     """The auth file is missing, malformed or holds a weak token."""
+
+
+class PlaceholderSecretError(AuthConfigError):
+    """A token or database password is a placeholder or a well-known default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +151,11 @@ def load_tokens(path: str | Path) -> dict[bytes, Grant]:
         where = f"auth file {path}: token #{index}"
         if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
             raise AuthConfigError(f"{where} is shorter than {MIN_TOKEN_LENGTH} characters")
+        problem = token_problem(token)
+        if problem:
+            raise PlaceholderSecretError(
+                f"{where} {problem}: put a random one in its place (openssl rand -hex 32)"
+            )
         grants[_digest(token)] = _grant(where, entry)
     return grants
 
@@ -195,3 +243,51 @@ class Authorizer:
                 raise PermissionDenied(
                     f"this token may act only as its own worker ids, not {shown}"
                 )
+
+
+def _normalised(secret: str) -> str:
+    return "".join(c for c in secret.lower() if c.isalnum())
+
+
+def _marker(secret: str) -> str | None:
+    normalised = _normalised(secret)
+    return next((m for m in PLACEHOLDER_MARKERS if m in normalised), None)
+
+
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot be a real token, or None when it may be one.
+
+    The rule (also in docs/deployment.md): at least 16 characters, at least 5 different
+    characters, and none of the placeholder words of `PLACEHOLDER_MARKERS` ("change-me",
+    "replace-me", "example", ...) anywhere in it, ignoring case and separators. The
+    message never quotes the token.
+    """
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"is shorter than {MIN_TOKEN_LENGTH} characters"
+    if len(set(token)) < MIN_DISTINCT_CHARACTERS:
+        return f"has fewer than {MIN_DISTINCT_CHARACTERS} different characters"
+    marker = _marker(token)
+    if marker:
+        return f"is a placeholder (it contains {marker!r})"
+    return None
+
+
+def password_problem(password: str, user: str | None = None) -> str | None:
+    """Why `password` is a placeholder or default rather than a real password, or None.
+
+    Refused: an empty password, a well-known default (`DEFAULT_PASSWORDS`: "postgres",
+    "password", "secret", ...), the user name itself, or any placeholder word of
+    `PLACEHOLDER_MARKERS` in it; all compared ignoring case and separators. Strength
+    beyond that is the database's business. The message never quotes the password.
+    """
+    if not password:
+        return "is empty"
+    normalised = _normalised(password)
+    if normalised in DEFAULT_PASSWORDS:
+        return "is a well-known default password"
+    if user is not None and normalised == _normalised(user):
+        return "is the user name"
+    marker = _marker(password)
+    if marker:
+        return f"is a placeholder (it contains {marker!r})"
+    return None

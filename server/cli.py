@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -171,14 +172,19 @@ def serve_command(
     """Run the gRPC server until SIGTERM or Ctrl-C.
 
     Exits 1 with one line on stderr when it cannot start: the port is in use, the
-    store cannot be reached (see --db-wait), a file cannot be read.
+    store cannot be reached (see --db-wait), a file cannot be read. Exits 2 on a bad
+    option or file, and with one line when a secret is a placeholder: a token of the
+    auth file, or the password in a postgresql:// URL ("change-me", "postgres", ...).
     """
     from asktell.server.app import ServerConfig, serve
-    from asktell.server.auth import AuthConfigError
+    from asktell.server.auth import AuthConfigError, PlaceholderSecretError
     from asktell.server.errors import AsktellError
     from asktell.server.logs import configure_logging
 
     configure_logging(log_format, logging.INFO)
+    problem = database_password_problem(db)
+    if problem:
+        _refuse(f"--db (ASKTELL_DB): {problem}")
     try:
         config = ServerConfig(
             db=db,
@@ -202,8 +208,46 @@ def serve_command(
         raise click.UsageError(str(exc)) from None
     try:
         serve(config)
+    except PlaceholderSecretError as exc:
+        _refuse(str(exc))
     except (AuthConfigError, ValueError) as exc:  # a file named by an option is wrong
         raise click.UsageError(str(exc)) from None
     except (AsktellError, OSError) as exc:  # the port is taken, the store unreachable
         click.echo(f"asktell serve: cannot start: {exc}", err=True)
         sys.exit(1)
+
+
+def _refuse(problem: str) -> NoReturn:
+    """One line on stderr and exit status 2, as for any other bad option or file."""
+    click.echo(f"asktell serve: refusing to start: {problem}", err=True)
+    sys.exit(2)
+
+
+def database_password_problem(url: str) -> str | None:
+    """Why the password in a PostgreSQL URL is a placeholder or default, or None.
+
+    Looks at `postgresql://user:password@host/db` and a `?password=` parameter; a URL
+    without a password (peer or certificate authentication, PGPASSWORD, ~/.pgpass) and
+    SQLite URLs have nothing to check. The message names neither the password nor the URL.
+    """
+    from urllib.parse import parse_qs, unquote, urlparse
+
+    from asktell.server.auth import password_problem
+
+    if "://" not in url:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme not in ("postgresql", "postgres"):
+        return None
+    passwords = parse_qs(parsed.query, keep_blank_values=True).get("password", [])
+    if parsed.password is not None:
+        passwords.insert(0, unquote(parsed.password))
+    user = unquote(parsed.username) if parsed.username else None
+    for password in passwords:
+        problem = password_problem(password, user)
+        if problem:
+            return (
+                f"the PostgreSQL password {problem}; set a random one "
+                "(openssl rand -hex 24) for the database user and in the URL"
+            )
+    return None

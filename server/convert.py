@@ -16,11 +16,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from asktell.server.domain import (
     DEFAULT_LEASE_SECONDS,
     STUDY_ID_PATTERN,
+    Attrs,
+    AttrValue,
     Study,
     StudyState,
     Trial,
     TrialCounts,
     TrialState,
+    check_attrs,
 )
 from asktell.server.errors import InvalidArgument
 from asktell.server.spec_proto import (
@@ -35,6 +38,7 @@ from asktell.server.usecases.studies import MUTABLE_FIELDS, StudyView
 from asktell.server.usecases.trials import EvaluatedTrial
 from asktell.v1 import resources_pb2 as pb
 from asktell.v1 import service_pb2 as service_pb
+from asktell.v1.values import value_message, value_of
 
 __all__ = [  # the spec conversions the handlers use, from spec_proto
     "duration_seconds",
@@ -176,6 +180,17 @@ def timestamp_seconds(stamp: Timestamp, field: str) -> float:
     return float(stamp.seconds + stamp.nanos / NANOS_PER_SECOND)
 
 
+# ------------------------------------------------------------------ attributes
+def attrs(message: Mapping[str, pb.ParameterValue], field: str = "attrs") -> dict[str, AttrValue]:
+    """The typed values of a request's attribute map, checked (`domain.check_attrs`)."""
+    out: dict[str, AttrValue | None] = {name: value_of(value) for name, value in message.items()}
+    return check_attrs(field, out)
+
+
+def attrs_message(values: Attrs) -> dict[str, pb.ParameterValue]:
+    return {name: value_message(value) for name, value in values.items()}
+
+
 # ------------------------------------------------------------------ resources
 def _timestamp(seconds: float | None) -> Timestamp | None:
     if seconds is None:
@@ -209,6 +224,7 @@ def trial_message(trial: Trial) -> pb.Trial:
         reason=trial.reason,
         suggested_by=trial.suggested_by,
         retry_of=trial.retry_of or 0,
+        attrs=attrs_message(trial.attrs),
     )
     if trial.value is not None:
         message.value = trial.value
@@ -315,6 +331,8 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
         state=state,
         value=message.value if message.HasField("value") else None,
         end_time=end_time,
+        attrs=attrs(message.attrs, f"{field}.attrs"),
+        reason=message.reason,
     )
 
 

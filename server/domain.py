@@ -8,6 +8,7 @@ and `storage/` persists them.
 from __future__ import annotations
 
 import enum
+import json
 import math
 import re
 import sys
@@ -606,6 +607,68 @@ def check_id(field: str, value: str) -> None:
     """Raises InvalidArgument unless `value` (a worker or request id) is short and printable."""
     if len(value) > MAX_ID_LENGTH or not value.isprintable():
         raise InvalidArgument(f"{field} must be at most {MAX_ID_LENGTH} printable characters")
+
+
+MAX_ATTRS = 64
+MAX_ATTR_STRING = 4096
+MAX_ATTRS_BYTES = 64 * 1024  # the JSON encoding of one trial's attributes
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_attrs(
+    field: str, attrs: Mapping[str, object], existing: Attrs | None = None
+) -> dict[str, AttrValue]:
+    """`existing` with `attrs` merged in (a key given again takes the new value), checked.
+
+    Keys are like parameter names (1-64 letters, digits, '_', '.' or '-', starting
+    with a letter or '_'); values are bools, int64 integers, finite floats or
+    strings of at most 4096 characters (no NUL). A trial holds at most 64
+    attributes, whose JSON encoding is at most 64 KiB.
+
+    Raises:
+        InvalidArgument: naming `field` and the key.
+    """
+    merged: dict[str, AttrValue] = dict(existing or {})
+    for key, value in attrs.items():
+        if not isinstance(key, str) or not NAME_PATTERN.fullmatch(key):
+            raise InvalidArgument(
+                f"{field}: invalid key {_shown(key)}: use 1-64 letters, digits, '_', '.' or "
+                "'-', starting with a letter or '_'"
+            )
+        where = f'{field}: "{key}"'
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise InvalidArgument(f"{where} is outside the 64-bit integer range")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidArgument(f"{where} must be a finite number, got {value}")
+        elif isinstance(value, str):
+            if len(value) > MAX_ATTR_STRING:
+                raise InvalidArgument(
+                    f"{where} must be at most {MAX_ATTR_STRING} characters, got {len(value)}"
+                )
+            if "\x00" in value:
+                raise InvalidArgument(f"{where} must not contain NUL characters")
+        elif value is None:
+            raise InvalidArgument(f"{where} has no value")
+        else:
+            raise InvalidArgument(
+                f"{where} must be a string, a number or a boolean, got {type(value).__name__}"
+            )
+        merged[key] = value
+    if len(merged) > MAX_ATTRS:
+        raise InvalidArgument(
+            f"{field}: at most {MAX_ATTRS} attributes per trial, got {len(merged)}"
+            + (f" with the {len(existing)} it has" if existing else "")
+        )
+    size = len(json.dumps(merged, separators=(",", ":")).encode())
+    if size > MAX_ATTRS_BYTES:
+        raise InvalidArgument(
+            f"{field}: the trial's attributes take {size} bytes encoded; at most {MAX_ATTRS_BYTES}"
+        )
+    return merged
 
 
 def check_study_id(study_id: str) -> str:

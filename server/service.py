@@ -111,6 +111,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             value=request.value if request.HasField("value") else None,
             reason=request.reason,
             worker_id=request.worker_id,
+            attrs=convert.attrs(request.attrs),
         )
         trial = trials.tell(self._store, command, self._clock())
         self._metrics.record_tell(str(command.state))
@@ -138,6 +139,20 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         response = pb.HeartbeatResponse()
         response.lease_deadline.FromNanoseconds(round(deadline * 1e9))
         return response
+
+    def SetTrialAttributes(
+        self, request: pb.SetTrialAttributesRequest, context: CallContext
+    ) -> pb.SetTrialAttributesResponse:
+        study_id, number = convert.trial_ref(request.trial)
+        trial = trials.set_attributes(
+            self._store,
+            study_id,
+            number,
+            convert.attrs(request.attrs),
+            request.worker_id,
+            self._clock(),
+        )
+        return pb.SetTrialAttributesResponse(trial=convert.trial_message(trial))
 
     # ------------------------------------------------------------ trials
     def GetTrial(self, request: pb.GetTrialRequest, context: CallContext) -> pb.GetTrialResponse:

@@ -29,6 +29,7 @@ from asktell.client import (
     DEFAULT_TIMEOUT,
     Client,
     FailedPreconditionError,
+    InvalidArgumentError,
     NotFoundError,
     Study,
     Trial,
@@ -191,18 +192,42 @@ class TrialReporter:
 def objective_value(result: Any, metric: str) -> float:
     """The finite objective value in a task's result.
 
+    A task returns a dict of final metrics holding the study's `metric`, a dict
+    {"value": x, ...} or a bare number; see `task_outcome`.
+
     Raises:
-        ValueError: the result is not a mapping with a finite `metric`.
+        ValueError: the result holds no finite objective value.
     """
-    if not isinstance(result, Mapping) or metric not in result:
+    if isinstance(result, int | float) and not isinstance(result, bool):
+        raw: Any = result
+        shown = "the objective value"
+    elif isinstance(result, Mapping) and (metric in result or "value" in result):
+        key = metric if metric in result else "value"
+        raw = result[key]
+        shown = key
+    else:
         raise ValueError(f"the task returned no {metric!r} (the study's metric): {result!r}"[:1000])
     try:
-        value = float(result[metric])
+        value = float(raw)
     except (TypeError, ValueError):
         value = math.nan
-    if not math.isfinite(value):
-        raise ValueError(f"the task returned {metric} = {result[metric]!r}, not a finite number")
+    if isinstance(raw, bool) or not math.isfinite(value):
+        raise ValueError(f"the task returned {shown} = {raw!r}, not a finite number"[:1000])
     return value
+
+
+def task_attrs(result: Any) -> dict[str, Any]:
+    """The attributes a task's result asks to store with the trial: its "attrs" mapping.
+
+    Raises:
+        ValueError: "attrs" is there but not a mapping.
+    """
+    if not isinstance(result, Mapping) or result.get("attrs") is None:
+        return {}
+    attrs = result["attrs"]
+    if not isinstance(attrs, Mapping):
+        raise ValueError(f"the task returned attrs = {attrs!r}, not a mapping"[:1000])
+    return dict(attrs)
 
 
 class Worker:
@@ -336,7 +361,15 @@ class Worker:
             self.stats.states["LOST"] += 1
             return "LOST"
         state, value, reason = self._verdict(reporter, result, error)
-        self._tell(trial, state, value, reason)
+        try:
+            attrs = task_attrs(result)
+        except ValueError as exc:
+            state, value, reason, attrs = "FAILED", None, str(exc), {}
+        try:
+            self._tell(trial, state, value, reason, attrs)
+        except InvalidArgumentError as exc:  # attributes the server refuses fail the trial
+            log.warning("trial %d: the server refused its attributes: %s", trial.number, exc)
+            self._tell(trial, "FAILED", None, f"attrs refused: {exc}"[:1000])
         self.stats.states[trial.state] += 1
         return trial.state
 
@@ -362,15 +395,21 @@ class Worker:
         self._tell(trial, "FAILED", None, f"{reason} before starting it")
 
     @staticmethod
-    def _tell(trial: Trial, state: str, value: float | None, reason: str) -> None:
+    def _tell(
+        trial: Trial,
+        state: str,
+        value: float | None,
+        reason: str,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
         """Tells; a trial the server ended meanwhile (lease expired) is logged, not fatal."""
         try:
             if state == "COMPLETE":
                 assert value is not None
-                trial.tell(value)
+                trial.tell(value, attrs=attrs)
             elif state == "PRUNED":
-                trial.prune(reason)
+                trial.prune(reason, attrs=attrs)
             else:
-                trial.fail(reason)
+                trial.fail(reason, attrs=attrs)
         except (FailedPreconditionError, NotFoundError) as exc:
             log.warning("trial %d: the server refused the result: %s", trial.number, exc)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from asktell.server.algorithms.base import History
-from asktell.server.domain import Params, ParamValue, SearchSpace
+from asktell.server.domain import Params, ParamValue, SearchSpace, typed_key
 
-Key = tuple[ParamValue, ...]
+# One (name, typed value) pair per parameter the configuration holds, in the space's order:
+# typed, so that 1, 1.0, True and "1" are four configurations; by name, so that
+# configurations of a conditional space (which hold only their active parameters) compare.
+Key = tuple[tuple[str, tuple[str, ParamValue]], ...]
 
 
 class Seen:
-    """A set of configurations keyed by their values in the space's parameter order."""
+    """A set of configurations keyed by their typed values in the space's parameter order."""
 
     def __init__(self, space: SearchSpace, configs: Iterable[Params] = ()) -> None:
         self._names: Sequence[str] = space.names
@@ -28,7 +31,7 @@ class Seen:
         return cls(space, configs)
 
     def key(self, config: Params) -> Key:
-        return tuple(config[name] for name in self._names)
+        return tuple((name, typed_key(config[name])) for name in self._names if name in config)
 
     def add(self, config: Params) -> None:
         self._keys.add(self.key(config))

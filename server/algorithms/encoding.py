@@ -10,6 +10,18 @@ Two views of a search space with `p` parameters:
   block and clips to bounds, so any point of the cube decodes to a valid configuration.
 - **unit** `U: (n, p)` in [0, 1)^p, one uniform per parameter, mapped by each
   parameter's inverse CDF (`from_unit`): what random and quasi-random sampling use.
+
+Conditional spaces keep every parameter's columns (and its unit column) at a fixed
+place, so configurations of different branches stay comparable. A parameter that is
+inactive in a configuration is encoded at a fixed point: `INACTIVE` (-1, outside the
+cube) in its numeric column, all zeros in its one-hot block (equally far from every
+value). Outside the cube, an inactive value is at least one unit from every active
+one, so a branch's trials do not pass for trials of another branch at some value of
+its parameters (with 0.5, a trial of branch b looked to the GP like a trial of branch
+a at the middle of a's range: see docs/algorithms.md). Decoding and sampling go
+top-down (`space.ordered`): a parameter gets a value only when its parent's decoded
+value activates it, so `encode(decode(X))` is a fixed point of decoding: inactive
+columns always sit at their fixed encoding.
 """
 
 from __future__ import annotations
@@ -30,7 +42,13 @@ from asktell.server.domain import (
     ParamValue,
     Scale,
     SearchSpace,
+    typed_key,
 )
+
+# The numeric column of an inactive parameter, outside the cube. A parameter whose column
+# still holds it when its parent's change activates it (a categorical neighbour in the
+# acquisition search) decodes to the middle of its range.
+INACTIVE = -1.0
 
 
 def _numeric_bounds(param: Param) -> tuple[float, float, bool]:
@@ -77,19 +95,68 @@ class Encoder:
 
     # ----------------------------------------------------------------- cube
     def encode(self, configs: Sequence[Params]) -> np.ndarray:
-        """X: (n, d) in [0, 1] for `configs` (each must be valid in the space)."""
+        """X: (n, d) for `configs` (each must be valid in the space), in [0, 1] but for
+        inactive numeric columns.
+
+        A parameter a configuration does not hold (inactive there) takes its fixed
+        inactive encoding.
+        """
         X = np.zeros((len(configs), self.n_dims))
         for param in self.space.params:
             cols = self.columns[param.name]
             if isinstance(param, CategoricalParam):
-                index = {v: i for i, v in enumerate(param.values)}
                 for row, config in enumerate(configs):
-                    X[row, cols.start + index[str(config[param.name])]] = 1.0
+                    if param.name in config:
+                        X[row, cols.start + param.index(config[param.name])] = 1.0
                 continue
             low, high, log = _numeric_bounds(param)
-            values = np.array([float(c[param.name]) for c in configs])
-            X[:, cols.start] = _to_unit(values, low, high, log)
+            held = [param.name in c for c in configs]
+            if all(held):
+                values = np.array([float(c[param.name]) for c in configs])
+                X[:, cols.start] = _to_unit(values, low, high, log)
+                continue
+            values = np.array([float(c.get(param.name, low)) for c in configs])
+            X[:, cols.start] = np.where(held, _to_unit(values, low, high, log), INACTIVE)
         return X
+
+    def encode_param(self, param: Param, value: ParamValue) -> np.ndarray:
+        """The columns of one parameter for one of its values."""
+        return self.encode([{param.name: value}])[0, self.columns[param.name]]
+
+    def set_inactive(self, param: Param, x: np.ndarray) -> None:
+        """Puts parameter `param` of the point x (d,) at its fixed inactive encoding."""
+        x[self.columns[param.name]] = 0.0 if isinstance(param, CategoricalParam) else INACTIVE
+
+    @staticmethod
+    def from_unit_param(param: Param, u: float) -> ParamValue:
+        """The parameter's value at quantile `u` in [0, 1) of its prior (as `from_unit`)."""
+        return _value_at(param, min(max(u, 0.0), np.nextafter(1.0, 0.0)))
+
+    def active_params(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Parameter name -> (n,) bool, whether it is active in each encoded point of X.
+
+        X must hold encodings (fixed points of decode -> encode, as `encode` gives): an
+        inactive parameter is recognised by its fixed encoding.
+        """
+        X = np.atleast_2d(X)
+        out: dict[str, np.ndarray] = {}
+        for param in self.space.params:
+            cols = self.columns[param.name]
+            if isinstance(param, CategoricalParam):
+                out[param.name] = X[:, cols].sum(axis=1) > 0.0
+            else:
+                out[param.name] = X[:, cols.start] != INACTIVE
+        return out
+
+    def active_columns(self, X: np.ndarray) -> np.ndarray:
+        """(n, d) bool: the columns of the parameters active in each encoded point of X."""
+        X = np.atleast_2d(X)
+        mask = np.ones(X.shape, dtype=bool)
+        if not self.space.conditional:
+            return mask
+        for name, on in self.active_params(X).items():
+            mask[:, self.columns[name]] = on[:, None]
+        return mask
 
     def decode(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
         """Valid configurations for any points X: (n, d) (clipped into the cube first).
@@ -97,7 +164,18 @@ class Encoder:
         NaN coordinates (which no algorithm should produce) decode like 0, so that a
         bug upstream still yields a valid configuration rather than an invalid one.
         """
-        X = np.clip(np.nan_to_num(np.atleast_2d(X), nan=0.0), 0.0, 1.0)
+        X = np.nan_to_num(np.atleast_2d(np.asarray(X, dtype=float)), nan=0.0)
+        if self.space.conditional:
+            # A parameter whose column still holds the inactive marker when its parent's
+            # value activates it (a changed parent) decodes to the middle of its range.
+            X = X.copy()
+            numeric = ~self.is_categorical
+            X[:, numeric] = np.where(X[:, numeric] == INACTIVE, 0.5, X[:, numeric])
+            return self._keep_active(self._decode_all(np.clip(X, 0.0, 1.0)))
+        return self._decode_all(np.clip(X, 0.0, 1.0))
+
+    def _decode_all(self, X: np.ndarray) -> list[dict[str, ParamValue]]:
+        """Every parameter's value at X (n, d) in [0, 1], active or not."""
         out: list[dict[str, ParamValue]] = [{} for _ in range(len(X))]
         for param in self.space.params:
             cols = self.columns[param.name]
@@ -110,6 +188,31 @@ class Encoder:
             for row, fraction in enumerate(X[:, cols.start]):
                 out[row][param.name] = _snap(param, interpolate(low, high, float(fraction), log))
         return out
+
+    def _keep_active(self, full: list[dict[str, ParamValue]]) -> list[dict[str, ParamValue]]:
+        """Full assignments cut to their active parameters, decided top-down (parents first):
+        a parameter is active where its parent is active and has one of the condition's values.
+        """
+        active: dict[str, np.ndarray] = {}
+        for param in self.space.ordered:
+            condition = self.space.condition(param.name)
+            if condition is None:
+                active[param.name] = np.ones(len(full), dtype=bool)
+                continue
+            keys = {typed_key(v) for v in condition.values}
+            on = np.array([typed_key(row[condition.parent]) in keys for row in full], dtype=bool)
+            active[param.name] = active[condition.parent] & on
+        names = self.space.names
+        return [
+            {name: row[name] for name in names if active[name][i]} for i, row in enumerate(full)
+        ]
+
+    def decode_param(self, param: Param, x: np.ndarray) -> ParamValue:
+        """The value of one parameter from its columns `x` (already clipped into [0, 1])."""
+        if isinstance(param, CategoricalParam):
+            return param.values[int(np.argmax(x))]
+        low, high, log = _numeric_bounds(param)
+        return _snap(param, interpolate(low, high, float(x[0]), log))
 
     # ----------------------------------------------------------------- unit
     def from_unit(self, U: np.ndarray) -> list[dict[str, ParamValue]]:
@@ -124,6 +227,10 @@ class Encoder:
             column = U[:, j]
             for row, u in enumerate(column):
                 out[row][param.name] = _value_at(param, float(u))
+        if self.space.conditional:
+            # Top-down: a parameter holds a value only where its parent's value activates
+            # it; each keeps its own column of U, so a sequence stays stable per parameter.
+            return self._keep_active(out)
         return out
 
 
@@ -167,8 +274,9 @@ def _snap(param: Param, value: float) -> ParamValue:
     if isinstance(param, IntParam):
         return _lattice(param, round((value - param.low) / param.step))
     if isinstance(param, DiscreteParam):
-        values = np.asarray(param.values)
-        return float(values[int(np.argmin(np.abs(values - value)))])
+        # The listed value itself: an int for integer discrete parameters.
+        values = np.asarray(param.values, dtype=float)
+        return param.values[int(np.argmin(np.abs(values - value)))]
     raise TypeError(param)
 
 

@@ -12,6 +12,9 @@ a generation:
   genes) with each categorical gene taken from either parent, or a copy of one parent;
 - mutation perturbs numeric genes in the cube (so log parameters mutate in log space and
   integers are rounded by decoding) and resamples categorical genes;
+- in a conditional space crossover and mutation touch only the genes active in the child;
+  a gene that a changed parent value activates is inherited from the parent that has it
+  (or drawn from its prior), one it deactivates is dropped;
 - a child that repeats a known configuration (completed, pruned, pending, failed, or
   produced in this call) is bred again, a bounded number of times, then replaced by a
   quasi-random point.
@@ -28,7 +31,7 @@ from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
 from asktell.server.algorithms.random import unseen_sobol_point
-from asktell.server.domain import CategoricalParam, Params, SearchSpace
+from asktell.server.domain import CategoricalParam, Param, Params, ParamValue, SearchSpace
 from asktell.server.errors import InvalidArgument
 
 MUTATION_SCALE = 0.1  # standard deviation of a numeric mutation, in cube units
@@ -134,38 +137,99 @@ def _tournament(fitness: np.ndarray, size: int, rng: np.random.Generator) -> int
 def _breed(
     encoder: Encoder,
     X_pool: np.ndarray,
+    pool_configs: list[Params],
     fitness: np.ndarray,
     cfg: _Resolved,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """One child x (d,) in the cube from tournament-selected parents."""
-    a = X_pool[_tournament(fitness, cfg.tournament_size, rng)]
+) -> Params:
+    """One child configuration from tournament-selected parents.
+
+    Genes are visited parents first (`space.ordered`), so that the child's own values
+    decide which of its parameters are active: crossover and mutation touch only those.
+    A parameter that becomes active in the child (a parent gene changed) inherits the
+    value of the parent that has it, or is drawn from its prior when neither does; a
+    parameter that becomes inactive is dropped. Without conditions this is a plain
+    crossover and mutation of every gene, drawing the same random numbers.
+    """
+    space = encoder.space
+    ia = _tournament(fitness, cfg.tournament_size, rng)
+    a, config_a = X_pool[ia], pool_configs[ia]
     child = a.copy()
-    changed = False
+    b: np.ndarray | None = None
+    config_b: Params = {}
+    after: Params = config_a  # the child's active values after crossover
     if rng.random() < cfg.crossover_rate:
-        b = X_pool[_tournament(fitness, cfg.tournament_size, rng)]
-        for param in encoder.space.params:
+        values: dict[str, ParamValue] = {}
+        ib = _tournament(fitness, cfg.tournament_size, rng)
+        b, config_b = X_pool[ib], pool_configs[ib]
+        for param in space.ordered:
+            if not space.is_active(param.name, values):
+                continue
             cols = encoder.columns[param.name]
-            if isinstance(param, CategoricalParam):
-                if rng.random() < 0.5:
-                    child[cols] = b[cols]
-            else:
-                u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)
-                child[cols] = a[cols] + u * (b[cols] - a[cols])
+            if param.name in config_a and param.name in config_b:
+                if isinstance(param, CategoricalParam):
+                    if rng.random() < 0.5:
+                        child[cols] = b[cols]
+                else:
+                    u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)
+                    child[cols] = a[cols] + u * (b[cols] - a[cols])
+            elif param.name not in config_a:  # activated by the crossover: repair
+                _repair(encoder, param, child, b if param.name in config_b else None, rng)
+            values[param.name] = _value(encoder, param, child)
+        after = values
         changed = not np.array_equal(child, a)
-    mutate = rng.random(len(encoder.space.params)) < cfg.mutation_rate
+    else:
+        changed = False
+    mutate = rng.random(len(space.params)) < cfg.mutation_rate
     if not changed and not mutate.any():
-        mutate[rng.integers(len(mutate))] = True  # an unchanged copy would repeat its parent
-    for param, flip in zip(encoder.space.params, mutate, strict=True):
-        if not flip:
-            continue
+        # An unchanged copy would repeat its parent: mutate one of its active genes.
+        held = [j for j, p in enumerate(space.params) if p.name in config_a]
+        mutate[
+            held[int(rng.integers(len(held)))] if space.conditional else rng.integers(len(mutate))
+        ] = True
+    flips = {p.name for p, flip in zip(space.params, mutate, strict=True) if flip}
+    config: dict[str, ParamValue] = {}
+    for param in space.ordered:
         cols = encoder.columns[param.name]
-        if isinstance(param, CategoricalParam):
-            child[cols] = 0.0
-            child[cols.start + int(rng.integers(len(param.values)))] = 1.0
-        else:
-            child[cols] = _reflect(child[cols] + MUTATION_SCALE * rng.standard_normal())
-    return np.asarray(np.clip(child, 0.0, 1.0))
+        if not space.is_active(param.name, config):
+            if space.conditional:
+                encoder.set_inactive(param, child)
+            continue
+        if param.name not in after:  # activated by a mutation: repair
+            source = b if b is not None and param.name in config_b else None
+            if source is None and param.name in config_a:
+                source = a
+            _repair(encoder, param, child, source, rng)
+        if param.name in flips:
+            if isinstance(param, CategoricalParam):
+                child[cols] = 0.0
+                child[cols.start + int(rng.integers(len(param.values)))] = 1.0
+            else:
+                child[cols] = _reflect(child[cols] + MUTATION_SCALE * rng.standard_normal())
+        config[param.name] = _value(encoder, param, child)
+    return {name: config[name] for name in space.names if name in config}
+
+
+def _value(encoder: Encoder, param: Param, x: np.ndarray) -> ParamValue:
+    """The value of `param` in the (unclipped) child x (d,)."""
+    return encoder.decode_param(param, np.clip(x[encoder.columns[param.name]], 0.0, 1.0))
+
+
+def _repair(
+    encoder: Encoder,
+    param: Param,
+    child: np.ndarray,
+    source: np.ndarray | None,
+    rng: np.random.Generator,
+) -> None:
+    """Gives a parameter that just became active in `child` the value of the parent `source`
+    that has it, or one drawn from its prior, in place."""
+    cols = encoder.columns[param.name]
+    if source is not None:
+        child[cols] = source[cols]
+        return
+    drawn = encoder.from_unit_param(param, float(rng.random()))
+    child[cols] = encoder.encode_param(param, drawn)
 
 
 def _reflect(v: np.ndarray) -> np.ndarray:
@@ -196,7 +260,8 @@ def suggest(
     n_completed = len(history.completed)
     evolving = n_completed >= max(2, cfg.population_size // 2)
     pool = parent_pool(history, cfg.elite_count, cfg.population_size) if evolving else []
-    X_pool = encoder.encode([history.completed[i].params for i in pool]) if pool else None
+    pool_configs = [history.completed[i].params for i in pool]
+    X_pool = encoder.encode(pool_configs) if pool else None
     fitness = _ranks([history.completed[i].value for i in pool])
     while len(out) < n:
         position = history.n_suggested + len(out)
@@ -204,7 +269,7 @@ def suggest(
             add(unseen_sobol_point(encoder, history.seed, position, seen, rng, N_BREED_TRIES))
             continue
         for _ in range(N_BREED_TRIES):
-            config = encoder.decode(_breed(encoder, X_pool, fitness, cfg, rng))[0]
+            config = _breed(encoder, X_pool, pool_configs, fitness, cfg, rng)
             if config not in seen:
                 add(config)
                 break

@@ -13,6 +13,14 @@ The recipe, one step per function below:
 6. maximise the acquisition (many quasi-random and local candidates, then L-BFGS-B);
 7. decode the best candidate that repeats no known configuration.
 
+Conditional spaces: every parameter keeps its columns; a parameter inactive in a
+configuration sits at its fixed inactive encoding (`encoding.INACTIVE` in a numeric
+column, an all-zero one-hot block), so trials of different branches stay comparable and
+the parent's own columns tell the branches apart. Every candidate the acquisition sees
+is a fixed point of decode -> re-encode: quasi-random candidates are sampled top-down,
+local ones are snapped after their parent values change, and L-BFGS-B moves only the
+columns active at its starting point.
+
 The maths lives in `_gp/` on arrays only.
 """
 
@@ -127,6 +135,8 @@ def _candidates(encoder: Encoder, X_best: np.ndarray, rng: np.random.Generator) 
     # Local candidates: small Gaussian steps on numeric columns, one value swap on categoricals.
     local = np.repeat(X_best, N_LOCAL_PER_TOP, axis=0)
     numeric = ~encoder.is_categorical
+    if encoder.space.conditional:
+        _fill_inactive(encoder, local, rng)
     scale = rng.choice([0.01, 0.05, 0.15], size=(len(local), 1))
     local[:, numeric] += scale * rng.standard_normal((len(local), int(numeric.sum())))
     local = np.clip(local, 0.0, 1.0)
@@ -139,6 +149,23 @@ def _candidates(encoder: Encoder, X_best: np.ndarray, rng: np.random.Generator) 
             block[np.arange(len(picks)), picks] = 1.0
             local[flip, cols] = block
     return np.vstack([spread, _snap(encoder, local)])
+
+
+def _fill_inactive(encoder: Encoder, X: np.ndarray, rng: np.random.Generator) -> None:
+    """Gives the inactive columns of X (k, d) random values, in place, so that a child a
+    perturbed parent activates starts from a random value (snapping resets the others)."""
+    inactive = ~encoder.active_columns(X)
+    for param in encoder.space.params:
+        cols = encoder.columns[param.name]
+        rows = np.flatnonzero(inactive[:, cols.start])
+        if not len(rows):
+            continue
+        if isinstance(param, CategoricalParam):
+            block = np.zeros((len(rows), len(param.values)))
+            block[np.arange(len(rows)), rng.integers(len(param.values), size=len(rows))] = 1.0
+            X[rows, cols] = block
+        else:
+            X[rows, cols.start] = rng.random(len(rows))
 
 
 def _snap(encoder: Encoder, X: np.ndarray) -> np.ndarray:
@@ -221,21 +248,31 @@ def suggest(
     blocks = [encoder.columns[p.name] for p in space.params if isinstance(p, CategoricalParam)]
     unknown: list[Params] = list(history.pending)
     beta = settings.ucb_beta or acquisition.DEFAULT_UCB_BETA
+    branches = _branches(encoder, candidates) if space.conditional else []
+    tried = [o.params for o in history.completed + history.pruned] + list(history.failed)
     while len(out) < n:
         if deadline.expired():
             return fill_quasi_random(NOTE_DEADLINE_RANDOM)
         X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed)
         posterior = model.Posterior.condition(X_train, y_train, hyper)
         acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
+        branch = _underexplored(branches, tried + unknown)
+        # An under-explored branch gets the best of its space-filling candidates, unrefined:
+        # with little data there, refinement runs to the corners where the variance is.
+        in_branch = np.array([i < N_CANDIDATES and b == branch for i, b in enumerate(branches)])
         ranked, _, finished = optimize.maximize(
             acq,
-            candidates,
+            candidates if branch is None else candidates[in_branch],
+            n_local=5 if branch is None else 0,
             continuous=~encoder.is_categorical,
             blocks=blocks,
             snap=lambda X: _snap(encoder, X),
             should_stop=deadline.expired,
+            active=(lambda x: encoder.active_columns(x)[0]) if space.conditional else None,
         )
-        config = _pick(encoder, ranked, X_train, seen)
+        config = _pick(encoder, ranked, X_train, seen, branch)
+        if config is None and branch is not None:
+            config = _pick(encoder, ranked, X_train, seen)
         if config is None:
             add(quasi_random(), NOTE_NO_NEW)
         else:
@@ -244,14 +281,59 @@ def suggest(
     return out
 
 
-def _pick(encoder: Encoder, ranked: np.ndarray, X_known: np.ndarray, seen: Seen) -> Params | None:
+Branch = tuple[str, ...]
+
+
+def _branches(encoder: Encoder, candidates: np.ndarray) -> list[Branch]:
+    """The branch of each candidate: the names of the parameters active in it."""
+    active = encoder.active_params(candidates)
+    names = sorted(active)
+    return [tuple(n for n in names if active[n][row]) for row in range(len(candidates))]
+
+
+def _underexplored(branches: list[Branch], tried: Sequence[Params]) -> Branch | None:
+    """The branch the next suggestion must come from, or None for any.
+
+    In a conditional space the model can write a branch off after a few poor random
+    points: with little data in it, its own dimensions fit long lengthscales and look
+    flat. So a branch (a set of active parameters the candidates reach) that holds fewer
+    than min(sqrt(n), n / (2 k)) of the n configurations tried or pending (k branches)
+    gets the next suggestion, still the acquisition's best inside it: a bandit's forced
+    exploration, a bounded share of the budget that shrinks as sqrt(n) / n.
+    """
+    reachable = sorted(set(branches))
+    if len(reachable) < 2:
+        return None
+    counts = {b: 0 for b in reachable}
+    for config in tried:
+        key = tuple(sorted(config))
+        if key in counts:
+            counts[key] += 1
+    n = len(tried)
+    floor = min(math.sqrt(n), n / (2 * len(reachable)))
+    least = min(reachable, key=lambda b: counts[b])
+    return least if counts[least] < floor else None
+
+
+def _pick(
+    encoder: Encoder,
+    ranked: np.ndarray,
+    X_known: np.ndarray,
+    seen: Seen,
+    branch: Branch | None = None,
+) -> Params | None:
     """The best-ranked configuration not yet seen, preferring ones not within MIN_DISTANCE of a
-    known point: a near-copy of a trial teaches the model almost nothing."""
+    known point: a near-copy of a trial teaches the model almost nothing. With `branch`, only
+    configurations of that branch (a categorical neighbour may have left it)."""
     top = ranked[:N_PICK]
     sq = (top**2).sum(1)[:, None] + (X_known**2).sum(1)[None, :] - 2.0 * top @ X_known.T
     far = np.sqrt(np.maximum(sq, 0.0)).min(axis=1) >= MIN_DISTANCE  # (k,)
     configs = encoder.decode(top)
-    unseen = [i for i, c in enumerate(configs) if c not in seen]
+    unseen = [
+        i
+        for i, c in enumerate(configs)
+        if c not in seen and (branch is None or tuple(sorted(c)) == branch)
+    ]
     for i in unseen:
         if far[i]:
             return configs[i]

@@ -4,6 +4,17 @@ The grid is never built. Point `i` is found by reading `i` in mixed radix (one
 digit per parameter), so a 10^12-point grid costs nothing to create. The
 shuffled order is a keyed permutation of the indices (a Feistel network with
 cycle walking), so it needs no memory either and is the same on every replica.
+
+A conditional space is a tree, and its grid holds only valid combinations: a child's
+axis exists only under the parent values that activate it. The size of a parameter's
+subtree is the sum, over its values, of the product of the sizes of the children that
+value activates (1 for a value that activates none); the grid's size is the product of
+the root parameters' subtree sizes. Point `i` reads `i` in mixed radix over the roots,
+then, inside a subtree, finds the parent's value by the cumulative sizes of its values
+and reads the rest in mixed radix over the children it activates. Only the values that
+activate a child (those its condition lists) have a size other than 1, so an index is
+found in time linear in the number of listed condition values, never in the number of
+points or of a parent's values. Without conditions this is exactly the plain product.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from asktell.server.domain import (
     Param,
     ParamValue,
     SearchSpace,
+    typed_key,
 )
 from asktell.server.errors import InvalidArgument
 
@@ -59,13 +71,108 @@ def axis_value(param: Param, i: int) -> ParamValue:
     return float_at(param, i / (param.grid_points - 1))
 
 
+def axis_position(param: Param, value: ParamValue) -> int:
+    """The position of `value` on the parameter's grid axis (typed); -1 when it is not there.
+
+    Matches `SearchSpace.is_active`, which compares values with their types.
+    """
+    key = typed_key(value)
+    if isinstance(param, CategoricalParam):
+        return param.index(value)
+    if isinstance(param, DiscreteParam):
+        for position, listed in enumerate(param.values):
+            if typed_key(listed) == key:
+                return position
+        return -1
+    if isinstance(param, IntParam):
+        if isinstance(value, int) and not isinstance(value, bool) and param.contains(value):
+            return (value - param.low) // param.step
+        return -1
+    return -1  # a float parameter is never a parent
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A parameter's subtree: its axis, and the values whose subtrees are larger than 1.
+
+    Attributes:
+        param: the parameter.
+        size: number of valid combinations of the parameter and its descendants.
+        special: (axis position, children activated there, their subtree sizes, the
+            product of those sizes), sorted by position; every other position has size 1.
+    """
+
+    param: Param
+    size: int
+    special: tuple[tuple[int, tuple[_Node, ...], tuple[int, ...], int], ...]
+
+
+def _node(space: SearchSpace, param: Param) -> _Node:
+    children: dict[int, list[_Node]] = {}
+    for child in space.children(param.name):
+        condition = space.condition(child.name)
+        assert condition is not None
+        node = _node(space, child)
+        for position in sorted({axis_position(param, v) for v in condition.values} - {-1}):
+            children.setdefault(position, []).append(node)
+    special = []
+    for position in sorted(children):
+        nodes = tuple(children[position])
+        sizes = tuple(n.size for n in nodes)
+        special.append((position, nodes, sizes, math.prod(sizes)))
+    size = axis_size(param) - len(special) + sum(s[3] for s in special)
+    return _Node(param, size, tuple(special))
+
+
+def _roots(space: SearchSpace) -> tuple[_Node, ...]:
+    return tuple(_node(space, p) for p in space.params if space.condition(p.name) is None)
+
+
+def _mixed_radix(
+    nodes: tuple[_Node, ...], sizes: tuple[int, ...], index: int, point: dict[str, ParamValue]
+) -> None:
+    """Reads `index` in mixed radix over `nodes` (the last varies fastest) into `point`."""
+    for node, size in zip(reversed(nodes), reversed(sizes), strict=True):
+        index, digit = divmod(index, size)
+        _subtree_point(node, digit, point)
+
+
+def _subtree_point(node: _Node, index: int, point: dict[str, ParamValue]) -> None:
+    """Combination number `index` of one parameter's subtree, written into `point`."""
+    # Walk the positions in order: a run of size-1 positions, then a special one, ...
+    start = 0  # first position of the current run
+    for position, nodes, sizes, block in node.special:
+        run = position - start
+        if index < run:
+            point[node.param.name] = axis_value(node.param, start + index)
+            return
+        index -= run
+        if index < block:
+            point[node.param.name] = axis_value(node.param, position)
+            _mixed_radix(nodes, sizes, index, point)
+            return
+        index -= block
+        start = position + 1
+    point[node.param.name] = axis_value(node.param, start + index)
+
+
 def grid_size(space: SearchSpace) -> int:
-    return math.prod(axis_size(p) for p in space.params)
+    """Number of valid combinations: the plain product, or the tree's count when conditional."""
+    if not space.conditional:
+        return math.prod(axis_size(p) for p in space.params)
+    return math.prod(node.size for node in _roots(space))
 
 
 def grid_point(space: SearchSpace, index: int) -> dict[str, ParamValue]:
-    """Grid point number `index` in lexicographic order (the last parameter varies fastest)."""
+    """Grid point number `index` in lexicographic order (the last parameter varies fastest).
+
+    In a conditional space the point holds only the parameters active in it.
+    """
     point: dict[str, ParamValue] = {}
+    if space.conditional:
+        roots = _roots(space)
+        _mixed_radix(roots, tuple(n.size for n in roots), index, point)
+        return {name: point[name] for name in space.names if name in point}
     for param in reversed(space.params):
         index, digit = divmod(index, axis_size(param))
         point[param.name] = axis_value(param, digit)
@@ -111,10 +218,16 @@ def suggest(
     """The next `n` grid points after the `history.n_suggested` already handed out."""
     size = grid_size(space)
     stop = min(history.n_suggested + n, size)
+    roots = _roots(space) if space.conditional else ()
     suggestions = []
     for index in range(history.n_suggested, stop):
         point_index = shuffled_index(index, size, history.seed) if settings.shuffle else index
-        suggestions.append(Suggestion(grid_point(space, point_index)))
+        if space.conditional:
+            point: dict[str, ParamValue] = {}
+            _mixed_radix(roots, tuple(r.size for r in roots), point_index, point)
+            suggestions.append(Suggestion({k: point[k] for k in space.names if k in point}))
+        else:
+            suggestions.append(Suggestion(grid_point(space, point_index)))
     return suggestions
 
 

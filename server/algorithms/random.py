@@ -4,6 +4,11 @@ Neither variant reads the trial history, so an Ask costs the same whatever the
 study's size. Independent draws come from the `rng` the server seeds with the
 study seed and trial number; the Sobol sequence is scrambled with the study
 seed and advanced to the number of suggestions already made.
+
+A conditional space is sampled top-down (`Encoder.from_unit`): a parameter gets a value
+only where its parent's value activates it. Each parameter keeps its own dimension of
+the uniform (or Sobol) point whether or not it is active, so a study's Sobol sequence
+is the same sequence whatever branch its earlier points took.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ def suggest(
     deadline: Deadline,
     /,
 ) -> list[Suggestion]:
-    """`n` configurations drawn from the parameters' priors."""
+    """`n` configurations drawn from the parameters' priors (top-down in a conditional space)."""
     encoder = Encoder.from_space(space)
     if settings.quasi_random:
         unit = sobol_unit(len(space.params), history.seed, history.n_suggested, n)

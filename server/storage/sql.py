@@ -14,6 +14,7 @@ from typing import Any
 from asktell.server import spec_proto
 from asktell.server.domain import (
     LEASE_EXPIRED_REASON,
+    Attrs,
     Goal,
     Params,
     Study,
@@ -27,13 +28,18 @@ from asktell.server.storage.base import QueuedTrial, StoreStats, StudyStats
 
 _TRIAL_COLUMNS = (
     "number, state, params, value, worker_id, request_id, lease_deadline, create_time, "
-    "end_time, reason, suggested_by, retry_of, attempt"
+    "end_time, reason, suggested_by, retry_of, attempt, attrs"
 )
 _STUDY_COLUMNS = "name, spec, seed, state, create_time, n_suggested"
 
 
 def _dump_params(params: Params) -> str:
     return json.dumps(dict(params), separators=(",", ":"))
+
+
+def _dump_attrs(attrs: Attrs) -> str:
+    # JSON keeps the four types apart: true, 1, 1.0 and "1" load back as bool, int, float, str.
+    return json.dumps(dict(attrs), separators=(",", ":"), allow_nan=False)
 
 
 class SqlTx:
@@ -184,7 +190,7 @@ class SqlTx:
     def insert_trials(self, trials: Sequence[Trial]) -> None:
         self._executemany(
             f"INSERT INTO trials (study, {_TRIAL_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     t.study_id,
@@ -201,6 +207,7 @@ class SqlTx:
                     t.suggested_by,
                     t.retry_of,
                     t.attempt,
+                    _dump_attrs(t.attrs),
                 )
                 for t in trials
             ],
@@ -209,7 +216,7 @@ class SqlTx:
     def update_trial(self, trial: Trial) -> None:
         self._execute(
             "UPDATE trials SET state = ?, value = ?, worker_id = ?, lease_deadline = ?, "
-            "end_time = ?, reason = ? WHERE study = ? AND number = ?",
+            "end_time = ?, reason = ?, attrs = ? WHERE study = ? AND number = ?",
             (
                 str(trial.state),
                 trial.value,
@@ -217,6 +224,7 @@ class SqlTx:
                 trial.lease_deadline,
                 trial.end_time,
                 trial.reason,
+                _dump_attrs(trial.attrs),
                 trial.study_id,
                 trial.number,
             ),
@@ -436,6 +444,7 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
         suggested_by,
         retry_of,
         attempt,
+        attrs,
     ) = row
     return Trial(
         study_id=study_id,
@@ -452,6 +461,7 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
         retry_of=None if retry_of is None else int(retry_of),
         attempt=int(attempt),
         request_id=request_id,
+        attrs=json.loads(attrs),
     )
 
 

@@ -1,14 +1,26 @@
-"""Tell, Report and Heartbeat on one trial; reads of trials; AddTrials and EnqueueTrials."""
+"""Tell, Report, Heartbeat and SetTrialAttributes on one trial; reads of trials; AddTrials and
+EnqueueTrials."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asktell.server import early_stopping
-from asktell.server.domain import Goal, Params, ParamValue, Study, Trial, TrialState, check_id
+from asktell.server.domain import (
+    Attrs,
+    Goal,
+    Params,
+    ParamValue,
+    Study,
+    Trial,
+    TrialState,
+    check_attrs,
+    check_id,
+    typed_key,
+)
 from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from asktell.server.storage import QueuedTrial, Store, Tx
 from asktell.server.usecases.leases import fail_trial, reap_before_read, reap_expired
@@ -29,6 +41,7 @@ class TellCommand:
     value: float | None = None
     reason: str = ""
     worker_id: str = ""
+    attrs: Attrs = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state is TrialState.RUNNING:
@@ -39,11 +52,9 @@ class TellCommand:
             raise InvalidArgument(
                 f"value is given for a {self.state} trial; only COMPLETE trials have a value"
             )
-        if len(self.reason) > MAX_REASON_LENGTH:
-            raise InvalidArgument(f"reason must be at most {MAX_REASON_LENGTH} characters")
-        if "\x00" in self.reason:
-            raise InvalidArgument("reason must not contain NUL characters")
+        check_reason("reason", self.reason)
         check_id("worker_id", self.worker_id)
+        check_attrs("attrs", self.attrs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,15 @@ class EvaluatedTrial:
     state: TrialState = TrialState.COMPLETE
     value: float | None = None
     end_time: float | None = None
+    attrs: Attrs = field(default_factory=dict)
+    reason: str = ""
+
+
+def check_reason(field: str, reason: str) -> None:
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidArgument(f"{field} must be at most {MAX_REASON_LENGTH} characters")
+    if "\x00" in reason:
+        raise InvalidArgument(f"{field} must not contain NUL characters")
 
 
 def check_value(field: str, value: float | None) -> float:
@@ -94,25 +114,37 @@ def _still_running(tx: Tx, study: Study, trial: Trial, worker_id: str, now: floa
 
 @retry_on_conflict
 def tell(store: Store, command: TellCommand, now: float) -> Trial:
-    """Finishes a trial. Telling the same outcome again returns the trial unchanged.
+    """Finishes a trial, merging `command.attrs` into its attributes.
+
+    Telling the same outcome again returns the trial unchanged, if the repeated
+    Tell's attributes are ones the trial already holds with the same values (a
+    retry); a finished trial's attributes never change.
 
     Raises:
         NotFound: unknown study or trial.
-        FailedPrecondition: the trial already finished differently, its lease
-            expired, or another worker holds it.
+        FailedPrecondition: the trial already finished differently (or the repeated
+            Tell brings other attributes), its lease expired, or another worker holds it.
+        InvalidArgument: the merged attributes exceed the limits.
     """
     with store.write(command.study_id) as tx:
         study, trial = _trial_in_tx(tx, command.study_id, command.number)
         if trial.state is TrialState.RUNNING:
             trial = _still_running(tx, study, trial, command.worker_id, now)
         elif _same_outcome(trial, command):
-            return trial
+            changed = _changed_attrs(trial.attrs, command.attrs)
+            if not changed:
+                return trial
+            raise FailedPrecondition(
+                f"trial {trial.number} already finished as {_outcome(trial)}; refusing to "
+                f'change its attribute "{changed}" (a finished trial\'s attributes are fixed)'
+            )
         else:
             raise FailedPrecondition(
                 f"trial {trial.number} already finished as {_outcome(trial)}; "
                 f"refusing to change it to {command.state}"
                 + (f" {command.value:g}" if command.value is not None else "")
             )
+        trial = dataclasses.replace(trial, attrs=check_attrs("attrs", command.attrs, trial.attrs))
         if command.state is TrialState.FAILED:
             return fail_trial(tx, study, trial, command.reason or "failed", now)
         finished = dataclasses.replace(
@@ -129,6 +161,14 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
 
 def _same_outcome(trial: Trial, command: TellCommand) -> bool:
     return trial.state is command.state and trial.value == command.value
+
+
+def _changed_attrs(held: Attrs, given: Attrs) -> str | None:
+    """The first key of `given` that `held` lacks or holds another value (or type) of."""
+    for key, value in given.items():
+        if key not in held or typed_key(held[key]) != typed_key(value):
+            return key
+    return None
 
 
 def _outcome(trial: Trial) -> str:
@@ -184,6 +224,29 @@ def heartbeat(store: Store, study_id: str, number: int, worker_id: str, now: flo
         return deadline
 
 
+@retry_on_conflict
+def set_attributes(
+    store: Store, study_id: str, number: int, attrs: Attrs, worker_id: str, now: float
+) -> Trial:
+    """Merges `attrs` into a RUNNING trial's attributes and renews its lease.
+
+    Raises:
+        InvalidArgument: a bad key or value, or too many or too large attributes in all.
+        FailedPrecondition: the trial is not RUNNING, or another worker holds it.
+    """
+    check_attrs("attrs", attrs)
+    check_id("worker_id", worker_id)
+    with store.write(study_id) as tx:
+        study, trial = _running(tx, study_id, number, worker_id, now)
+        updated = dataclasses.replace(
+            trial,
+            attrs=check_attrs("attrs", attrs, trial.attrs),
+            lease_deadline=now + study.spec.lease_seconds,
+        )
+        tx.update_trial(updated)
+        return updated
+
+
 def get_trial(store: Store, study_id: str, number: int, now: float) -> Trial:
     reap_before_read(store, study_id, now)
     with store.read() as tx:
@@ -235,6 +298,7 @@ def add_trials(
                 check_value(f"trials[{i}].value", item.value)
             elif item.value is not None:
                 raise InvalidArgument(f"trials[{i}].value: only COMPLETE trials have a value")
+            check_reason(f"trials[{i}].reason", item.reason)
             trials.append(
                 Trial(
                     study_id=study_id,
@@ -244,7 +308,9 @@ def add_trials(
                     value=item.value,
                     create_time=now,
                     end_time=item.end_time if item.end_time is not None else now,
+                    reason=item.reason,
                     suggested_by="added",
+                    attrs=check_attrs(f"trials[{i}].attrs", item.attrs),
                 )
             )
         tx.insert_trials(trials)

@@ -35,20 +35,55 @@ def tool(name: str) -> str:
     return str(found)
 
 
+SECRETS = DEPLOY / "overlays" / "production" / "secrets"
+SECRET_FILES = ("db.env", "postgres.env", "tokens.yaml", "client-tokens.env")
+
+
+def copy_deploy(directory: Path) -> Path:
+    """A copy of deploy/ in `directory` without any secret file a checkout may hold
+    (only what the repository has: README, generate.sh, the examples); returns its root."""
+    root = directory / "deploy"
+    shutil.copytree(DEPLOY, root)
+    for name in SECRET_FILES:
+        (root / SECRETS.relative_to(DEPLOY) / name).unlink(missing_ok=True)
+    return root
+
+
+def kustomize(path: Path | str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+@functools.cache
+def _production_with_secrets() -> Path:
+    """The production overlay in a copy of deploy/, with its secret files written by
+    secrets/generate.sh as docs/deployment.md says (removed when the tests end)."""
+    import atexit
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="asktell-deploy-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    root = copy_deploy(directory)
+    secrets = root / SECRETS.relative_to(DEPLOY)
+    subprocess.run(["sh", str(secrets / "generate.sh")], check=True, capture_output=True)
+    return secrets.parent
+
+
 @functools.cache
 def _render(path: str) -> tuple[Obj, ...]:
-    result = subprocess.run(
-        [tool("kubectl"), "kustomize", path], capture_output=True, text=True, timeout=60
-    )
+    result = kustomize(path)
     assert result.returncode == 0, f"kubectl kustomize {path}: {result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 
 def render(name: str) -> list[Obj]:
-    """The objects `kubectl kustomize` makes of one kustomization (a fresh copy)."""
+    """The objects `kubectl kustomize` makes of one kustomization (a fresh copy); the
+    production overlay with freshly generated secret files."""
     import copy
 
-    return copy.deepcopy(list(_render(str(KUSTOMIZATIONS[name]))))
+    path = _production_with_secrets() if name == "production" else KUSTOMIZATIONS[name]
+    return copy.deepcopy(list(_render(str(path))))
 
 
 def find(objects: list[Obj], kind: str, name: str) -> Obj:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +18,16 @@ from asktell.worker.cli import worker_command
 from tests.deploy.kube import (
     DEPLOY,
     KUSTOMIZATIONS,
+    REPO,
+    SECRET_FILES,
+    SECRETS,
     Obj,
     arg,
     container,
+    copy_deploy,
     env,
     find,
+    kustomize,
     pod_spec,
     port,
     render,
@@ -50,7 +58,7 @@ def check_crd(doc: Obj) -> None:
                 assert ("alert" in rule) != ("record" in rule) and rule["expr"]
         return
     endpoints_key = "endpoints" if doc["kind"] == "ServiceMonitor" else "podMetricsEndpoints"
-    assert set(spec) == {"selector", endpoints_key}, spec
+    assert set(spec) == {"jobLabel", "selector", endpoints_key}, spec
     assert spec["selector"]["matchLabels"]
     for endpoint in spec[endpoints_key]:
         assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
@@ -230,13 +238,97 @@ def test_production_server_takes_its_database_and_tokens_from_secrets() -> None:
         assert digests[hashlib.sha256(token.encode()).digest()].role == Role[role.upper()]
 
 
-def test_production_secrets_are_obvious_placeholders() -> None:
+def test_production_does_not_render_without_its_secret_files(tmp_path: Path) -> None:
+    def ignored(name: str) -> bool:
+        check = subprocess.run(["git", "check-ignore", "-q", str(SECRETS / name)], cwd=REPO)
+        assert check.returncode in (0, 1), "git check-ignore failed"
+        return check.returncode == 0
+
+    # git never takes the real files, and keeps what the overlay ships.
+    assert all(ignored(name) for name in SECRET_FILES)
+    shipped = [".gitignore", "README.md", "generate.sh", *(f"{n}.example" for n in SECRET_FILES)]
+    assert not any(ignored(name) for name in shipped)
+    assert all((SECRETS / name).is_file() for name in shipped)
+    secrets = copy_deploy(tmp_path) / SECRETS.relative_to(DEPLOY)
+    result = kustomize(secrets.parent)
+    assert result.returncode != 0 and "secrets/db.env" in result.stderr, result.stderr
+    subprocess.run(["sh", str(secrets / "generate.sh")], check=True, capture_output=True)
+    for name in SECRET_FILES:  # each of the four is needed
+        content = (secrets / name).read_text()
+        (secrets / name).unlink()
+        result = kustomize(secrets.parent)
+        assert result.returncode != 0 and f"secrets/{name}" in result.stderr, result.stderr
+        (secrets / name).write_text(content)
+    assert kustomize(secrets.parent).returncode == 0
+
+
+def test_generate_writes_private_files_and_never_overwrites(tmp_path: Path) -> None:
+    secrets = copy_deploy(tmp_path) / SECRETS.relative_to(DEPLOY)
+    generate = ["sh", str(secrets / "generate.sh")]
+    subprocess.run(generate, check=True, capture_output=True)
+    for name in SECRET_FILES:
+        assert (secrets / name).stat().st_mode & 0o077 == 0, name
+    before = {name: (secrets / name).read_text() for name in SECRET_FILES}
+    again = subprocess.run(generate, capture_output=True, text=True)
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert before == {name: (secrets / name).read_text() for name in SECRET_FILES}
+
+
+def _secrets_problems(objects: list[Obj]) -> list[str]:
+    """What `asktell serve` and a careful operator would refuse in the rendered Secrets."""
+    from asktell.server.auth import password_problem, token_problem
+    from asktell.server.cli import database_password_problem
+
+    problems = []
+    url = _secret_data(objects, "asktell-db")["url"]
+    if database_password_problem(url):
+        problems.append("asktell-db/url")
+    postgres = _secret_data(objects, "asktell-postgres")
+    if password_problem(postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_USER"]):
+        problems.append("asktell-postgres/POSTGRES_PASSWORD")
+    for role, token in _secret_data(objects, "asktell-client-tokens").items():
+        if token_problem(token):
+            problems.append(f"asktell-client-tokens/{role}")
+    return problems
+
+
+def test_production_secrets_are_real_and_agree() -> None:
+    from urllib.parse import urlparse
+
     objects = render("production")
-    for secret in (o for o in objects if o["kind"] == "Secret"):
-        for key, value in _secret_data(objects, secret["metadata"]["name"]).items():
-            if key in {"POSTGRES_USER", "POSTGRES_DB"}:
-                continue
-            assert "change-me" in value, f"{secret['metadata']['name']}/{key} is no placeholder"
+    assert _secrets_problems(objects) == []
+    url = urlparse(_secret_data(objects, "asktell-db")["url"])
+    postgres = _secret_data(objects, "asktell-postgres")
+    assert (url.username, url.password, url.path) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+        "/" + postgres["POSTGRES_DB"],
+    )
+
+
+def test_the_example_secret_files_render_but_are_refused(tmp_path: Path) -> None:
+    import tempfile
+
+    from asktell.server.auth import PlaceholderSecretError, load_tokens
+
+    secrets = copy_deploy(tmp_path) / SECRETS.relative_to(DEPLOY)
+    for name in SECRET_FILES:
+        shutil.copy(secrets / f"{name}.example", secrets / name)
+    result = kustomize(secrets.parent)
+    assert result.returncode == 0, result.stderr  # kustomize cannot tell; the server can
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert _secrets_problems(objects) == [
+        "asktell-db/url",
+        "asktell-postgres/POSTGRES_PASSWORD",
+        "asktell-client-tokens/admin",
+        "asktell-client-tokens/viewer",
+        "asktell-client-tokens/worker",
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(_secret_data(objects, "asktell-auth")["tokens.yaml"])
+        f.flush()
+        with pytest.raises(PlaceholderSecretError, match="placeholder"):
+            load_tokens(f.name)
 
 
 def test_production_scaling_disruption_and_database() -> None:

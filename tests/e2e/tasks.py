@@ -40,3 +40,15 @@ def plateau(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
         if reporter.report(epoch, score=score):
             break
     return {"score": score}
+
+
+def with_attrs(params: dict[str, Any], reporter: Reporter) -> Any:
+    """Returns its value with attributes, in each form a task may use, by `form`."""
+    form = params["form"]
+    if form == "metrics":  # the study's metric among the final metrics, plus attrs
+        return {"loss": 1.0, "attrs": {"model_uri": f"/models/{reporter.trial_number}"}}
+    if form == "value":  # {"value": x, "attrs": {...}}
+        return {"value": 2.0, "attrs": {"epochs": 3, "converged": True}}
+    if form == "number":  # a bare number, no attrs
+        return 3.0
+    return {"loss": 4.0, "attrs": {"bad key": 1}}  # attrs the server refuses: FAILED

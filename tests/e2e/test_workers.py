@@ -143,6 +143,33 @@ def test_a_failing_task_fails_its_trial_and_the_worker_goes_on(
     assert running(study) == []
 
 
+def test_a_task_returns_attrs_in_each_form(client: Client, workers: Workers) -> None:
+    study = client.create_study(
+        {
+            "name": "attrs",
+            "objective": {"metric": "loss", "goal": "minimize"},
+            "algorithm": {"name": "grid"},
+            "parameters": {
+                "form": {"type": "categorical", "values": ["metrics", "value", "number", "bad"]}
+            },
+        }
+    )
+    process = workers.start("attrs", "tests.e2e.tasks:with_attrs")
+    assert workers.wait(process) == 0, workers.log(0)
+    by_form = {t.params["form"]: t for t in study.trials()}
+    metrics, value, number, bad = (by_form[f] for f in ("metrics", "value", "number", "bad"))
+    assert (metrics.state, metrics.value) == ("COMPLETE", 1.0)
+    assert metrics.attrs == {"model_uri": f"/models/{metrics.number}"}
+    assert (value.state, value.value, value.attrs) == (
+        "COMPLETE",
+        2.0,
+        {"epochs": 3, "converged": True},
+    )
+    assert (number.state, number.value, number.attrs) == ("COMPLETE", 3.0, {})
+    assert bad.state == "FAILED" and "attrs refused" in bad.reason and "bad key" in bad.reason
+    assert running(study) == []
+
+
 def test_kill_9_loses_the_lease_and_the_other_worker_finishes(
     client: Client, workers: Workers
 ) -> None:

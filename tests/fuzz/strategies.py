@@ -178,6 +178,22 @@ def param_maps() -> st.SearchStrategy[dict[str, rpb.ParameterValue]]:
     )
 
 
+def attr_maps() -> st.SearchStrategy[dict[str, rpb.ParameterValue]]:
+    """Attribute maps: mostly valid keys and values, sometimes anything (unset values too)."""
+    keys = mostly(st.sampled_from(["model_uri", "loss", "ok", "epochs", "_a.b-c"]), texts(70))
+    valid = st.one_of(
+        st.builds(rpb.ParameterValue, number_value=st.floats(-1e6, 1e6)),
+        st.builds(rpb.ParameterValue, int_value=ints(INT64)),
+        st.builds(rpb.ParameterValue, string_value=st.text(max_size=20)),
+        st.builds(rpb.ParameterValue, bool_value=st.booleans()),
+    )
+    return mostly(
+        st.dictionaries(keys, valid, max_size=4),
+        st.dictionaries(keys, st.one_of(parameter_values(), valid), max_size=70),
+        0.7,
+    )
+
+
 # ------------------------------------------------------------------ specs
 _PARAM_NAMES = st.one_of(
     st.sampled_from(["x", "lr", "_a.b-c", "p" * 64]),
@@ -377,6 +393,7 @@ def tell_requests(draw: st.DrawFn) -> pb.TellRequest:
         state=draw(mostly(st.integers(2, 4), enums(4))),
         reason=draw(mostly(st.just(""), texts())),
         worker_id=draw(mostly(st.sampled_from(["", "owner", "other"]), ids())),
+        attrs=draw(mostly(st.just({}), attr_maps(), 0.6)),
     )
     if draw(st.booleans()):
         request.value = draw(mostly(st.floats(-1e6, 1e6), doubles()))
@@ -409,7 +426,12 @@ def update_study_requests(draw: st.DrawFn) -> pb.UpdateStudyRequest:
 
 @st.composite
 def evaluated_trials(draw: st.DrawFn) -> pb.EvaluatedTrial:
-    trial = pb.EvaluatedTrial(params=draw(param_maps()), state=draw(mostly(st.just(0), enums(4))))
+    trial = pb.EvaluatedTrial(
+        params=draw(param_maps()),
+        state=draw(mostly(st.just(0), enums(4))),
+        attrs=draw(mostly(st.just({}), attr_maps(), 0.6)),
+        reason=draw(mostly(st.just(""), texts(), 0.8)),
+    )
     if draw(mostly(st.just(True), st.booleans())):
         trial.value = draw(mostly(st.floats(-1e6, 1e6), doubles()))
     if draw(st.booleans()):
@@ -457,6 +479,12 @@ REQUESTS: dict[str, st.SearchStrategy[Any]] = {
     "Heartbeat": st.builds(
         pb.HeartbeatRequest,
         trial=trial_names(),
+        worker_id=mostly(st.sampled_from(["", "owner"]), ids()),
+    ),
+    "SetTrialAttributes": st.builds(
+        pb.SetTrialAttributesRequest,
+        trial=trial_names(),
+        attrs=attr_maps(),
         worker_id=mostly(st.sampled_from(["", "owner"]), ids()),
     ),
     "GetTrial": st.builds(pb.GetTrialRequest, name=trial_names()),

@@ -132,6 +132,148 @@ NAME_CALLS: list[tuple[str, Callable[[str], Callable[[Any], Any]]]] = [
     ),
     ("Report", lambda name: lambda s: s.Report(pb.ReportRequest(trial=name, value=1.0))),
     ("Heartbeat", lambda name: lambda s: s.Heartbeat(pb.HeartbeatRequest(trial=name))),
+    (
+        "SetTrialAttributes",
+        lambda name: lambda s: s.SetTrialAttributes(pb.SetTrialAttributesRequest(trial=name)),
+    ),
+]
+
+
+def _v(value: object) -> rpb.ParameterValue:
+    """A ParameterValue holding `value` in the field of its type (None: no field set)."""
+    if value is None:
+        return rpb.ParameterValue()
+    if isinstance(value, bool):
+        return rpb.ParameterValue(bool_value=value)
+    if isinstance(value, int):
+        return rpb.ParameterValue(int_value=value)
+    if isinstance(value, float):
+        return rpb.ParameterValue(number_value=value)
+    return rpb.ParameterValue(string_value=str(value))
+
+
+def _set_attrs(
+    attrs: dict[str, object], trial: str = "studies/base/trials/1", worker_id: str = "owner"
+) -> Callable[[Any], Any]:
+    return lambda s: s.SetTrialAttributes(
+        pb.SetTrialAttributesRequest(
+            trial=trial, attrs={k: _v(v) for k, v in attrs.items()}, worker_id=worker_id
+        )
+    )
+
+
+def _add_with(**fields: Any) -> Callable[[Any], Any]:
+    """AddTrials of one valid trial with `fields` (attrs as plain values) added."""
+    attrs = {k: _v(v) for k, v in fields.pop("attrs", {}).items()}
+    return lambda s: s.AddTrials(
+        pb.AddTrialsRequest(
+            study="studies/base",
+            trials=[
+                pb.EvaluatedTrial(
+                    params={"x": rpb.ParameterValue(number_value=0.5)},
+                    value=1.0,
+                    attrs=attrs,
+                    **fields,
+                )
+            ],
+        )
+    )
+
+
+# Attribute maps every writer (SetTrialAttributes, Tell, AddTrials) refuses, and why.
+BAD_ATTRS: list[tuple[str, dict[str, object], str]] = [
+    ("space in key", {"bad key": 1}, "attrs: invalid key 'bad key'"),
+    ("empty key", {"": 1}, "attrs: invalid key ''"),
+    ("key starts with a digit", {"1st": 1}, "attrs: invalid key '1st'"),
+    ("key too long", {"k" * 65: 1}, "attrs: invalid key 'kkkk"),
+    ("unset value", {"a": None}, 'attrs: "a" has no value'),
+    ("nan", {"a": float("nan")}, 'attrs: "a" must be a finite number, got nan'),
+    ("infinity", {"a": float("-inf")}, 'attrs: "a" must be a finite number, got -inf'),
+    ("string too long", {"a": "x" * 4097}, 'attrs: "a" must be at most 4096 characters'),
+    ("NUL in string", {"a": "x\x00y"}, 'attrs: "a" must not contain NUL characters'),
+    ("too many", {f"k{i}": i for i in range(65)}, "attrs: at most 64 attributes per trial"),
+    ("too large", {f"k{i}": "x" * 4096 for i in range(17)}, "attrs: the trial's attributes take"),
+]
+ATTR_CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
+    *((f"set attrs: {why}", _set_attrs(attrs), INVALID, text) for why, attrs, text in BAD_ATTRS),
+    *(
+        (
+            f"tell attrs: {why}",
+            _tell(
+                "studies/base/trials/1",
+                rpb.TRIAL_STATE_COMPLETE,
+                1.0,
+                attrs={k: _v(v) for k, v in attrs.items()},
+            ),
+            INVALID,
+            text,
+        )
+        for why, attrs, text in BAD_ATTRS
+    ),
+    *(
+        (f"add trial attrs: {why}", _add_with(attrs=attrs), INVALID, f"trials[0].{text}")
+        for why, attrs, text in BAD_ATTRS
+    ),
+    (
+        "set attrs on a finished trial",
+        _set_attrs({"a": 2}, "studies/base/trials/3", worker_id=""),
+        PRECONDITION,
+        "trial 3 is COMPLETE, not RUNNING",
+    ),
+    (
+        "set attrs on an expired trial",
+        _set_attrs({"a": 2}, "studies/base/trials/2", worker_id=""),
+        PRECONDITION,
+        "not RUNNING: lease expired",
+    ),
+    (
+        "set attrs as another worker",
+        _set_attrs({"a": 2}, worker_id="intruder"),
+        PRECONDITION,
+        "leased to worker 'owner', not 'intruder'",
+    ),
+    (
+        "set attrs with a long worker id",
+        _set_attrs({"a": 2}, worker_id="w" * 500),
+        INVALID,
+        "worker_id must be at most 128",
+    ),
+    (
+        "set attrs of an unknown trial",
+        _set_attrs({"a": 2}, "studies/base/trials/99"),
+        NOT_FOUND,
+        "",
+    ),
+    ("set attrs of an unknown study", _set_attrs({"a": 2}, "studies/nope/trials/1"), NOT_FOUND, ""),
+    (
+        "repeated tell changes an attribute",
+        _tell("studies/base/trials/3", rpb.TRIAL_STATE_COMPLETE, 0.5, attrs={"a": _v(2)}),
+        PRECONDITION,
+        'refusing to change its attribute "a"',
+    ),
+    (
+        "repeated tell adds an attribute",
+        _tell("studies/base/trials/3", rpb.TRIAL_STATE_COMPLETE, 0.5, attrs={"b": _v(True)}),
+        PRECONDITION,
+        'refusing to change its attribute "b"',
+    ),
+    (
+        "tell merges past the limit",
+        _tell(
+            "studies/base/trials/1",
+            rpb.TRIAL_STATE_COMPLETE,
+            1.0,
+            attrs={f"new{i}": _v(i) for i in range(60)},
+        ),
+        INVALID,
+        "at most 64 attributes per trial, got 65 with the 5 it has",
+    ),
+    (
+        "add trial reason too long",
+        _add_with(reason="r" * 4097),
+        INVALID,
+        "trials[0].reason must be at most 4096 characters",
+    ),
 ]
 
 
@@ -651,7 +793,8 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
 
 @pytest.fixture(scope="module")
 def base_study(module_server: LiveServer) -> LiveServer:
-    """Study "base": trial 1 RUNNING for "owner"; trial 2 RUNNING with a lease long expired.
+    """Study "base": trial 1 RUNNING for "owner" with 5 attributes; trial 2 RUNNING with a
+    lease long expired; trial 3 COMPLETE (0.5) with attribute a = 1.
 
     Shared by the module's tests: each checks that its rejected request left every table
     as it was, which is also what keeps the set-up the same for the next test.
@@ -662,6 +805,22 @@ def base_study(module_server: LiveServer) -> LiveServer:
     stub.CreateStudy(pb.CreateStudyRequest(study_id="base", spec=spec))
     stub.Ask(pb.AskRequest(study="studies/base", worker_id="owner"))
     stub.Ask(pb.AskRequest(study="studies/base", worker_id="gone"))
+    stub.Ask(pb.AskRequest(study="studies/base", worker_id="done"))
+    # Leases of 1 s: held long while the set-up goes on, then trial 2's ended long ago.
+    sql_all(live_server.db_url, ["UPDATE trials SET lease_deadline = 1e12"])
+    stub.Tell(
+        pb.TellRequest(
+            trial="studies/base/trials/3",
+            state=rpb.TRIAL_STATE_COMPLETE,
+            value=0.5,
+            attrs={"a": _v(1)},
+        )
+    )
+    stub.SetTrialAttributes(
+        pb.SetTrialAttributesRequest(
+            trial="studies/base/trials/1", attrs={f"k{i}": _v(i) for i in range(5)}
+        )
+    )
     sql_all(
         live_server.db_url,
         [
@@ -672,7 +831,11 @@ def base_study(module_server: LiveServer) -> LiveServer:
     return live_server
 
 
-@pytest.mark.parametrize(("case", "call", "code", "message"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("case", "call", "code", "message"),
+    CASES + ATTR_CASES,
+    ids=[c[0] for c in CASES + ATTR_CASES],
+)
 def test_bad_input(
     base_study: LiveServer,
     case: str,

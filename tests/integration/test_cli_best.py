@@ -28,6 +28,7 @@ def test_best_prints_the_best_trial_as_json_and_yaml(
         "trial": number,
         "value": told[number][0],
         "params": told[number][1],
+        "attrs": {},
     }
     server = ["--server", live_server.address]
     runner = CliRunner()

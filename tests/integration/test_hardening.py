@@ -254,6 +254,15 @@ def test_a_bound_worker_token_cannot_take_or_tell_another_workers_trials(
         ),
         ("Report", pb.ReportRequest(trial=victim.name, step=1, value=0.0, worker_id="victim")),
         ("Heartbeat", pb.HeartbeatRequest(trial=victim.name, worker_id="victim")),
+        (
+            "SetTrialAttributes",
+            pb.SetTrialAttributesRequest(
+                trial=victim.name,
+                attrs={"model_uri": rpb.ParameterValue(string_value="evil")},
+                worker_id="victim",
+            ),
+        ),
+        ("SetTrialAttributes", pb.SetTrialAttributesRequest(trial=victim.name)),
         ("Ask", pb.AskRequest(study="studies/jobs", worker_id="pool-a/1")),
     ]
     for method, request in attacks:
@@ -264,6 +273,7 @@ def test_a_bound_worker_token_cannot_take_or_tell_another_workers_trials(
     # Nothing changed: the victim's trial is still running, still its own.
     seen = stub.GetTrial(pb.GetTrialRequest(name=victim.name), metadata=_as(ADMIN), timeout=10)
     assert seen.trial.state == rpb.TRIAL_STATE_RUNNING and seen.trial.worker_id == "victim"
+    assert not seen.trial.attrs
     # Its own ids (exact, and under its prefix) work.
     for worker_id in ("rogue", "pool-b/7"):
         own = stub.Ask(
@@ -271,6 +281,15 @@ def test_a_bound_worker_token_cannot_take_or_tell_another_workers_trials(
             metadata=_as(BOUND),
             timeout=10,
         ).trials[0]
+        stub.SetTrialAttributes(
+            pb.SetTrialAttributesRequest(
+                trial=own.name,
+                attrs={"host": rpb.ParameterValue(string_value=worker_id)},
+                worker_id=worker_id,
+            ),
+            metadata=_as(BOUND),
+            timeout=10,
+        )
         stub.Tell(
             pb.TellRequest(
                 trial=own.name, state=rpb.TRIAL_STATE_COMPLETE, value=1.0, worker_id=worker_id

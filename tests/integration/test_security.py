@@ -78,8 +78,12 @@ def _every_role_case(server: ServerProcess, pki: Pki | None, cert: Pem | None) -
         trial = worker.get_study("secured").ask()
         assert trial is not None
         trial.report(1, 0.5)
+        trial.set_attrs({"stage": "trained"})
         trial.tell(0.5)
-        assert viewer.get_study("secured").best_trial is not None
+        best = viewer.get_study("secured").best_trial
+        assert best is not None and best.attrs == {"stage": "trained"}
+        with pytest.raises(PermissionDeniedError, match="role viewer cannot call SetTrialAttr"):
+            viewer.set_trial_attrs(trial, {"stage": "spoofed"})
         with pytest.raises(PermissionDeniedError):
             worker.get_study("secured").enqueue({"x": 1.0, "n": 2})
         with pytest.raises(PermissionDeniedError):

@@ -41,7 +41,17 @@ ALLOWED = {
     "asktell.dashboard": ("asktell.dashboard", "asktell.v1", "asktell.client"),
 }
 # Dependencies of the server and worker extras that the client must never load.
-HEAVY = ("numpy", "scipy", "sklearn", "psycopg", "psycopg_pool", "torch", "matplotlib")
+HEAVY = (
+    "numpy",
+    "scipy",
+    "sklearn",
+    "psycopg",
+    "psycopg_pool",
+    "torch",
+    "matplotlib",
+    "pandas",
+    "pyarrow",
+)
 
 
 def test_stubs_are_generated_from_the_protos(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from asktell.client import Trial, failure_reason, spec_to_proto
 from asktell.server import convert
 from asktell.worker.demo import DEMO_STUDY, demo_spec
 from asktell.worker.device import Placement, plan
-from asktell.worker.loop import objective_value, trial_seed
+from asktell.worker.loop import objective_value, task_attrs, trial_seed
 from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound, load_task
 from tests.conftest import REPO
 
@@ -96,7 +96,14 @@ def test_trial_seed_is_stable_and_shared_by_retries() -> None:
         ({"acc": 0.5, "loss": 1}, 0.5, None),
         ({"acc": 1}, 1.0, None),
         ({"loss": 1.0}, None, "returned no 'acc'"),
-        (0.5, None, "returned no 'acc'"),
+        (0.5, 0.5, None),
+        (3, 3.0, None),
+        ({"value": 2, "attrs": {"a": 1}}, 2.0, None),
+        ({"acc": 0.25, "value": 2}, 0.25, None),
+        (True, None, "returned no 'acc'"),
+        ("0.5", None, "returned no 'acc'"),
+        (float("inf"), None, "not a finite number"),
+        ({"acc": True}, None, "not a finite number"),
         ({"acc": float("nan")}, None, "not a finite number"),
         ({"acc": "high"}, None, "not a finite number"),
     ],
@@ -107,6 +114,14 @@ def test_objective_value(result: object, value: float | None, message: str | Non
     else:
         with pytest.raises(ValueError, match=message):
             objective_value(result, "acc")
+
+
+def test_task_attrs() -> None:
+    assert task_attrs({"acc": 1.0, "attrs": {"uri": "/m", "n": 2}}) == {"uri": "/m", "n": 2}
+    assert task_attrs({"acc": 1.0}) == task_attrs(0.5) == task_attrs(None) == {}
+    assert task_attrs({"acc": 1.0, "attrs": None}) == {}
+    with pytest.raises(ValueError, match="attrs = \\[1\\], not a mapping"):
+        task_attrs({"acc": 1.0, "attrs": [1]})
 
 
 def test_one_line_reason() -> None:

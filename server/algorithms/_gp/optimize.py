@@ -6,6 +6,8 @@ Notation (shapes in brackets):
     continuous (d,) bool, columns L-BFGS-B may move (floats and relaxed integers)
     blocks     slices of the one-hot columns of each categorical parameter
     snap       X (k, d) -> (k, d), decode then re-encode: the nearest valid encoded points
+    active     x (d,) -> (d,) bool, the columns of the parameters active at x (conditional
+               spaces; None when every parameter is always active)
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def maximize(
     n_local: int = 5,
     n_max_iter: int = 30,
     should_stop: Callable[[], bool] = lambda: False,
+    active: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Points (k, d) ranked by acquisition (k,), best first, and whether refinement finished.
 
@@ -77,6 +80,11 @@ def maximize(
     by L-BFGS-B, then snapped; categorical values by trying each neighbour once). All
     scored points come back, so the caller can skip ones it must not repeat.
     `should_stop` is polled between refinements; what was scored so far is returned.
+
+    In a conditional space (`active` given) L-BFGS-B moves only the continuous columns
+    active at the point, and every categorical neighbour is snapped, so that a changed
+    parent drops its inactive children to their fixed encoding and gives newly active
+    ones a value: every scored point is a fixed point of `snap`.
     """
     scores = acq(candidates)
     points, values = [candidates], [scores]
@@ -86,14 +94,19 @@ def maximize(
             finished = False
             break
         x = candidates[index]
-        if continuous.any():
-            x = snap(_refine(acq, x, continuous, n_max_iter)[None, :])[0]
+        free = continuous if active is None else continuous & active(x)
+        if free.any():
+            x = snap(_refine(acq, x, free, n_max_iter)[None, :])[0]
         local = np.vstack([x[None, :], _categorical_neighbours(x, blocks)])
+        if active is not None:
+            local = snap(local)
         local_scores = acq(local)
         best = local[int(np.argmax(local_scores))]
         # One more pass from the best neighbour lets two categorical changes combine.
         if blocks and not np.array_equal(best, x):
             more = _categorical_neighbours(best, blocks)
+            if active is not None:
+                more = snap(more)
             local, local_scores = (
                 np.vstack([local, more]),
                 np.concatenate([local_scores, acq(more)]),
