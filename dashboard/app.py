@@ -214,7 +214,7 @@ class Dashboard:
             seed=info.seed,
             version=cache.version,
             parameters=list(_parameters(info.spec)),
-            attrs=[],
+            attrs=sorted({name for t in trials for name in t.attrs}),
             workers=sorted({t.worker_id for t in trials if t.worker_id}),
             last_activity=max(
                 (x for t in trials for x in (_epoch(t.create_time), _epoch(t.end_time)) if x),

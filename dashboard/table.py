@@ -67,6 +67,7 @@ def row(trial: Trial, now: float) -> Json:
         "state": trial.state,
         "value": _number(trial.value),
         "params": dict(trial.params),
+        "attrs": {k: _number(v) if isinstance(v, float) else v for k, v in trial.attrs.items()},
         "worker": trial.worker_id,
         "create_time": _epoch(trial.create_time),
         "end_time": _epoch(trial.end_time),
@@ -84,6 +85,8 @@ def _field(trial: Trial, name: str, now: float) -> Any:
     """The value a filter or sort term names, or None when the trial has none."""
     if name.startswith("params."):
         return trial.params.get(name.removeprefix("params."))
+    if name.startswith("attrs."):
+        return trial.attrs.get(name.removeprefix("attrs."))
     if name == "number":
         return trial.number
     if name == "state":
@@ -144,7 +147,12 @@ def _compare(actual: Any, op: str, wanted: Any) -> bool:
 
 def _free_text(trial: Trial, word: str) -> bool:
     word = word.lower()
-    texts: Iterable[Any] = (trial.reason, trial.worker_id, *trial.params.values())
+    texts: Iterable[Any] = (
+        trial.reason,
+        trial.worker_id,
+        *trial.params.values(),
+        *trial.attrs.values(),
+    )
     return any(word in str(text).lower() for text in texts)
 
 
@@ -275,17 +283,21 @@ def to_json(trials: Sequence[Trial], now: float) -> str:
 
 
 def to_csv(trials: Sequence[Trial], parameters: Sequence[str], now: float) -> str:
-    """The trials as CSV: one column per field and per parameter (`params.NAME`)."""
+    """The trials as CSV: a column per field, parameter (`params.X`) and attribute (`attrs.X`)."""
+    attributes = sorted({name for trial in trials for name in trial.attrs})
     out = io.StringIO()
     writer = csv.writer(out)
     fields = ["number", "state", "value", "worker", "create_time", "end_time", "duration"]
     fields += ["reason", "suggested_by", "retry_of"]
-    writer.writerow([*fields, *(f"params.{p}" for p in parameters)])
+    writer.writerow(
+        [*fields, *(f"params.{p}" for p in parameters), *(f"attrs.{a}" for a in attributes)]
+    )
     for trial in trials:
         item = row(trial, now)
         item["create_time"] = _iso(item["create_time"])
         item["end_time"] = _iso(item["end_time"])
         cells = [("" if item[f] is None else item[f]) for f in fields]
         values = [trial.params.get(p, "") for p in parameters]
+        values += [trial.attrs.get(a, "") for a in attributes]
         writer.writerow([*cells, *(str(v).lower() if isinstance(v, bool) else v for v in values)])
     return out.getvalue()

@@ -146,7 +146,7 @@ def loss(params: dict[str, Any]) -> float:
 
 def make_study(client: Client, name: str, trials: int, *, workers: int = 3) -> Study:
     """A study with `trials` finished trials: every 7th FAILED, every 5th PRUNED, the rest
-    COMPLETE with `loss`; each reports three intermediate values first."""
+    COMPLETE with `loss` and attributes; each reports three intermediate values first."""
     study = client.create_study({"name": name, **SPEC})
     for i in range(1, trials + 1):
         trial = study.ask(worker_id=f"worker-{i % workers}")
@@ -159,7 +159,7 @@ def make_study(client: Client, name: str, trials: int, *, workers: int = 3) -> S
         elif i % 5 == 0:
             trial.prune("median rule")
         else:
-            trial.tell(value)
+            trial.tell(value, attrs={"model": f"resnet-{i % 3}", "epochs": i})
     return study
 
 

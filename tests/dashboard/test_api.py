@@ -67,6 +67,12 @@ def test_the_table_sorts_filters_and_pages_on_the_server(
     answer = dash.json(f"{base}?filter=lr>0.001+optimizer=adam+worker!=worker-1&page_size=500")
     assert [r["number"] for r in answer["rows"]] == wanted
     assert dash.json(f"{base}?filter=cuda&page_size=500")["matched"] == len(failed["rows"])
+    with_attr = dash.json(f"{base}?filter=attrs.model=resnet-1+attrs.epochs>10&page_size=500")
+    assert [r["number"] for r in with_attr["rows"]] == [
+        t.number for t in trials if t.attrs.get("model") == "resnet-1" and t.number > 10
+    ]
+    assert with_attr["rows"][0]["attrs"]["model"] == "resnet-1"
+    assert dash.json("/api/studies/table")["attrs"] == ["epochs", "model"]
     by_depth = dash.json(f"{base}?sort=params.depth&page_size=500")["rows"]
     assert [r["params"]["depth"] for r in by_depth] == sorted(t.params["depth"] for t in trials)
 
@@ -156,6 +162,7 @@ def test_downloads_hold_every_selected_trial(client: Client, dashboard_for: Star
     assert [int(r["number"]) for r in rows] == [t.number for t in trials]
     assert {r["state"] for r in rows} == {"COMPLETE", "FAILED", "PRUNED"}
     assert float(rows[0]["params.lr"]) == trials[0].params["lr"]
+    assert [r["attrs.model"] for r in rows] == [str(t.attrs.get("model", "")) for t in trials]
     status, body, _ = dash.get("/api/studies/export/export.json?state=COMPLETE&sort=-value")
     items = json.loads(body)
     assert [i["number"] for i in items] == [

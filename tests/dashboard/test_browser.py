@@ -112,6 +112,9 @@ def test_the_pages_load_and_hold_the_right_trials(
     assert browser.find_elements("css selector", "#chart-measurements canvas")
     params = browser.find_element("css selector", "#trial-params").text
     assert "optimizer" in params and str(failed[0].params["optimizer"]) in params
+    complete = next(t for t in trials if t.state == "COMPLETE")
+    open_page(browser, dash.url + f"/studies/mlp/trials/{complete.number}")
+    assert f"resnet-{complete.number % 3}" in _texts(browser, "#trial-attrs")[0]
     screenshot(browser, tmp_path / "trial.png")
     assert console_errors(browser) == []
 

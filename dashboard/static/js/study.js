@@ -52,7 +52,7 @@ const stateSelect = el(
 const filterInput = el("input", {
   type: "search",
   id: "trial-filter",
-  placeholder: "Filter: lr>0.01 worker~gpu reason~CUDA duration>60 value<0.5",
+  placeholder: "Filter: lr>0.01 worker~gpu reason~CUDA duration>60 value<0.5 attrs.model~resnet",
   onkeydown: (e) => { if (e.key === "Enter") applyFilter(); },
   onsearch: () => applyFilter(),
 });
@@ -191,6 +191,7 @@ function columns() {
     ["State", "state"],
     [summary ? summary.metric || "value" : "value", "value"],
     ...params.map((p) => [p, `params.${p}`]),
+    ...(summary ? summary.attrs : []).map((a) => [`${a} (attr)`, `attrs.${a}`]),
     ["Worker", "worker"],
     ["Duration", "duration"],
     ["Started", "create_time"],
@@ -226,6 +227,7 @@ function drawTable(answer) {
         el("td", {}, stateBadge(t.state)),
         el("td", { class: "num" }, fmtValue(t.value)),
         params.map((p) => el("td", { class: "num" }, p in t.params ? fmtValue(t.params[p]) : el("span", { class: "muted", title: "inactive" }, "–"))),
+        (summary ? summary.attrs : []).map((a) => el("td", { class: "attr" }, a in t.attrs ? fmtValue(t.attrs[a]) : "")),
         el("td", {}, t.worker),
         el("td", { class: "num" }, fmtDuration(t.duration)),
         el("td", {}, fmtTime(t.create_time)),
