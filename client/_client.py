@@ -480,6 +480,39 @@ class Client:
             if not token:
                 return trials
 
+    def list_trials_page(
+        self,
+        study: str,
+        states: Sequence[str] = (),
+        *,
+        page_size: int = 1000,
+        page_token: str = "",
+    ) -> tuple[list[Trial], str]:
+        """One page of trials by number, and the token of the next page ("" after the last).
+
+        For readers that keep trials up to date (a dashboard): keep the token of a
+        full page and pass it again later to read only the trials numbered after it.
+
+        Args:
+            study: the study id.
+            states: only trials in these states (e.g. ["RUNNING"]); empty means all.
+            page_size: at most 1000.
+            page_token: "" for the first page, else a `next_page_token` this returned.
+        """
+        unknown = [s for s in states if s not in TRIAL_STATES]
+        if unknown:
+            raise InvalidArgumentError(
+                f"INVALID_ARGUMENT: states: {unknown[0]!r} is not one of {', '.join(TRIAL_STATES)}"
+            )
+        request = pb.ListTrialsRequest(
+            study=f"studies/{study}",
+            states=[STATE_PB[s] for s in states],
+            page_size=page_size,
+            page_token=page_token,
+        )
+        response = self._call("ListTrials", request, pb.ListTrialsResponse, idempotent=True)
+        return [self._trial(t) for t in response.trials], response.next_page_token
+
     def get_best_trials(self, study: str, count: int = 1) -> list[Trial]:
         """The best COMPLETE trials, best first."""
         request = pb.GetBestTrialsRequest(study=f"studies/{study}", count=count)

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tree=build/mypy-path/asktell
 mkdir -p "$tree"
-for package in server client worker; do
+for package in server client worker dashboard; do
   ln -sfn "../../../$package" "$tree/$package"
 done
 ln -sfn ../../../proto/asktell/v1 "$tree/v1"

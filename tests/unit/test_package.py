@@ -26,13 +26,19 @@ import asktell.client
 from asktell.client._cli import install_hint, missing_extras
 
 REPO = Path(__file__).resolve().parents[2]
-PARTS = {"asktell.server": "server", "asktell.client": "client", "asktell.worker": "worker"}
+PARTS = {
+    "asktell.server": "server",
+    "asktell.client": "client",
+    "asktell.worker": "worker",
+    "asktell.dashboard": "dashboard",
+}
 # What each part may import of asktell: itself and the contract, and for the
 # worker the client's public names (asktell.client, asktell.client.cli_options).
 ALLOWED = {
     "asktell.server": ("asktell.server", "asktell.v1"),
     "asktell.client": ("asktell.client", "asktell.v1"),
     "asktell.worker": ("asktell.worker", "asktell.v1", "asktell.client"),
+    "asktell.dashboard": ("asktell.dashboard", "asktell.v1", "asktell.client"),
 }
 # Dependencies of the server and worker extras that the client must never load.
 HEAVY = (
@@ -84,6 +90,7 @@ def test_no_bare_top_level_imports() -> None:
         *REPO.glob("server/**/*.py"),
         *REPO.glob("client/**/*.py"),
         *REPO.glob("worker/**/*.py"),
+        *REPO.glob("dashboard/**/*.py"),
     ]:
         for line in path.read_text().splitlines():
             stripped = line.strip()
@@ -138,7 +145,9 @@ def test_each_part_imports_only_what_its_layer_allows() -> None:
         part = next(p for p in PARTS if name == p or name.startswith(p + "."))
         for imported in _imports(path):
             if not imported.startswith("asktell.") or imported.startswith(ALLOWED[part]):
-                if part == "asktell.worker" and imported.startswith("asktell.client._"):
+                if part in ("asktell.worker", "asktell.dashboard") and imported.startswith(
+                    "asktell.client._"
+                ):
                     offenders.append(f"{name} imports a private client module: {imported}")
                 continue
             offenders.append(f"{name} imports {imported}")
@@ -209,7 +218,7 @@ def test_asktell_help_lists_every_part_without_loading_their_dependencies() -> N
         text=True,
         check=True,
     )
-    for command in ("study", "serve", "worker", "demo"):
+    for command in ("study", "serve", "worker", "demo", "dashboard"):
         assert f"  {command} " in result.stdout, result.stdout
     assert "Not installed" not in result.stdout
     loaded = _loaded_after(
@@ -230,11 +239,13 @@ def test_the_entry_points_name_real_commands_and_real_extras() -> None:
     assert {n: p.value for n, p in installed.items()} == declared, (
         "the installed entry points are stale: reinstall (make's stamp does it)"
     )
-    assert set(declared) == {"serve", "worker", "demo"}
+    assert set(declared) == {"serve", "worker", "demo", "dashboard"}
     for name, point in installed.items():
         command = point.load()
         assert isinstance(command, click.Command) and command.name == name
-        assert point.extras and set(point.extras) <= set(project["optional-dependencies"])
+        if name != "dashboard":  # the dashboard needs nothing beyond the client
+            assert point.extras and set(point.extras) <= set(project["optional-dependencies"])
+    assert installed["dashboard"].extras == []
     assert installed["serve"].extras == ["server"]
     assert installed["worker"].extras == ["worker"]
     assert sorted(installed["demo"].extras) == ["server", "worker"]
@@ -272,3 +283,19 @@ def test_install_hints_are_one_pip_line() -> None:
     assert install_hint("asktell demo", ["server", "worker"]) == (
         "asktell demo needs the server and worker extras: pip install 'asktell[server,worker]'"
     )
+
+
+def test_the_dashboard_loads_neither_the_server_nor_the_heavy_libraries() -> None:
+    loaded = _loaded_after("import asktell.dashboard.app, asktell.dashboard.cli\n")
+    assert loaded == {"heavy": [], "parts": []}
+
+
+def test_the_dashboard_ships_its_assets() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = project["package-data"]["asktell.dashboard"]
+    static = REPO / "dashboard" / "static"
+    for asset in static.rglob("*"):
+        if asset.is_file():
+            relative = asset.relative_to(REPO / "dashboard")
+            assert any(relative.match(p) for p in patterns), relative
+    assert (static / "vendor" / "echarts.LICENSE").read_text().lstrip().startswith("Apache License")
