@@ -22,10 +22,27 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """A configuration and its value, lower is better (maximised metrics are negated)."""
+    """A configuration and its value, lower is better (maximised metrics are negated).
+
+    Attributes:
+        params: the configuration (its active parameters).
+        value: the study's first objective, lower is better.
+        objectives: every objective of a multi-objective study, in the spec's order, each
+            flipped so that lower is better (`objectives[0] == value`); empty for a
+            single-objective study.
+        violations: one number per constraint of the study, in the spec's order: how far
+            the trial is outside the constraint's bound (0 when it is satisfied, > 0 by how
+            much it is not); empty when the study has no constraints.
+    """
 
     params: Params
     value: float
+    objectives: tuple[float, ...] = ()
+    violations: tuple[float, ...] = ()
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.violations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +54,10 @@ class History:
             (a shuffled grid's order, a Sobol scramble).
         n_suggested: suggestions this algorithm has made so far in the study;
             the grid's cursor and the Sobol sequence's position.
+        n_objectives: how many objectives the study has (each completed
+            Observation then holds that many in `objectives`, when more than one).
+        n_constraints: how many constraints (each completed Observation holds that
+            many `violations`).
         completed: COMPLETE trials (and trials added as COMPLETE).
         pending: configurations handed out or queued, not yet finished.
         pruned: PRUNED trials with their last reported value, when they reported one.
@@ -45,6 +66,8 @@ class History:
 
     seed: int
     n_suggested: int = 0
+    n_objectives: int = 1
+    n_constraints: int = 0
     completed: tuple[Observation, ...] = ()
     pending: tuple[Params, ...] = ()
     pruned: tuple[Observation, ...] = ()
