@@ -16,6 +16,7 @@ COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/
 COPY worker/ worker/
+COPY dashboard/ dashboard/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # ---------------------------------------------------------------- shared runtime base

@@ -25,7 +25,7 @@ from tests.conftest import REPO, simple_spec
 
 # What the Dockerfile's builder stage copies: enough to build the wheel.
 SOURCES = ("pyproject.toml", "MANIFEST.in", "README.md", "scripts", "proto")
-SOURCES += ("server", "client", "worker")
+SOURCES += ("server", "client", "worker", "dashboard")
 HEAVY = ("numpy", "scipy", "sklearn", "psycopg", "psycopg_pool", "torch", "prometheus_client")
 
 

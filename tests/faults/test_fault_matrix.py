@@ -353,7 +353,10 @@ def test_sqlite_disk_full(tiny_filesystem: Path, tmp_path: Path) -> None:
         _fill(writer)
         reads = _reads(stub)
         assert reads[0] == len(writer.acknowledged) > 100, reads[0]
-        assert reads[-1] == "TRIAL_STATE_RUNNING"  # shown as stored: it cannot be expired now
+        # Expiring the lapsed lease is a write of one row: it fails on the full disk and the
+        # trial reads as stored (RUNNING), unless that row fits in WAL frames SQLite reuses
+        # after a checkpoint (FAILED); either way the read answers.
+        assert reads[-1] in ("TRIAL_STATE_RUNNING", "TRIAL_STATE_FAILED")
         assert not writer.add(1) and not writer.ask_and_tell()
         assert _reads(stub) == reads, "a failed write changed what reads answer"
 
