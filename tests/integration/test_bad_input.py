@@ -836,22 +836,16 @@ def _mo_add(**fields: Any) -> Callable[[Any], Any]:
 
 MO_CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
     (
-        "objective and objectives both",
-        _create("mo-both", _mo_spec(objective=_objective("acc", rpb.GOAL_MAXIMIZE))),
-        INVALID,
-        "objectives: set objective (one) or objectives (several), not both",
-    ),
-    (
         "objective and one objective in objectives",
         _create("mo-both1", _mo_spec([_objective("lat")], objective=_objective("lat"))),
         INVALID,
         "objectives: set objective (one) or objectives (several), not both",
     ),
     (
-        "objective other than the first of objectives",
+        "objective and objectives both (objective other than the first)",
         _create("mo-other", _mo_spec(objective=_objective("lat"))),
         INVALID,
-        "not both",
+        "objectives: set objective (one) or objectives (several), not both",
     ),
     (
         "duplicate objective metric",
