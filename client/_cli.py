@@ -232,7 +232,9 @@ def study_plot(name: str, out: str, connection: Connection) -> None:
         handle = client.get_study(name)
         info = handle.info()
         trials = handle.trials()
-        best = handle.best_trials(10)
+        # Several objectives or constraints: the whole Pareto front (count 0).
+        pareto = len(objectives_of(info.spec)) > 1 or bool(constraints_of(info.spec))
+        best = handle.best_trials(0 if pareto else 10)
     try:
         write_plot(info, trials, best, Path(out))
     except ValueError as exc:

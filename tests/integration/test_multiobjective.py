@@ -338,3 +338,63 @@ def test_node_client_gets_exactly_the_feasible_pareto_front(
     expected = brute_force_front(spec, trials)
     assert expected
     assert {int(t["name"].rsplit("/", 1)[1]) for t in summary["front"]} == expected
+
+
+@pytest.mark.parametrize("n_objectives", [2, 3])
+def test_plot_draws_the_pareto_front(
+    live_server: LiveServer, tmp_path: Path, n_objectives: int
+) -> None:
+    from PIL import Image
+
+    with live_server.client() as client:
+        _drive(client, _spec("plotted", n_objectives, max_trials=15), n_objectives)
+    out = tmp_path / "study.png"
+    result = CliRunner().invoke(
+        main, ["study", "plot", "plotted", "--out", str(out), "--server", live_server.address]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:
+        image.verify()
+        assert image.size[1] > 900  # a second row: the Pareto front panels
+    page = tmp_path / "study.html"
+    result = CliRunner().invoke(
+        main, ["study", "plot", "plotted", "--out", str(page), "--server", live_server.address]
+    )
+    assert result.exit_code == 0, result.output
+    assert "<svg" in page.read_text() and "cost=" in page.read_text()
+
+
+def test_metrics_export_the_front_size_and_best_feasible_values(live_server: LiveServer) -> None:
+    from asktell.server.metrics import StudyStatsCollector
+
+    spec = _spec("metered", 3, max_trials=30)
+    with live_server.client() as client:
+        trials = _drive(client, spec, 3)
+        client.create_study(
+            {
+                "name": "single",
+                "objective": {"metric": "loss", "goal": "minimize"},
+                "algorithm": "random",
+                "parameters": {"x": {"type": "float", "min": 0, "max": 1}},
+            }
+        ).ask()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in StudyStatsCollector(live_server.store, cache_seconds=0).collect()
+        for sample in family.samples
+    }
+    assert samples[("asktell_study_pareto_front_size", (("study", "metered"),))] == len(
+        brute_force_front(spec, trials)
+    )
+    feasible = [t.values for t in trials if _feasible(spec, t.values)]
+    for objective in spec["objectives"]:
+        metric = objective["metric"]
+        pick = max if objective["goal"] == "maximize" else min
+        key = ("asktell_study_best_feasible_value", (("metric", metric), ("study", "metered")))
+        assert samples[key] == pick(v[metric] for v in feasible)
+    best = ("asktell_study_best_value", (("study", "metered"),))
+    assert samples[best] == min(v["f1"] for v in feasible)
+    assert not any(
+        name == "asktell_study_pareto_front_size" and ("study", "single") in labels
+        for name, labels in samples
+    )
