@@ -398,3 +398,25 @@ def test_metrics_export_the_front_size_and_best_feasible_values(live_server: Liv
         name == "asktell_study_pareto_front_size" and ("study", "single") in labels
         for name, labels in samples
     )
+
+
+@pytest.mark.parametrize(("metric", "stops"), [(None, False), ("b", True)])
+def test_early_stopping_follows_its_metric(client: Client, metric: str | None, stops: bool) -> None:
+    """Report values are the first objective's (a, minimised) unless the rule names another
+    (b, maximised): a low report is good for a and bad for b."""
+    rule: dict[str, Any] = {"name": "median", "min_trials": 1}
+    if metric is not None:
+        rule["metric"] = metric
+    spec = {
+        "name": "stopping",
+        "objectives": [{"metric": "a", "goal": "minimize"}, {"metric": "b", "goal": "maximize"}],
+        "algorithm": "random",
+        "early_stopping": rule,
+        "parameters": {"x": {"type": "float", "min": 0, "max": 1}},
+    }
+    study = client.create_study(spec)
+    assert study.info().spec["early_stopping"] == rule
+    first, second = study.ask_many(2)
+    assert not first.report(0, 10.0)
+    first.tell({"a": 10.0, "b": 10.0})
+    assert second.report(0, 1.0) is stops
