@@ -420,3 +420,20 @@ def test_early_stopping_follows_its_metric(client: Client, metric: str | None, s
     assert not first.report(0, 10.0)
     first.tell({"a": 10.0, "b": 10.0})
     assert second.report(0, 1.0) is stops
+
+
+def test_export_and_import_keep_every_metric(client: Client) -> None:
+    spec = _spec("exported", 2, max_trials=12)
+    _drive(client, spec, 2)
+    study = client.get_study("exported")
+    document = study.export()
+    assert all(t["values"] for t in document["trials"])
+    copy = client.import_study(document, "imported").study
+    original = {json.dumps(t.params, sort_keys=True): t.values for t in study.trials()}
+    copied = {json.dumps(t.params, sort_keys=True): t.values for t in copy.trials()}
+    assert copied == original
+    front = {json.dumps(t.params, sort_keys=True) for t in study.best_trials()}
+    assert {json.dumps(t.params, sort_keys=True) for t in copy.best_trials()} == front
+    frame = study.to_dataframe()
+    assert {"values.f2", "values.cost", "values.recall", "values.extra"} <= set(frame.columns)
+    assert "values.f1" not in frame.columns  # the first objective is `value`
