@@ -199,7 +199,10 @@ class StudyStatsCollector(Collector):
             "asktell_study_trials", "Trials by study and state.", labels=["study", "state"]
         )
         best = GaugeMetricFamily(
-            "asktell_study_best_value", "Best objective value of the study.", labels=["study"]
+            "asktell_study_best_value",
+            "Best objective value of the study (with several objectives or constraints: the "
+            "first objective's best among the feasible trials).",
+            labels=["study"],
         )
         queued = GaugeMetricFamily(
             "asktell_study_queued_trials",
