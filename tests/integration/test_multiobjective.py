@@ -296,6 +296,11 @@ def test_study_best_writes_the_front_and_the_pick(live_server: LiveServer, tmp_p
     assert result.exit_code == 2
     assert "'cost' is not an objective of study cli-best" in result.output
 
+    result = runner.invoke(main, ["study", "show", "cli-best", *server])
+    assert result.exit_code == 0, result.output
+    assert "objectives: minimize f1, maximize f2" in result.output
+    assert "constraint: cost <= 2" in result.output and "constraint: recall >= 0.2" in result.output
+
 
 @pytest.mark.parametrize("n_objectives", [2, 3])
 def test_node_client_gets_exactly_the_feasible_pareto_front(
