@@ -1,37 +1,38 @@
-"""The worker tells every metric of a task's dict for a study with several objectives."""
+"""Worker metrics: what each event records."""
 
 from __future__ import annotations
 
-import math
+import types
 
 import pytest
 
-from asktell.worker.loop import objective_values
+from asktell.worker import metrics as metrics_module
+from asktell.worker.metrics import WorkerMetrics
+from tests.conftest import ManualClock
 
 
-def test_every_numeric_metric_is_told() -> None:
-    result = {"acc": 0.9, "lat": 12, "mem": 300.0, "note": "x", "flag": True, "attrs": {"a": 1}}
-    assert objective_values(result, ["acc", "lat", "mem"]) == {
-        "acc": 0.9,
-        "lat": 12.0,
-        "mem": 300.0,
-    }
+def _value(metrics: WorkerMetrics, name: str, labels: dict[str, str] | None = None) -> float:
+    value = metrics.registry.get_sample_value(name, labels or {})
+    assert value is not None, name
+    return value
 
 
-def test_an_extra_metric_that_is_not_finite_is_left_out() -> None:
-    assert objective_values({"acc": 1.0, "x": math.nan}, ["acc"]) == {"acc": 1.0}
-
-
-@pytest.mark.parametrize(
-    ("result", "message"),
-    [
-        ({"acc": 0.9}, "the task returned no 'lat' (the study's metrics)"),
-        ({"acc": 0.9, "lat": math.inf}, "lat = inf, not a finite number"),
-        ({"acc": 0.9, "lat": "fast"}, "lat = 'fast', not a finite number"),
-        (0.9, "not a dict of the study's metrics ['acc', 'lat']"),
-    ],
-)
-def test_a_missing_or_bad_metric_fails_the_trial(result: object, message: str) -> None:
-    with pytest.raises(ValueError) as raised:
-        objective_values(result, ["acc", "lat"])
-    assert message in str(raised.value)
+def test_a_trial_records_epochs_throughput_and_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rate is samples over the seconds between reports: a clock the test moves makes
+    # it exact, where real time would only bound it.
+    clock = ManualClock()
+    monkeypatch.setattr(metrics_module, "time", types.SimpleNamespace(monotonic=clock))
+    metrics = WorkerMetrics()
+    metrics.trial_started(7, "cpu")
+    assert _value(metrics, "asktell_worker_current_trial") == 7
+    clock.advance(0.5)
+    metrics.epoch_reported(1000.0, "cpu")
+    assert _value(metrics, "asktell_worker_samples_per_second") == 2000.0
+    clock.advance(0.25)
+    metrics.epoch_reported(None, "cpu")  # a user task that reports no samples
+    assert _value(metrics, "asktell_worker_samples_per_second") == 2000.0
+    metrics.trial_finished("PRUNED", 1.5)
+    assert _value(metrics, "asktell_worker_epochs_total") == 2
+    assert _value(metrics, "asktell_worker_trials_total", {"outcome": "PRUNED"}) == 1
+    assert _value(metrics, "asktell_worker_training_seconds_sum") == 1.5
+    assert _value(metrics, "asktell_worker_current_trial") == 0
