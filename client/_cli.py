@@ -15,9 +15,10 @@ import functools
 import io
 import json
 import logging
+import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from asktell.client._models import Trial
 from asktell.client._spec import load_spec_file
 from asktell.client._wait import echo_progress, wait_for_study
 from asktell.client.cli_options import Connection, connection_options
+from asktell.v1.spec import constraints_of, is_feasible, objectives_of
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution, EntryPoint
@@ -187,9 +189,14 @@ def study_show(name: str, limit: int, connection: Connection) -> None:
         info = handle.info()
         trials = handle.trials()
         best = handle.best_trial
-    objective = info.spec["objective"]
+    objectives = objectives_of(info.spec)
     click.echo(f"study {info.id} ({info.state}), seed {info.seed}")
-    click.echo(f"objective: {objective['goal']} {objective['metric']}")
+    click.echo(
+        ("objectives: " if len(objectives) > 1 else "objective: ")
+        + ", ".join(f"{o['goal']} {o['metric']}" for o in objectives)
+    )
+    for constraint in constraints_of(info.spec):
+        click.echo(f"constraint: {_constraint_text(constraint)}")
     click.echo(f"algorithm: {info.spec['algorithm']}")
     c = info.counts
     click.echo(
@@ -225,7 +232,9 @@ def study_plot(name: str, out: str, connection: Connection) -> None:
         handle = client.get_study(name)
         info = handle.info()
         trials = handle.trials()
-        best = handle.best_trials(10)
+        # Several objectives or constraints: the whole Pareto front (count 0).
+        pareto = len(objectives_of(info.spec)) > 1 or bool(constraints_of(info.spec))
+        best = handle.best_trials(0 if pareto else 10)
     try:
         write_plot(info, trials, best, Path(out))
     except ValueError as exc:
@@ -249,20 +258,72 @@ def study_plot(name: str, out: str, connection: Connection) -> None:
     default=None,
     help="Write to this file (replaced in one step) instead of printing.",
 )
+@click.option(
+    "--pick",
+    "pick_metric",
+    default=None,
+    metavar="METRIC",
+    help="Study with several objectives: the objective the pick is best on, within the "
+    "Pareto front (default: the first objective).",
+)
 @connection_options
-def study_best(name: str, output_format: str, out: Path | None, connection: Connection) -> None:
-    """Print the best COMPLETE trial for the next pipeline step; exit 1 while there is none."""
+def study_best(
+    name: str,
+    output_format: str,
+    out: Path | None,
+    pick_metric: str | None,
+    connection: Connection,
+) -> None:
+    """Print the best COMPLETE trial for the next pipeline step; exit 1 while there is none.
+
+    For a study with several objectives or with constraints, the record is the
+    pick (the front's best trial on --pick, default the first objective) with
+    its `values`, whether it is `feasible`, and the whole Pareto `front`.
+    """
     with connection.client() as client:
-        best = client.get_study(name).best_trial
+        handle = client.get_study(name)
+        spec = handle.info().spec
+        objectives = objectives_of(spec)
+        if pick_metric is not None and pick_metric not in [o["metric"] for o in objectives]:
+            raise click.BadParameter(
+                f"{pick_metric!r} is not an objective of study {name}; pick one of "
+                + ", ".join(repr(o["metric"]) for o in objectives),
+                param_hint="--pick",
+            )
+        pareto = len(objectives) > 1 or bool(constraints_of(spec))
+        front = handle.best_trials(0) if pareto else []
+        best = handle.best_trial if not pareto else _pick(front, objectives, pick_metric)
     if best is None:
         raise click.ClickException(f"study {name} has no complete trial yet")
-    record = {
+    record: dict[str, Any] = {
         "study": best.study,
         "trial": best.number,
         "value": best.value,
         "params": best.params,
         "attrs": best.attrs,
     }
+    if pareto:
+        metric = pick_metric or objectives[0]["metric"]
+        record |= {
+            "values": best.values,
+            "feasible": is_feasible(spec, best.values),
+            "pick": {
+                "metric": metric,
+                "goal": next(o["goal"] for o in objectives if o["metric"] == metric),
+                "trial": best.number,
+            },
+            "front": [
+                {
+                    "trial": t.number,
+                    "value": t.value,
+                    "values": t.values,
+                    "feasible": is_feasible(spec, t.values),
+                    "params": t.params,
+                    "attrs": t.attrs,
+                }
+                for t in front
+            ],
+        }
     if output_format == "json":
         text = json.dumps(record, indent=2) + "\n"
     else:
@@ -535,6 +596,27 @@ def _note_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _pick(
+    front: Sequence[Trial], objectives: Sequence[Mapping[str, Any]], metric: str | None
+) -> Trial | None:
+    """The trial of `front` best on `metric` (default: the first objective); ties: front order."""
+    if not front:
+        return None
+    objective = next((o for o in objectives if o["metric"] == metric), objectives[0])
+    sign = -1.0 if objective["goal"] == "maximize" else 1.0
+    scored = [(sign * t.values.get(objective["metric"], math.inf), i) for i, t in enumerate(front)]
+    return front[min(scored)[1]]
+
+
+def _constraint_text(constraint: Mapping[str, Any]) -> str:
+    low, high = constraint.get("min"), constraint.get("max")
+    if low is not None and high is not None:
+        return f"{low:g} <= {constraint['metric']} <= {high:g}"
+    if low is not None:
+        return f"{constraint['metric']} >= {low:g}"
+    return f"{constraint['metric']} <= {high:g}"
 
 
 def _best_line(best: Trial | None) -> str:

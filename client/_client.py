@@ -380,7 +380,9 @@ class Client:
     def add_trials(self, study: str, trials: Sequence[Mapping[str, Any]]) -> list[Trial]:
         """Records configurations evaluated elsewhere, e.g. last week's study.
 
-        Each item is {"params": {...}, "value": 0.93} (COMPLETE) or
+        Each item is {"params": {...}, "value": 0.93} (COMPLETE), {"params": {...},
+        "values": {"val_accuracy": 0.93, "latency_ms": 12.0}} (COMPLETE, for a study
+        with several objectives or with constraints: every one of their metrics) or
         {"params": {...}, "state": "FAILED", "reason": "out of memory"}, and may
         carry "attrs" ({name: bool, int, float or str}, as in `Trial.tell`) and
         "end_time" (a datetime, an ISO 8601 string or seconds since the epoch;
@@ -513,8 +515,15 @@ class Client:
         response = self._call("ListTrials", request, pb.ListTrialsResponse, idempotent=True)
         return [self._trial(t) for t in response.trials], response.next_page_token
 
-    def get_best_trials(self, study: str, count: int = 1) -> list[Trial]:
-        """The best COMPLETE trials, best first."""
+    def get_best_trials(self, study: str, count: int = 0) -> list[Trial]:
+        """The best COMPLETE trials, best first.
+
+        For a single-objective study without constraints, the `count` best (0: one).
+        For a study with several objectives or with constraints, the Pareto front
+        of its feasible trials (count 0: the whole front, at most 100), then by
+        the order service.proto documents; when no trial is feasible, the least
+        violating ones.
+        """
         request = pb.GetBestTrialsRequest(study=f"studies/{study}", count=count)
         response = self._call("GetBestTrials", request, pb.GetBestTrialsResponse, idempotent=True)
         return [self._trial(t) for t in response.trials]
@@ -545,13 +554,16 @@ class Client:
     def tell(
         self,
         trial: Trial,
-        value: float | None = None,
+        value: float | Mapping[str, float] | None = None,
         *,
         state: str = "COMPLETE",
         reason: str = "",
         attrs: Mapping[str, AttrValue] | None = None,
     ) -> None:
         """Finishes a trial: COMPLETE with `value`, or FAILED or PRUNED with a `reason`.
+
+        `value` is a number, or a mapping of metric -> number for a study with
+        several objectives or with constraints (every one of their metrics).
 
         `attrs` are stored with the trial, merged into those it has (see
         `set_trial_attrs` for the limits). Safe to retry with the same arguments;
@@ -569,7 +581,10 @@ class Client:
             worker_id=trial.worker_id,
             attrs=attrs_to_proto(attrs or {}),
         )
-        if value is not None:
+        if isinstance(value, Mapping):
+            for metric, number in value.items():
+                request.values[str(metric)] = _metric_number(metric, number)
+        elif value is not None:
             request.value = float(value)
         told = self._trial(self._call("Tell", request, pb.TellResponse, idempotent=True).trial)
         for name in (
@@ -580,6 +595,7 @@ class Client:
             "lease_deadline",
             "measurements",
             "attrs",
+            "values",
         ):
             setattr(trial, name, getattr(told, name))
 
@@ -656,6 +672,7 @@ class Client:
             suggested_by=message.suggested_by,
             retry_of=message.retry_of or None,
             attrs=attrs_from_proto(message.attrs),
+            values=dict(message.values),
             _client=self,
         )
 
@@ -694,6 +711,15 @@ def _suggestions_made(client: Client, study: str, counts: TrialCounts) -> int:
     return sum(1 for t in client.list_trials(study) if t.suggested_by not in _OUTSIDE_BUDGET)
 
 
+def _metric_number(where: object, number: Any) -> float:
+    """A told metric's value as a float; a bool or a non-number is InvalidArgumentError."""
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise InvalidArgumentError(
+            f"INVALID_ARGUMENT: {where} must be a number, got {number!r}"[:300]
+        )
+    return float(number)
+
+
 def _evaluated_trial(index: int, item: Mapping[str, Any]) -> pb.EvaluatedTrial:
     """One `add_trials` item as the contract's EvaluatedTrial."""
     where = f"trials[{index}]"
@@ -710,6 +736,13 @@ def _evaluated_trial(index: int, item: Mapping[str, Any]) -> pb.EvaluatedTrial:
     )
     if item.get("value") is not None:
         message.value = float(item["value"])
+    values = item.get("values") or {}
+    if not isinstance(values, Mapping):
+        raise InvalidArgumentError(
+            f"INVALID_ARGUMENT: {where}.values must be a mapping of metric -> number"
+        )
+    for metric, number in values.items():
+        message.values[str(metric)] = _metric_number(f"{where}.values.{metric}", number)
     end_time = _export.parse_time(item.get("end_time"), f"{where}.end_time")
     if end_time is not None:
         message.end_time.FromDatetime(end_time.astimezone(dt.UTC))
@@ -779,13 +812,18 @@ class Study:
         """Every trial by number, optionally only those in `states` (e.g. ["COMPLETE"])."""
         return self.client.list_trials(self.id, states, page_size=page_size)
 
-    def best_trials(self, count: int = 1) -> list[Trial]:
-        """The best COMPLETE trials, best first."""
+    def best_trials(self, count: int = 0) -> list[Trial]:
+        """The best COMPLETE trials, best first: the best one (count 0) or `count` of them.
+
+        For a study with several objectives or with constraints, the Pareto front
+        of the feasible trials (count 0: the whole front); see `Client.get_best_trials`.
+        """
         return self.client.get_best_trials(self.id, count)
 
     @property
     def best_trial(self) -> Trial | None:
-        """The best COMPLETE trial, or None while there is none."""
+        """The best COMPLETE trial, or None while there is none (for a study with several
+        objectives, the first of the front's order)."""
         best = self.best_trials(1)
         return best[0] if best else None
 

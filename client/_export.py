@@ -32,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from asktell.client._errors import InvalidArgumentError
 from asktell.client._models import StudyInfo, Trial
+from asktell.v1.spec import objectives_of
 
 if TYPE_CHECKING:
     import pandas
@@ -75,6 +76,7 @@ def trial_record(trial: Trial) -> dict[str, Any]:
         "number": trial.number,
         "state": trial.state,
         "value": trial.value,
+        "values": dict(trial.values),
         "params": dict(trial.params),
         "attrs": dict(trial.attrs),
         "measurements": [[step, value] for step, value in trial.measurements],
@@ -106,13 +108,19 @@ def columns(info: StudyInfo, trials: Sequence[Trial]) -> list[str]:
                 params.append(f"params.{name}")
         keys.update(trial.attrs)
     attrs = [f"attrs.{key}" for key in sorted(keys)]
-    head = ["number", "state", "value"]
+    # Told metrics besides the first objective's (which is `value`): the other objectives,
+    # the constraints and any other metric told.
+    has_objective = "objective" in info.spec or "objectives" in info.spec
+    primary = objectives_of(info.spec)[0]["metric"] if has_objective else ""
+    told = sorted({m for t in trials for m in t.values} - {primary})
+    head = ["number", "state", "value", *(f"values.{m}" for m in told)]
     tail = ["create_time", "end_time", "worker_id", "reason", "suggested_by", "retry_of"]
     return [*head, *params, *attrs, *tail]
 
 
 def _row(trial: Trial, times: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"number": trial.number, "state": trial.state, "value": trial.value}
+    row.update({f"values.{k}": v for k, v in trial.values.items()})
     row.update({f"params.{k}": v for k, v in trial.params.items()})
     row.update({f"attrs.{k}": v for k, v in trial.attrs.items()})
     row.update(
@@ -178,7 +186,7 @@ def to_dataframe(info: StudyInfo, trials: Sequence[Trial]) -> pandas.DataFrame:
             data[name] = pd.Series(values, dtype="int64")
         elif name == "retry_of":
             data[name] = pd.Series(values, dtype="Int64")
-        elif name == "value":
+        elif name == "value" or name.startswith("values."):
             data[name] = pd.Series(values, dtype="float64")
         elif name in ("create_time", "end_time"):
             data[name] = pd.to_datetime(pd.Series(values, dtype="object"), utc=True)
@@ -284,6 +292,7 @@ def import_plan(
                 "params": trial.get("params") or {},
                 "state": state,
                 "value": trial.get("value"),
+                "values": trial.get("values") or {},
                 "reason": trial.get("reason") or "",
                 "attrs": trial.get("attrs") or {},
                 "end_time": trial.get("end_time"),

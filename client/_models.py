@@ -30,7 +30,7 @@ class TrialCalls(Protocol):
     def tell(
         self,
         trial: Trial,
-        value: float | None = None,
+        value: float | Mapping[str, float] | None = None,
         *,
         state: str = "COMPLETE",
         reason: str = "",
@@ -61,7 +61,10 @@ class Trial:
             the listed value itself for categorical ones: str, int, float or bool).
             A conditional parameter is present only when it is active.
         state: "RUNNING", "COMPLETE", "FAILED" or "PRUNED".
-        value: the objective value once COMPLETE.
+        value: the objective value once COMPLETE (the first objective's, when the
+            study has several).
+        values: every metric told with a COMPLETE trial, name -> value: each
+            objective's and constraint's, and any other given (empty otherwise).
         measurements: (step, value) intermediate values reported so far.
         worker_id: the worker that holds (or held) the lease.
         lease_deadline: when the lease ends unless renewed (while RUNNING).
@@ -90,6 +93,7 @@ class Trial:
     suggested_by: str = ""
     retry_of: int | None = None
     attrs: dict[str, AttrValue] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
     _client: TrialCalls | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -115,8 +119,16 @@ class Trial:
         """Renews the lease without reporting a value (for long silent steps)."""
         self._calls().heartbeat(self)
 
-    def tell(self, value: float, attrs: Mapping[str, AttrValue] | None = None) -> None:
+    def tell(
+        self, value: float | Mapping[str, float], attrs: Mapping[str, AttrValue] | None = None
+    ) -> None:
         """Finishes the trial as COMPLETE with the objective `value`. Safe to retry.
+
+        `value` is a number (a study with one objective and no constraints), or a
+        mapping of metric -> number holding every objective's and constraint's
+        metric, e.g. {"val_accuracy": 0.97, "latency_ms": 12.5, "memory_mb": 300}
+        (other metrics are stored too, in `values`). A missing metric raises
+        InvalidArgumentError naming it.
 
         `attrs` (e.g. {"model_uri": "s3://...", "train_loss": 0.12}) are stored with
         the trial, merged into those it has; see `set_attrs` for the limits.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,7 +55,22 @@ def run_trials(
 
 
 def _finish(trial: Trial, value: Any) -> None:
-    """Tells the objective's value; a value that is not a finite number fails the trial."""
+    """Tells the objective's value; a value that is not a finite number fails the trial.
+
+    A mapping (metric -> number, for a study with several objectives or with
+    constraints) is told as it is, unless one of its numbers is not finite.
+    """
+    if isinstance(value, Mapping):
+        bad = [
+            k
+            for k, v in value.items()
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+        ]
+        if bad:
+            trial.fail(f"the objective returned {bad[0]} = {value[bad[0]]!r}, not a finite number")
+        else:
+            trial.tell(value)
+        return
     try:
         number = float(value)
     except (TypeError, ValueError):

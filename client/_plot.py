@@ -1,7 +1,10 @@
 """`asktell study plot`: a study's optimisation history, parameter importance and curves.
 
-Matplotlib draws one figure with three panels; `.png` writes it as an image,
-`.html` as a self-contained page (inline SVG plus a table of the best trials).
+Matplotlib draws one figure with three panels (and, for a study with several
+objectives, a second row with the Pareto front: one panel for 2 objectives, one
+per pair of the first three for more; feasible and infeasible trials drawn
+apart); `.png` writes it as an image, `.html` as a self-contained page (inline
+SVG plus a table of the best trials).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from asktell.client._models import StudyInfo, Trial
+from asktell.v1.spec import is_feasible, objectives_of
 
 
 def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, float]:
@@ -60,18 +64,44 @@ def _typed_index(values: list[Any], value: Any) -> int:
     return -1
 
 
-def _figure(info: StudyInfo, trials: list[Trial]) -> Any:
+def _figure(info: StudyInfo, trials: list[Trial], front: list[Trial] | None = None) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    maximize = info.spec["objective"]["goal"] == "maximize"
-    metric = info.spec["objective"]["metric"]
-    figure, (history, importance, curves) = plt.subplots(1, 3, figsize=(16, 4.5))
-    figure.suptitle(f"study {info.id}: {'maximize' if maximize else 'minimize'} {metric}")
+    objectives = objectives_of(info.spec)
+    maximize = objectives[0]["goal"] == "maximize"
+    metric = objectives[0]["metric"]
+    if len(objectives) > 1:
+        figure, axes = plt.subplots(2, 3, figsize=(16, 9))
+        history, importance, curves = axes[0]
+        _pareto_panels(info, trials, front or [], list(axes[1]))
+    else:
+        figure, (history, importance, curves) = plt.subplots(1, 3, figsize=(16, 4.5))
+    figure.suptitle(
+        f"study {info.id}: " + ", ".join(f"{o['goal']} {o['metric']}" for o in objectives)
+    )
 
-    done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    done = [
+        t
+        for t in trials
+        if t.state == "COMPLETE" and t.value is not None and is_feasible(info.spec, t.values)
+    ]
+    infeasible = [
+        t
+        for t in trials
+        if t.state == "COMPLETE" and t.value is not None and not is_feasible(info.spec, t.values)
+    ]
+    if infeasible:
+        history.scatter(
+            [t.number for t in infeasible],
+            [t.value for t in infeasible],
+            s=14,
+            marker="x",
+            color="tab:gray",
+            label="infeasible",
+        )
     if done:
         numbers = [t.number for t in done]
         values = np.asarray([t.value for t in done], dtype=float)
@@ -79,7 +109,7 @@ def _figure(info: StudyInfo, trials: list[Trial]) -> Any:
         history.scatter(numbers, values, s=14, alpha=0.7, label="trial value")
         history.step(numbers, best, where="post", color="tab:red", label="best so far")
         history.legend(loc="best")
-    else:
+    elif not infeasible:
         history.text(0.5, 0.5, "no COMPLETE trial yet", ha="center", transform=history.transAxes)
     history.set(title="Optimisation history", xlabel="trial", ylabel=metric)
 
@@ -112,6 +142,40 @@ def _figure(info: StudyInfo, trials: list[Trial]) -> Any:
     return figure
 
 
+def _pareto_panels(
+    info: StudyInfo, trials: list[Trial], front: list[Trial], axes: list[Any]
+) -> None:
+    """The Pareto front, pairwise: feasible trials, infeasible ones (x) and the front (red)."""
+    metrics = [o["metric"] for o in objectives_of(info.spec)][:3]
+    pairs = [(0, 1)] if len(metrics) == 2 else [(0, 1), (0, 2), (1, 2)]
+    done = [t for t in trials if t.state == "COMPLETE" and all(m in t.values for m in metrics)]
+    on_front = {t.number for t in front}
+    groups = [
+        ("feasible", "tab:blue", "o", [t for t in done if is_feasible(info.spec, t.values)]),
+        ("infeasible", "tab:gray", "x", [t for t in done if not is_feasible(info.spec, t.values)]),
+        ("Pareto front", "tab:red", "o", [t for t in done if t.number in on_front]),
+    ]
+    for panel, (i, j) in zip(axes, pairs, strict=False):
+        for label, colour, marker, group in groups:
+            if group:
+                panel.scatter(
+                    [t.values[metrics[i]] for t in group],
+                    [t.values[metrics[j]] for t in group],
+                    s=18,
+                    alpha=0.8,
+                    color=colour,
+                    marker=marker,
+                    label=label,
+                )
+        if not done:
+            panel.text(0.5, 0.5, "no COMPLETE trial yet", ha="center", transform=panel.transAxes)
+        else:
+            panel.legend(loc="best")
+        panel.set(title="Pareto front", xlabel=metrics[i], ylabel=metrics[j])
+    for panel in axes[len(pairs) :]:
+        panel.set_visible(False)
+
+
 def write_plot(info: StudyInfo, trials: list[Trial], best: list[Trial], out: Path) -> None:
     """Writes the study's plots to `out` (.png or .html).
 
@@ -121,7 +185,7 @@ def write_plot(info: StudyInfo, trials: list[Trial], best: list[Trial], out: Pat
     suffix = out.suffix.lower()
     if suffix not in (".png", ".html"):
         raise ValueError(f"{out}: write a .png or an .html file")
-    figure = _figure(info, trials)
+    figure = _figure(info, trials, best)
     if suffix == ".png":
         figure.savefig(out, dpi=110)
         return
@@ -129,6 +193,8 @@ def write_plot(info: StudyInfo, trials: list[Trial], best: list[Trial], out: Pat
     figure.savefig(buffer, format="svg")
     rows = "".join(
         f"<tr><td>{t.number}</td><td>{t.value:.6g}</td><td>"
+        + html.escape(", ".join(f"{k}={v:.6g}" for k, v in t.values.items()))
+        + "</td><td>"
         + html.escape(", ".join(f"{k}={v}" for k, v in t.params.items()))
         + "</td></tr>"
         for t in best
@@ -139,5 +205,6 @@ def write_plot(info: StudyInfo, trials: list[Trial], best: list[Trial], out: Pat
         f"<title>asktell study {html.escape(info.id)}</title></head><body>"
         f"<h1>study {html.escape(info.id)}</h1>{buffer.getvalue()}"
         "<h2>Best trials</h2><table border='1' cellpadding='4'>"
-        f"<tr><th>#</th><th>value</th><th>params</th></tr>{rows}</table></body></html>"
+        "<tr><th>#</th><th>value</th><th>metrics</th><th>params</th></tr>"
+        f"{rows}</table></body></html>"
     )

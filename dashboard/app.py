@@ -116,7 +116,7 @@ def _epoch(info_time: Any) -> float | None:
 
 
 def _goal_maximize(spec: Mapping[str, Any]) -> bool:
-    objective = spec.get("objective") or {}
+    objective = spec.get("objective") or (spec.get("objectives") or [{}])[0]
     return bool(objective.get("goal") == "maximize")
 
 
@@ -135,7 +135,7 @@ def study_summary(info: StudyInfo, best: Trial | None) -> Json:
         "state": info.state,
         "algorithm": algorithm,
         "goal": "maximize" if _goal_maximize(spec) else "minimize",
-        "metric": (spec.get("objective") or {}).get("metric", ""),
+        "metric": (spec.get("objective") or (spec.get("objectives") or [{}])[0]).get("metric", ""),
         "counts": {
             "running": counts.running,
             "complete": counts.complete,

@@ -225,6 +225,7 @@ def trial_message(trial: Trial) -> pb.Trial:
         suggested_by=trial.suggested_by,
         retry_of=trial.retry_of or 0,
         attrs=attrs_message(trial.attrs),
+        values=dict(trial.values),
     )
     if trial.value is not None:
         message.value = trial.value
@@ -334,6 +335,7 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
         end_time=end_time,
         attrs=attrs(message.attrs, f"{field}.attrs"),
         reason=message.reason,
+        values=dict(message.values),
     )
 
 

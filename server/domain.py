@@ -515,14 +515,81 @@ def _type_hint(param: Param, value: ParamValue) -> str:
 class Objective:
     metric: str
     goal: Goal
+    where: str = field(default="objective", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.metric or len(self.metric) > 128:
-            raise InvalidArgument("objective.metric: give a metric name of 1 to 128 characters")
+            raise InvalidArgument(f"{self.where}.metric: give a metric name of 1 to 128 characters")
 
     def better(self, a: float, b: float) -> bool:
         """Whether value `a` is strictly better than `b`."""
         return a < b if self.goal is Goal.MINIMIZE else a > b
+
+
+MAX_OBJECTIVES = 8
+MAX_CONSTRAINTS = 16
+MAX_METRICS = 64  # metrics told with one trial
+MAX_METRIC_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A limit on a reported metric: satisfied when `low <= value <= high` (either may be None)."""
+
+    metric: str
+    low: float | None = None
+    high: float | None = None
+    where: str = field(default="constraint", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.metric or len(self.metric) > MAX_METRIC_LENGTH:
+            raise InvalidArgument(
+                f"{self.where}.metric: give a metric name of 1 to {MAX_METRIC_LENGTH} characters"
+            )
+        if self.low is None and self.high is None:
+            raise InvalidArgument(
+                f'{self.where} ("{self.metric}"): give min, max or both; a constraint without '
+                "a bound limits nothing"
+            )
+        for what, bound in (("min", self.low), ("max", self.high)):
+            if bound is not None and not math.isfinite(bound):
+                raise InvalidArgument(
+                    f'{self.where}.{what} ("{self.metric}"): must be a finite number, got {bound}'
+                )
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise InvalidArgument(
+                f'{self.where} ("{self.metric}"): min {self.low} > max {self.high}'
+            )
+
+    def violation(self, value: float) -> float:
+        """How far `value` is outside the bounds; 0 when the constraint holds."""
+        if self.low is not None and value < self.low:
+            return self.low - value
+        if self.high is not None and value > self.high:
+            return value - self.high
+        return 0.0
+
+
+def check_metrics(field: str, values: Mapping[str, object]) -> dict[str, float]:
+    """A told metric map (name -> value) checked: at most 64 names of 1-128 characters, finite.
+
+    Raises:
+        InvalidArgument: naming `field` and the metric.
+    """
+    if len(values) > MAX_METRICS:
+        raise InvalidArgument(f"{field}: at most {MAX_METRICS} metrics, got {len(values)}")
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        if not isinstance(name, str) or not name or len(name) > MAX_METRIC_LENGTH:
+            raise InvalidArgument(
+                f"{field}: invalid metric name {_shown(name)}: 1 to {MAX_METRIC_LENGTH} characters"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidArgument(f'{field}: "{name[:80]}" must be a number, got {_shown(value)}')
+        if not math.isfinite(value):
+            raise InvalidArgument(f'{field}: "{name[:80]}" must be a finite number, got {value}')
+        out[name] = float(value)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,15 +651,82 @@ LEASE_EXPIRED_REASON = "lease expired"
 
 @dataclass(frozen=True, slots=True)
 class StudySpec:
-    objective: Objective
+    """A study's definition.
+
+    `objectives` holds one objective or several (the first is the primary one:
+    `Trial.value`, Report and early stopping refer to it unless
+    `early_stopping_metric` names another); `constraints` limit other reported
+    metrics. Metric names are unique across both.
+    """
+
+    objectives: tuple[Objective, ...]
     algorithm: AlgorithmConfig
     space: SearchSpace
     max_trials: int = 0
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_retries: int = 0
     early_stopping: EarlyStopping | None = None
+    constraints: tuple[Constraint, ...] = ()
+    early_stopping_metric: str = ""
+
+    @property
+    def objective(self) -> Objective:
+        """The first (primary) objective."""
+        return self.objectives[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def pareto(self) -> bool:
+        """Whether the best trials are a Pareto front (several objectives, or constraints)."""
+        return len(self.objectives) > 1 or bool(self.constraints)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric a COMPLETE trial must report: the objectives', then the constraints'."""
+        return tuple(o.metric for o in self.objectives) + tuple(c.metric for c in self.constraints)
+
+    def early_stopping_objective(self) -> Objective:
+        """The objective that Report values (and early stopping) refer to."""
+        for objective in self.objectives:
+            if objective.metric == self.early_stopping_metric:
+                return objective
+        return self.objectives[0]
+
+    def _check_metrics(self) -> None:
+        if not 1 <= len(self.objectives) <= MAX_OBJECTIVES:
+            raise InvalidArgument(
+                f"objectives: give 1 to {MAX_OBJECTIVES} objectives, got {len(self.objectives)}"
+            )
+        if len(self.constraints) > MAX_CONSTRAINTS:
+            raise InvalidArgument(
+                f"constraints: at most {MAX_CONSTRAINTS} constraints, got {len(self.constraints)}"
+            )
+        seen: set[str] = set()
+        for where, metric in [
+            *((f"objectives[{i}]", o.metric) for i, o in enumerate(self.objectives)),
+            *((f"constraints[{i}]", c.metric) for i, c in enumerate(self.constraints)),
+        ]:
+            if metric in seen:
+                raise InvalidArgument(
+                    f'{where}.metric: duplicate metric "{metric[:80]}"; every objective and '
+                    "constraint names its own metric"
+                )
+            seen.add(metric)
+        if self.early_stopping_metric:
+            if self.early_stopping is None:
+                raise InvalidArgument("early_stopping.metric: set only with an early-stopping rule")
+            if self.early_stopping_metric not in {o.metric for o in self.objectives}:
+                raise InvalidArgument(
+                    f'early_stopping.metric: "{self.early_stopping_metric[:80]}" is not an '
+                    "objective of the study; name one of "
+                    + ", ".join(repr(o.metric) for o in self.objectives)
+                )
 
     def __post_init__(self) -> None:
+        self._check_metrics()
         if self.max_trials < 0:
             raise InvalidArgument("max_trials must be >= 0 (0 means unlimited)")
         if not (1.0 <= self.lease_seconds <= 7 * 24 * 3600.0):
@@ -709,6 +843,8 @@ class Trial:
     attempt: int = 0
     request_id: str = ""
     attrs: Attrs = field(default_factory=dict)
+    # Every metric told with a COMPLETE trial (objectives, constraints, others).
+    values: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,7 +199,10 @@ class StudyStatsCollector(Collector):
             "asktell_study_trials", "Trials by study and state.", labels=["study", "state"]
         )
         best = GaugeMetricFamily(
-            "asktell_study_best_value", "Best objective value of the study.", labels=["study"]
+            "asktell_study_best_value",
+            "Best objective value of the study (with several objectives or constraints: the "
+            "first objective's best among the feasible trials).",
+            labels=["study"],
         )
         queued = GaugeMetricFamily(
             "asktell_study_queued_trials",
@@ -216,7 +219,23 @@ class StudyStatsCollector(Collector):
             "Trials failed because their worker stopped renewing the lease.",
             labels=["study"],
         )
+        front = GaugeMetricFamily(
+            "asktell_study_pareto_front_size",
+            "Trials on the Pareto front of the feasible COMPLETE trials (studies with several "
+            "objectives or with constraints).",
+            labels=["study"],
+        )
+        objective_best = GaugeMetricFamily(
+            "asktell_study_best_feasible_value",
+            "Best value of each objective among the feasible COMPLETE trials (studies with "
+            "several objectives or with constraints), in the objective's own direction.",
+            labels=["study", "metric"],
+        )
         for study in stats.studies:
+            if study.front_size is not None:
+                front.add_metric([study.study_id], study.front_size)
+            for metric, value in study.objective_bests.items():
+                objective_best.add_metric([study.study_id, metric], value)
             for state, count in study.trials_by_state.items():
                 trials.add_metric([study.study_id, state], count)
             if study.best_value is not None:
@@ -224,4 +243,4 @@ class StudyStatsCollector(Collector):
             queued.add_metric([study.study_id], study.queued)
             overdue.add_metric([study.study_id], study.overdue)
             expired.add_metric([study.study_id], study.expired_leases)
-        return [up, studies, trials, best, queued, overdue, expired]
+        return [up, studies, trials, best, queued, overdue, expired, front, objective_best]

@@ -112,6 +112,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             reason=request.reason,
             worker_id=request.worker_id,
             attrs=convert.attrs(request.attrs),
+            values=dict(request.values),
         )
         trial = trials.tell(self._store, command, self._clock())
         self._metrics.record_tell(str(command.state))

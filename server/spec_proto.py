@@ -21,6 +21,7 @@ from asktell.server.domain import (
     AlgorithmConfig,
     CategoricalParam,
     Condition,
+    Constraint,
     DiscreteParam,
     EarlyStopping,
     FloatParam,
@@ -200,8 +201,7 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
     Raises:
         InvalidArgument: naming the first bad field.
     """
-    if message.objective.goal not in _GOALS:
-        raise InvalidArgument("objective.goal: set MINIMIZE or MAXIMIZE")
+    objectives = _objectives(message)
     lease = (
         duration_seconds(message.lease_duration, "lease_duration")
         if message.HasField("lease_duration")
@@ -209,7 +209,17 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
     )
     conditions = tuple(c for c in (_condition(p) for p in message.parameters) if c is not None)
     return StudySpec(
-        objective=Objective(message.objective.metric, _GOALS[message.objective.goal]),
+        objectives=objectives,
+        constraints=tuple(
+            Constraint(
+                c.metric,
+                c.min if c.HasField("min") else None,
+                c.max if c.HasField("max") else None,
+                where=f"constraints[{i}]",
+            )
+            for i, c in enumerate(message.constraints)
+        ),
+        early_stopping_metric=message.early_stopping.metric,
         algorithm=_algorithm(message.algorithm),
         space=SearchSpace(tuple(_param(p) for p in message.parameters), conditions),
         max_trials=message.max_trials,
@@ -217,6 +227,28 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
         max_retries=message.max_retries,
         early_stopping=_early_stopping(message.early_stopping),
     )
+
+
+def _objective(message: pb.Objective, where: str) -> Objective:
+    if message.goal not in _GOALS:
+        raise InvalidArgument(f"{where}.goal: set MINIMIZE or MAXIMIZE")
+    return Objective(message.metric, _GOALS[message.goal], where=where)
+
+
+def _objectives(message: pb.StudySpec) -> tuple[Objective, ...]:
+    """`objective` alone, or `objectives` alone; the canonical message of a server with
+    several objectives has both, `objective` being the first of `objectives`."""
+    listed = tuple(_objective(o, f"objectives[{i}]") for i, o in enumerate(message.objectives))
+    if not listed:
+        return (_objective(message.objective, "objective"),)
+    if message.HasField("objective") and not (
+        len(listed) > 1 and _objective(message.objective, "objective") == listed[0]
+    ):
+        raise InvalidArgument(
+            "objectives: set objective (one) or objectives (several), not both (unless "
+            "objective is the first of two or more objectives, as a server writes them)"
+        )
+    return listed
 
 
 # ------------------------------------------------------------------ spec: domain -> proto
@@ -253,10 +285,11 @@ def study_spec_message(spec: StudySpec) -> pb.StudySpec:
     except SpecError as exc:  # a settings dataclass out of step with the .proto
         raise AssertionError(str(exc)) from exc
     message = pb.StudySpec(
-        objective=pb.Objective(
-            metric=spec.objective.metric,
-            goal=pb.GOAL_MINIMIZE if spec.objective.goal is Goal.MINIMIZE else pb.GOAL_MAXIMIZE,
-        ),
+        objective=_objective_message(spec.objective),
+        objectives=[_objective_message(o) for o in spec.objectives] if spec.multi_objective else [],
+        constraints=[
+            pb.Constraint(metric=c.metric, min=c.low, max=c.high) for c in spec.constraints
+        ],
         algorithm=algorithm,
         parameters=[_param_message(p, spec.space.condition(p.name)) for p in spec.space.params],
         max_trials=spec.max_trials,
@@ -265,7 +298,13 @@ def study_spec_message(spec: StudySpec) -> pb.StudySpec:
     )
     if spec.early_stopping is not None:
         message.early_stopping.CopyFrom(_early_stopping_message(spec.early_stopping))
+        message.early_stopping.metric = spec.early_stopping_metric
     return message
+
+
+def _objective_message(objective: Objective) -> pb.Objective:
+    goal = pb.GOAL_MINIMIZE if objective.goal is Goal.MINIMIZE else pb.GOAL_MAXIMIZE
+    return pb.Objective(metric=objective.metric, goal=goal)
 
 
 def _param_message(param: Param, condition: Condition | None) -> pb.ParameterSpec:

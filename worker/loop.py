@@ -19,7 +19,7 @@ import math
 import signal
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
@@ -216,6 +216,41 @@ def objective_value(result: Any, metric: str) -> float:
     return value
 
 
+def objective_values(result: Any, metrics: Sequence[str]) -> dict[str, float]:
+    """Every metric a task's result tells, for a study with several objectives or constraints.
+
+    The result must be a dict holding each of `metrics` (the objectives' and the
+    constraints') as a finite number; its other numeric, finite entries are told
+    too ("attrs" is not a metric).
+
+    Raises:
+        ValueError: a metric is missing or not a finite number.
+    """
+    if not isinstance(result, Mapping):
+        raise ValueError(
+            f"the task returned {result!r}, not a dict of the study's metrics {list(metrics)}"[
+                :1000
+            ]
+        )
+    missing = [m for m in metrics if m not in result]
+    if missing:
+        raise ValueError(
+            f"the task returned no {', '.join(map(repr, missing))} (the study's metrics): "
+            f"{result!r}"[:1000]
+        )
+    values: dict[str, float] = {}
+    for key, raw in result.items():
+        if key == "attrs":
+            continue
+        number = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+        if number is None or not math.isfinite(number):
+            if key in metrics:
+                raise ValueError(f"the task returned {key} = {raw!r}, not a finite number"[:1000])
+            continue
+        values[str(key)] = float(number)
+    return values
+
+
 def task_attrs(result: Any) -> dict[str, Any]:
     """The attributes a task's result asks to store with the trial: its "attrs" mapping.
 
@@ -264,7 +299,16 @@ class Worker:
         with client:
             study = client.get_study(self.config.study)
             info = study.info()
-            self._metric = str(info.spec["objective"]["metric"])
+            objectives = info.spec.get("objectives") or [info.spec["objective"]]
+            # Report values are the early-stopping metric's: the first objective by default.
+            self._metric = str(
+                (info.spec.get("early_stopping") or {}).get("metric") or objectives[0]["metric"]
+            )
+            self._value_metric = str(objectives[0]["metric"])
+            # Several objectives or constraints: a task's dict is told metric by metric.
+            self._all_metrics = [str(o["metric"]) for o in objectives] + [
+                str(c["metric"]) for c in info.spec.get("constraints") or []
+            ]
             self._study_seed = info.seed
             interval = max(
                 MIN_HEARTBEAT_INTERVAL, float(info.spec["lease_seconds"]) / HEARTBEATS_PER_LEASE
@@ -348,7 +392,7 @@ class Worker:
             "trial %d %s%s in %.2f s%s",
             trial.number,
             trial.state,
-            f" {self._metric}={trial.value:.6g}" if trial.value is not None else "",
+            f" {self._value_metric}={trial.value:.6g}" if trial.value is not None else "",
             task_seconds,
             f": {trial.reason}" if trial.reason else "",
         )
@@ -375,7 +419,7 @@ class Worker:
 
     def _verdict(
         self, reporter: TrialReporter, result: Any, error: str | None
-    ) -> tuple[str, float | None, str]:
+    ) -> tuple[str, float | dict[str, float] | None, str]:
         """(state, value, reason) to tell for a trial whose task has returned or raised."""
         if error is not None:
             return "FAILED", None, error
@@ -384,7 +428,9 @@ class Worker:
         if reporter.stopped_at is not None:
             return "PRUNED", None, f"stopped early at step {reporter.stopped_at}"
         try:
-            return "COMPLETE", objective_value(result, self._metric), ""
+            if len(self._all_metrics) > 1:
+                return "COMPLETE", objective_values(result, self._all_metrics), ""
+            return "COMPLETE", objective_value(result, self._value_metric), ""
         except ValueError as exc:
             return "FAILED", None, str(exc)
 
@@ -398,7 +444,7 @@ class Worker:
     def _tell(
         trial: Trial,
         state: str,
-        value: float | None,
+        value: float | Mapping[str, float] | None,
         reason: str,
         attrs: Mapping[str, Any] | None = None,
     ) -> None:

@@ -214,6 +214,15 @@ class AsktellClient {
     return (await this.call('Tell', request)).trial;
   }
 
+  /**
+   * Finishes a trial COMPLETE with several metrics, e.g. { accuracy: 0.93, latency_ms: 12 }:
+   * every objective's and constraint's metric of the study (others are stored too).
+   */
+  async completeWith(trialName, values, { workerId = '' } = {}) {
+    const request = { trial: trialName, state: 'TRIAL_STATE_COMPLETE', values, worker_id: workerId };
+    return (await this.call('Tell', request)).trial;
+  }
+
   /** Finishes a trial FAILED with a reason. */
   async fail(trialName, reason, { workerId = '' } = {}) {
     const request = { trial: trialName, state: 'TRIAL_STATE_FAILED', reason, worker_id: workerId };
@@ -244,7 +253,11 @@ class AsktellClient {
     return trials;
   }
 
-  /** The best COMPLETE trials, best first (empty while none is COMPLETE). */
+  /**
+   * The best COMPLETE trials, best first (empty while none is COMPLETE). For a study with
+   * several objectives or with constraints, count 0 gives the whole Pareto front of the
+   * feasible trials.
+   */
   async bestTrials(studyId, count = 1) {
     return (await this.call('GetBestTrials', { study: studyName(studyId), count })).trials;
   }

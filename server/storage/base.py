@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from asktell.server.domain import (
@@ -46,6 +46,10 @@ class StudyStats:
     queued: int
     overdue: int
     expired_leases: int
+    # Several objectives or constraints: the size of the feasible Pareto front and the
+    # best feasible value of each objective, by metric (None and empty otherwise).
+    front_size: int | None = None
+    objective_bests: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

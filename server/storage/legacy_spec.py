@@ -54,7 +54,7 @@ def spec_from_dict(data: dict[str, Any]) -> StudySpec:
     algorithm = data["algorithm"]
     info = ALGORITHMS[algorithm["name"]]
     return StudySpec(
-        objective=Objective(data["objective"]["metric"], Goal(data["objective"]["goal"])),
+        objectives=(Objective(data["objective"]["metric"], Goal(data["objective"]["goal"])),),
         algorithm=AlgorithmConfig(
             name=algorithm["name"],
             settings=info.parse_settings(algorithm["settings"]),

@@ -86,6 +86,14 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
         """,
     ),
     (3, _store_specs_as_contract_json),
+    (
+        4,
+        # Every metric told with a COMPLETE trial (several objectives, constraints), as JSON;
+        # `value` keeps the first objective's.
+        """
+        ALTER TABLE trials ADD COLUMN metric_values TEXT NOT NULL DEFAULT '{}'
+        """,
+    ),
 )
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from asktell.server import spec_proto
+from asktell.server import pareto, spec_proto
 from asktell.server.domain import (
     LEASE_EXPIRED_REASON,
     Attrs,
@@ -28,7 +28,7 @@ from asktell.server.storage.base import QueuedTrial, StoreStats, StudyStats
 
 _TRIAL_COLUMNS = (
     "number, state, params, value, worker_id, request_id, lease_deadline, create_time, "
-    "end_time, reason, suggested_by, retry_of, attempt, attrs"
+    "end_time, reason, suggested_by, retry_of, attempt, attrs, metric_values"
 )
 _STUDY_COLUMNS = "name, spec, seed, state, create_time, n_suggested"
 
@@ -40,6 +40,10 @@ def _dump_params(params: Params) -> str:
 def _dump_attrs(attrs: Attrs) -> str:
     # JSON keeps the four types apart: true, 1, 1.0 and "1" load back as bool, int, float, str.
     return json.dumps(dict(attrs), separators=(",", ":"), allow_nan=False)
+
+
+def _dump_metrics(values: Mapping[str, float]) -> str:
+    return json.dumps({k: float(v) for k, v in values.items()}, separators=(",", ":"))
 
 
 class SqlTx:
@@ -190,7 +194,7 @@ class SqlTx:
     def insert_trials(self, trials: Sequence[Trial]) -> None:
         self._executemany(
             f"INSERT INTO trials (study, {_TRIAL_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     t.study_id,
@@ -208,6 +212,7 @@ class SqlTx:
                     t.retry_of,
                     t.attempt,
                     _dump_attrs(t.attrs),
+                    _dump_metrics(t.values),
                 )
                 for t in trials
             ],
@@ -216,7 +221,8 @@ class SqlTx:
     def update_trial(self, trial: Trial) -> None:
         self._execute(
             "UPDATE trials SET state = ?, value = ?, worker_id = ?, lease_deadline = ?, "
-            "end_time = ?, reason = ?, attrs = ? WHERE study = ? AND number = ?",
+            "end_time = ?, reason = ?, attrs = ?, metric_values = ? "
+            "WHERE study = ? AND number = ?",
             (
                 str(trial.state),
                 trial.value,
@@ -225,6 +231,7 @@ class SqlTx:
                 trial.end_time,
                 trial.reason,
                 _dump_attrs(trial.attrs),
+                _dump_metrics(trial.values),
                 trial.study_id,
                 trial.number,
             ),
@@ -370,21 +377,47 @@ class SqlTx:
             "GROUP BY study",
             LEASE_EXPIRED_REASON,
         )
+        specs = {name: spec_proto.load_spec(spec) for name, spec in studies}
+        fronts = self._front_stats({n: s for n, s in specs.items() if s.pareto})
         stats = []
-        for name, spec in studies:
-            minimize = spec_proto.load_spec(spec).objective.goal is Goal.MINIMIZE
+        for name, _ in studies:
+            minimize = specs[name].objective.goal is Goal.MINIMIZE
             low, high = extremes.get(name, (None, None))
+            best = None if low is None else float(low if minimize else high)
+            front_size, bests = fronts.get(name, (None, {}))
+            if front_size is not None:  # the best feasible value of the first objective
+                best = bests.get(specs[name].objective.metric)
             stats.append(
                 StudyStats(
                     study_id=name,
                     trials_by_state=counts.get(name, {}),
-                    best_value=None if low is None else float(low if minimize else high),
+                    best_value=best,
                     queued=int(queued.get(name, 0)),
                     overdue=int(overdue.get(name, 0)),
                     expired_leases=int(expired.get(name, 0)),
+                    front_size=front_size,
+                    objective_bests=bests,
                 )
             )
         return StoreStats(int(n_studies), stats)
+
+    def _front_stats(
+        self, specs: Mapping[str, StudySpec]
+    ) -> dict[str, tuple[int, dict[str, float]]]:
+        """Front size and best feasible values of studies with several objectives or
+        constraints: one query over their COMPLETE trials' metrics."""
+        if not specs:
+            return {}
+        names = list(specs)
+        marks = ", ".join("?" for _ in names)
+        told: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        for study, metric_values in self._all(
+            "SELECT study, metric_values FROM trials "
+            f"WHERE state = 'COMPLETE' AND study IN ({marks})",
+            names,
+        ):
+            told[study].append(json.loads(metric_values))
+        return {name: pareto.front_stats(specs[name], told[name]) for name in names}
 
     # ------------------------------------------------------------ queue
     def push_queue(self, study_id: str, items: Sequence[QueuedTrial]) -> None:
@@ -445,6 +478,7 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
         retry_of,
         attempt,
         attrs,
+        metric_values,
     ) = row
     return Trial(
         study_id=study_id,
@@ -462,6 +496,7 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
         attempt=int(attempt),
         request_id=request_id,
         attrs=json.loads(attrs),
+        values=json.loads(metric_values),
     )
 
 

@@ -282,7 +282,11 @@ def build_history(tx: Tx, plan: _Plan) -> History:
     pending = [q.params for q in plan.queued]
     for trial in tx.history_trials(study.id):
         if trial.state is TrialState.COMPLETE and trial.value is not None:
-            completed.append(Observation(trial.params, sign * trial.value))
+            observation = _observation(study, trial, sign * trial.value)
+            if observation is None:
+                failed.append(trial.params)
+            else:
+                completed.append(observation)
         elif trial.state is TrialState.RUNNING:
             pending.append(trial.params)
         elif trial.state is TrialState.PRUNED and trial.measurements:
@@ -293,11 +297,34 @@ def build_history(tx: Tx, plan: _Plan) -> History:
     return History(
         seed=study.seed,
         n_suggested=study.n_suggested,
+        n_objectives=len(study.spec.objectives),
+        n_constraints=len(study.spec.constraints),
         completed=tuple(completed),
         pending=tuple(pending),
         pruned=tuple(pruned),
         failed=tuple(failed),
     )
+
+
+def _observation(study: Study, trial: Trial, value: float) -> Observation | None:
+    """A COMPLETE trial as an algorithm sees it: every objective flipped so that lower is
+    better (when there are several) and its violation of each constraint; None when it
+    lacks a metric the study needs (which no Tell or AddTrials lets through)."""
+    spec = study.spec
+    values = trial.values
+    if any(metric not in values for metric in spec.metrics[1:]):
+        return None
+    objectives: tuple[float, ...] = ()
+    if spec.multi_objective:
+        objectives = (
+            value,
+            *(
+                values[o.metric] if o.goal is Goal.MINIMIZE else -values[o.metric]
+                for o in spec.objectives[1:]
+            ),
+        )
+    violations = tuple(c.violation(values[c.metric]) for c in spec.constraints)
+    return Observation(trial.params, value, objectives, violations)
 
 
 def _suggest(plan: _Plan, history: History, caller: Caller) -> _Suggested:

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from asktell.server import early_stopping
+from asktell.server import early_stopping, pareto
 from asktell.server.domain import (
     Attrs,
     Goal,
     Params,
     ParamValue,
     Study,
+    StudySpec,
     Trial,
     TrialState,
     check_attrs,
     check_id,
+    check_metrics,
     typed_key,
 )
 from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -42,16 +44,12 @@ class TellCommand:
     reason: str = ""
     worker_id: str = ""
     attrs: Attrs = field(default_factory=dict)
+    values: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.state is TrialState.RUNNING:
             raise InvalidArgument("state must be COMPLETE, FAILED or PRUNED")
-        if self.state is TrialState.COMPLETE:
-            check_value("value", self.value)
-        elif self.value is not None:
-            raise InvalidArgument(
-                f"value is given for a {self.state} trial; only COMPLETE trials have a value"
-            )
+        check_outcome("", self.state, self.value, self.values)
         check_reason("reason", self.reason)
         check_id("worker_id", self.worker_id)
         check_attrs("attrs", self.attrs)
@@ -65,6 +63,65 @@ class EvaluatedTrial:
     end_time: float | None = None
     attrs: Attrs = field(default_factory=dict)
     reason: str = ""
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+def check_outcome(
+    where: str, state: TrialState, value: float | None, values: Mapping[str, float]
+) -> None:
+    """Checks the value and metrics of a Tell or an added trial, without the study's spec.
+
+    COMPLETE needs a finite `value` or `values` (each finite); the other states have neither.
+    """
+    if state is TrialState.COMPLETE:
+        check_metrics(f"{where}values", values)
+        if value is not None or not values:
+            check_value(f"{where}value", value)
+    elif value is not None or values:
+        what = "value" if value is not None else "values"
+        raise InvalidArgument(
+            f"{where}{what} is given for a {state} trial; only COMPLETE trials have values"
+        )
+
+
+def complete_values(
+    spec: StudySpec, value: float | None, values: Mapping[str, float], where: str = ""
+) -> tuple[float, dict[str, float]]:
+    """(the first objective's value, every metric told) of a COMPLETE trial of a study.
+
+    A plain `value` stands for the only objective of a study without constraints.
+    Otherwise `values` must hold every objective's and constraint's metric; a
+    `value` given with them must equal (or stands for) the first objective's.
+
+    Raises:
+        InvalidArgument: naming the missing metrics, or a `value` that contradicts `values`.
+    """
+    first = spec.objective.metric
+    told = dict(values)
+    if value is not None:
+        if first in told and told[first] != value:
+            raise InvalidArgument(
+                f'{where}value: {value:g} differs from values["{first[:80]}"] = {told[first]:g} '
+                "(value is the first objective's); give one of them"
+            )
+        told[first] = value
+    missing = [m for m in spec.metrics if m not in told]
+    if missing:
+        shown = ", ".join(f'"{m[:80]}"' for m in missing[:16])
+        needs = "value alone is not enough: " if not values else ""
+        raise InvalidArgument(
+            f"{where}values: {needs}missing metric{'s' if len(missing) > 1 else ''} {shown}; "
+            "a COMPLETE trial of this study reports "
+            + ", ".join(f'"{m[:80]}"' for m in spec.metrics)
+        )
+    return told[first], told
+
+
+def _told_values(study: Study, trial: Trial) -> dict[str, float]:
+    """The metrics a trial was told with; for one told before `values` existed, its value."""
+    if trial.values or trial.value is None:
+        return dict(trial.values)
+    return {study.spec.objective.metric: trial.value}
 
 
 def check_reason(field: str, reason: str) -> None:
@@ -128,9 +185,16 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
     """
     with store.write(command.study_id) as tx:
         study, trial = _trial_in_tx(tx, command.study_id, command.number)
+        value, values = command.value, dict(command.values)
+        if command.state is TrialState.COMPLETE:
+            value, values = complete_values(study.spec, command.value, command.values)
         if trial.state is TrialState.RUNNING:
             trial = _still_running(tx, study, trial, command.worker_id, now)
-        elif _same_outcome(trial, command):
+        elif (
+            trial.state is command.state
+            and trial.value == value
+            and _told_values(study, trial) == values
+        ):
             changed = _changed_attrs(trial.attrs, command.attrs)
             if not changed:
                 return trial
@@ -142,7 +206,7 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
             raise FailedPrecondition(
                 f"trial {trial.number} already finished as {_outcome(trial)}; "
                 f"refusing to change it to {command.state}"
-                + (f" {command.value:g}" if command.value is not None else "")
+                + (f" {value:g}" if value is not None else "")
             )
         trial = dataclasses.replace(trial, attrs=check_attrs("attrs", command.attrs, trial.attrs))
         if command.state is TrialState.FAILED:
@@ -150,17 +214,14 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
         finished = dataclasses.replace(
             trial,
             state=command.state,
-            value=command.value,
+            value=value,
+            values=values,
             reason=command.reason,
             end_time=now,
             lease_deadline=None,
         )
         tx.update_trial(finished)
         return finished
-
-
-def _same_outcome(trial: Trial, command: TellCommand) -> bool:
-    return trial.state is command.state and trial.value == command.value
 
 
 def _changed_attrs(held: Attrs, given: Attrs) -> str | None:
@@ -209,7 +270,7 @@ def _should_stop(tx: Tx, study: Study, trial: Trial, step: int, value: float) ->
     others.pop(trial.number, None)
     own = [(s, v) for s, v in trial.measurements if s != step] + [(step, value)]
     return early_stopping.should_stop(
-        rule, study.spec.objective.goal, step, own, list(others.values())
+        rule, study.spec.early_stopping_objective().goal, step, own, list(others.values())
     )
 
 
@@ -271,12 +332,50 @@ def list_trials(
 
 
 def best_trials(store: Store, study_id: str, count: int, now: float) -> list[Trial]:
+    """The best COMPLETE trials, best first (the order service.proto documents).
+
+    A single-objective study without constraints is ordered by value in SQL; a
+    study with several objectives or with constraints by `pareto.best_order`
+    over all its COMPLETE trials, where count 0 means the whole Pareto front of
+    the feasible trials (at most 100), or the least violating trial when none
+    is feasible.
+    """
     if not 0 <= count <= MAX_BEST_TRIALS:
         raise InvalidArgument(f"count must be 0 to {MAX_BEST_TRIALS}, got {count}")
     with store.read() as tx:
         study = require_study(tx, study_id)
-        minimize = study.spec.objective.goal is Goal.MINIMIZE
-        return tx.best_trials(study_id, minimize, count or 1)
+        if not study.spec.pareto:
+            minimize = study.spec.objective.goal is Goal.MINIMIZE
+            return tx.best_trials(study_id, minimize, count or 1)
+        complete = [t for t in tx.history_trials(study_id) if t.state is TrialState.COMPLETE]
+        objectives = [trial_objectives(study.spec, t) for t in complete]
+        violations = [trial_violations(study.spec, t) for t in complete]
+        if count == 0:
+            feasible = [not any(v > 0 for v in row) for row in violations]
+            count = min(MAX_BEST_TRIALS, len(pareto.front_indices(objectives, feasible)) or 1)
+        order = pareto.best_order([t.number for t in complete], objectives, violations, count)
+        # With their measurements, as every other read of a trial answers it.
+        found = (tx.get_trial(study_id, complete[i].number) for i in order)
+        return [t for t in found if t is not None]
+
+
+def trial_objectives(spec: StudySpec, trial: Trial) -> list[float]:
+    """A COMPLETE trial's objectives, each flipped so that lower is better."""
+    values = trial.values
+    out = []
+    for i, objective in enumerate(spec.objectives):
+        raw = values.get(objective.metric, trial.value if i == 0 else None)
+        number = math.inf if raw is None else float(raw)
+        out.append(number if objective.goal is Goal.MINIMIZE else -number)
+    return out
+
+
+def trial_violations(spec: StudySpec, trial: Trial) -> list[float]:
+    """A COMPLETE trial's violation of each constraint (0 where it holds; inf when unknown)."""
+    return [
+        c.violation(trial.values[c.metric]) if c.metric in trial.values else math.inf
+        for c in spec.constraints
+    ]
 
 
 @retry_on_conflict
@@ -294,10 +393,12 @@ def add_trials(
             params = _valid_params(study, item.params, f"trials[{i}]")
             if item.state is TrialState.RUNNING:
                 raise InvalidArgument(f"trials[{i}].state: must be COMPLETE, FAILED or PRUNED")
+            check_outcome(f"trials[{i}].", item.state, item.value, item.values)
+            value, values = item.value, dict(item.values)
             if item.state is TrialState.COMPLETE:
-                check_value(f"trials[{i}].value", item.value)
-            elif item.value is not None:
-                raise InvalidArgument(f"trials[{i}].value: only COMPLETE trials have a value")
+                value, values = complete_values(
+                    study.spec, item.value, item.values, f"trials[{i}]."
+                )
             check_reason(f"trials[{i}].reason", item.reason)
             trials.append(
                 Trial(
@@ -305,7 +406,8 @@ def add_trials(
                     number=number + i,
                     state=item.state,
                     params=params,
-                    value=item.value,
+                    value=value,
+                    values=values,
                     create_time=now,
                     end_time=item.end_time if item.end_time is not None else now,
                     reason=item.reason,

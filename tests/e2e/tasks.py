@@ -52,3 +52,16 @@ def with_attrs(params: dict[str, Any], reporter: Reporter) -> Any:
     if form == "number":  # a bare number, no attrs
         return 3.0
     return {"loss": 4.0, "attrs": {"bad key": 1}}  # attrs the server refuses: FAILED
+
+
+def several_metrics(params: dict[str, Any], reporter: Reporter) -> Any:
+    """Reports `lat` (the study's early-stopping metric) and returns every metric, by `form`:
+    all of them, one missing, or one that is not finite."""
+    form = params["form"]
+    reporter.report(1, lat=2.0, acc=0.5)
+    metrics: dict[str, Any] = {"acc": 0.9, "lat": 12.5, "mem": 300.0, "epochs": 3, "note": "x"}
+    if form == "missing":
+        del metrics["mem"]
+    elif form == "nan":
+        metrics["lat"] = float("nan")
+    return metrics | {"attrs": {"form": form}}

@@ -290,3 +290,32 @@ def test_a_server_down_for_a_while_is_waited_for(tmp_path: Path) -> None:
     finally:
         pool.close()
         server.kill()
+
+
+def test_a_task_tells_every_metric_of_a_multi_objective_study(
+    client: Client, workers: Workers
+) -> None:
+    study = client.create_study(
+        {
+            "name": "several",
+            "objectives": [
+                {"metric": "acc", "goal": "maximize"},
+                {"metric": "lat", "goal": "minimize"},
+            ],
+            "constraints": [{"metric": "mem", "max": 512}],
+            "early_stopping": {"name": "median", "metric": "lat"},
+            "algorithm": {"name": "grid"},
+            "parameters": {"form": {"type": "categorical", "values": ["all", "missing", "nan"]}},
+        }
+    )
+    process = workers.start("several", "tests.e2e.tasks:several_metrics")
+    assert workers.wait(process) == 0, workers.log(0)
+    by_form = {t.params["form"]: t for t in study.trials()}
+    told = by_form["all"]
+    assert told.state == "COMPLETE" and told.value == 0.9
+    assert told.values == {"acc": 0.9, "lat": 12.5, "mem": 300.0, "epochs": 3.0}
+    assert told.measurements == [(1, 2.0)]  # the early-stopping metric, lat
+    assert told.attrs == {"form": "all"}
+    assert by_form["missing"].state == "FAILED" and "'mem'" in by_form["missing"].reason
+    assert by_form["nan"].state == "FAILED" and "lat = nan" in by_form["nan"].reason
+    assert [t.number for t in study.best_trials()] == [told.number]

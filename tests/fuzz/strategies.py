@@ -346,6 +346,38 @@ def _early_stopping() -> st.SearchStrategy[rpb.EarlyStopping]:
     )
 
 
+METRICS = ["loss", "acc", "lat", "mem", "recall"]
+
+
+def _objectives() -> st.SearchStrategy[rpb.Objective]:
+    return st.builds(
+        lambda m, g: rpb.Objective(metric=m, goal=g),
+        mostly(st.sampled_from(METRICS), texts(), 0.8),
+        mostly(st.integers(1, 2), enums(2), 0.8),
+    )
+
+
+@st.composite
+def _constraints(draw: st.DrawFn) -> rpb.Constraint:
+    constraint = rpb.Constraint(metric=draw(mostly(st.sampled_from(METRICS), texts(), 0.8)))
+    for bound in ("min", "max"):
+        if draw(mostly(st.booleans(), st.just(True))):
+            setattr(constraint, bound, draw(mostly(st.floats(-10, 10), doubles())))
+    return constraint
+
+
+def metric_maps() -> st.SearchStrategy[dict[str, float]]:
+    """Told metrics: mostly the fuzzed specs' names with plain numbers, sometimes anything
+    (and sometimes more than the 64 a trial may hold)."""
+    usual = st.dictionaries(
+        mostly(st.sampled_from(METRICS), texts(), 0.8),
+        mostly(st.floats(-1e6, 1e6), doubles()),
+        max_size=6,
+    )
+    many = st.builds(lambda n: {f"m{i}": 1.0 for i in range(n)}, st.integers(60, 70))
+    return mostly(usual, many, 0.95)
+
+
 @st.composite
 def study_specs(draw: st.DrawFn) -> rpb.StudySpec:
     """Specs mostly valid in every field, each field sometimes replaced by anything."""
@@ -367,6 +399,17 @@ def study_specs(draw: st.DrawFn) -> rpb.StudySpec:
         max_retries=draw(mostly(st.integers(0, 2), ints(UINT32, (0, 3)), 0.8)),
         early_stopping=draw(mostly(st.just(rpb.EarlyStopping()), _early_stopping(), 0.6)),
     )
+    # Several objectives (with or without `objective`), constraints, an early-stopping metric.
+    objectives = draw(mostly(st.just([]), st.lists(_objectives(), min_size=1, max_size=9), 0.6))
+    if objectives:
+        if draw(st.booleans()):
+            spec.objective.CopyFrom(objectives[0])
+        elif draw(st.booleans()):
+            spec.ClearField("objective")
+        spec.objectives.extend(objectives)
+    spec.constraints.extend(draw(mostly(st.just([]), st.lists(_constraints(), max_size=17), 0.6)))
+    if draw(mostly(st.just(False), st.booleans(), 0.8)):
+        spec.early_stopping.metric = draw(mostly(st.sampled_from(METRICS), texts()))
     if draw(mostly(st.just(False), st.booleans(), 0.6)):
         spec.lease_duration.CopyFrom(draw(durations()))
     return spec
@@ -394,6 +437,7 @@ def tell_requests(draw: st.DrawFn) -> pb.TellRequest:
         reason=draw(mostly(st.just(""), texts())),
         worker_id=draw(mostly(st.sampled_from(["", "owner", "other"]), ids())),
         attrs=draw(mostly(st.just({}), attr_maps(), 0.6)),
+        values=draw(mostly(st.just({}), metric_maps(), 0.6)),
     )
     if draw(st.booleans()):
         request.value = draw(mostly(st.floats(-1e6, 1e6), doubles()))
@@ -431,6 +475,7 @@ def evaluated_trials(draw: st.DrawFn) -> pb.EvaluatedTrial:
         state=draw(mostly(st.just(0), enums(4))),
         attrs=draw(mostly(st.just({}), attr_maps(), 0.6)),
         reason=draw(mostly(st.just(""), texts(), 0.8)),
+        values=draw(mostly(st.just({}), metric_maps(), 0.6)),
     )
     if draw(mostly(st.just(True), st.booleans())):
         trial.value = draw(mostly(st.floats(-1e6, 1e6), doubles()))

@@ -87,6 +87,16 @@ algorithm = st.one_of(
     ),
     anything,
 )
+objective_dict = st.fixed_dictionaries(
+    {
+        "metric": mostly(st.sampled_from(["loss", "acc", "lat", "mem"])),
+        "goal": mostly(st.sampled_from(["minimize", "maximize"])),
+    }
+)
+constraint_dict = st.fixed_dictionaries(
+    {"metric": mostly(st.sampled_from(["mem", "lat", "recall"]))},
+    optional={"min": mostly(numbers), "max": mostly(numbers), "bogus": anything},
+)
 spec_dicts = st.fixed_dictionaries(
     {
         "name": mostly(st.from_regex(r"^[a-z0-9]{1,20}$", fullmatch=True)),
@@ -109,11 +119,19 @@ spec_dicts = st.fixed_dictionaries(
         "max_trials": numbers,
         "lease_seconds": numbers,
         "max_retries": numbers,
+        # With "objective" too, both: rejected by the client.
+        "objectives": mostly(st.lists(objective_dict, max_size=9)),
+        "constraints": mostly(st.lists(constraint_dict, max_size=17)),
         "early_stopping": st.one_of(
             st.sampled_from(["median", "asha", "x"]),
             st.fixed_dictionaries(
                 {"name": st.sampled_from(["median", "asha"])},
-                optional={"min_steps": numbers, "min_resource": numbers, "bogus": anything},
+                optional={
+                    "min_steps": numbers,
+                    "min_resource": numbers,
+                    "metric": mostly(st.sampled_from(["loss", "acc", "mem"])),
+                    "bogus": anything,
+                },
             ),
             anything,
         ),

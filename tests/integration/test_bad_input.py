@@ -791,6 +791,226 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
 ]
 
 
+def _objective(metric: str, goal: int = rpb.GOAL_MINIMIZE) -> rpb.Objective:
+    return rpb.Objective(metric=metric, goal=goal)
+
+
+def _mo_spec(
+    objectives: list[rpb.Objective] | None = None,
+    constraints: list[rpb.Constraint] | None = None,
+    **fields: Any,
+) -> rpb.StudySpec:
+    """A spec with `objectives` (default acc max, lat min) and `constraints` (mem <= 512)."""
+    spec = _spec()
+    spec.ClearField("objective")
+    spec.objectives.extend(
+        objectives
+        if objectives is not None
+        else [_objective("acc", rpb.GOAL_MAXIMIZE), _objective("lat")]
+    )
+    spec.constraints.extend(
+        constraints if constraints is not None else [rpb.Constraint(metric="mem", max=512)]
+    )
+    for key, value in fields.items():
+        getattr(spec, key).CopyFrom(value)
+    return spec
+
+
+def _mo_tell(
+    values: dict[str, float] | None = None, value: float | None = None, **kw: Any
+) -> Callable[[Any], Any]:
+    """Tell of study "mo"'s RUNNING trial 1."""
+    return _tell(
+        "studies/mo/trials/1",
+        kw.pop("state", rpb.TRIAL_STATE_COMPLETE),
+        value,
+        values=values or {},
+        **kw,
+    )
+
+
+def _mo_add(**fields: Any) -> Callable[[Any], Any]:
+    trial = pb.EvaluatedTrial(params={"x": rpb.ParameterValue(number_value=0.5)}, **fields)
+    return lambda s: s.AddTrials(pb.AddTrialsRequest(study="studies/mo", trials=[trial]))
+
+
+MO_CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
+    (
+        "objective and one objective in objectives",
+        _create("mo-both1", _mo_spec([_objective("lat")], objective=_objective("lat"))),
+        INVALID,
+        "objectives: set objective (one) or objectives (several), not both",
+    ),
+    (
+        "objective and objectives both (objective other than the first)",
+        _create("mo-other", _mo_spec(objective=_objective("lat"))),
+        INVALID,
+        "objectives: set objective (one) or objectives (several), not both",
+    ),
+    (
+        "duplicate objective metric",
+        _create("mo-dup", _mo_spec([_objective("acc"), _objective("acc", rpb.GOAL_MAXIMIZE)])),
+        INVALID,
+        'objectives[1].metric: duplicate metric "acc"',
+    ),
+    (
+        "constraint on an objective's metric",
+        _create("mo-dup2", _mo_spec(constraints=[rpb.Constraint(metric="lat", max=1)])),
+        INVALID,
+        'constraints[0].metric: duplicate metric "lat"',
+    ),
+    (
+        "duplicate constraint metric",
+        _create(
+            "mo-dup3",
+            _mo_spec(
+                constraints=[rpb.Constraint(metric="m", max=1), rpb.Constraint(metric="m", min=0)]
+            ),
+        ),
+        INVALID,
+        'constraints[1].metric: duplicate metric "m"',
+    ),
+    (
+        "constraint without a bound",
+        _create("mo-nobound", _mo_spec(constraints=[rpb.Constraint(metric="mem")])),
+        INVALID,
+        'constraints[0] ("mem"): give min, max or both',
+    ),
+    (
+        "constraint min > max",
+        _create("mo-minmax", _mo_spec(constraints=[rpb.Constraint(metric="mem", min=5, max=1)])),
+        INVALID,
+        'constraints[0] ("mem"): min 5.0 > max 1.0',
+    ),
+    (
+        "constraint bound not finite",
+        _create("mo-inf", _mo_spec(constraints=[rpb.Constraint(metric="mem", max=float("inf"))])),
+        INVALID,
+        'constraints[0].max ("mem"): must be a finite number, got inf',
+    ),
+    (
+        "constraint without a metric",
+        _create("mo-nometric", _mo_spec(constraints=[rpb.Constraint(max=1)])),
+        INVALID,
+        "constraints[0].metric: give a metric name of 1 to 128 characters",
+    ),
+    (
+        "objective without a goal",
+        _create("mo-nogoal", _mo_spec([_objective("a"), rpb.Objective(metric="b")])),
+        INVALID,
+        "objectives[1].goal: set MINIMIZE or MAXIMIZE",
+    ),
+    (
+        "objective metric too long",
+        _create("mo-long", _mo_spec([_objective("a"), _objective("b" * 129)])),
+        INVALID,
+        "objectives[1].metric: give a metric name of 1 to 128 characters",
+    ),
+    (
+        "too many objectives",
+        _create("mo-many", _mo_spec([_objective(f"m{i}") for i in range(9)])),
+        INVALID,
+        "objectives: give 1 to 8 objectives, got 9",
+    ),
+    (
+        "too many constraints",
+        _create(
+            "mo-manyc",
+            _mo_spec(constraints=[rpb.Constraint(metric=f"c{i}", max=1) for i in range(17)]),
+        ),
+        INVALID,
+        "constraints: at most 16 constraints, got 17",
+    ),
+    (
+        "early stopping metric that is no objective",
+        _create(
+            "mo-es",
+            _mo_spec(early_stopping=rpb.EarlyStopping(median=rpb.MedianStopping(), metric="mem")),
+        ),
+        INVALID,
+        'early_stopping.metric: "mem" is not an objective of the study',
+    ),
+    (
+        "early stopping metric without a rule",
+        _create("mo-es2", _mo_spec(early_stopping=rpb.EarlyStopping(metric="acc"))),
+        INVALID,
+        "early_stopping.metric: set only with an early-stopping rule",
+    ),
+    (
+        "tell a multi-objective trial a value alone",
+        _mo_tell(value=0.9),
+        INVALID,
+        'values: value alone is not enough: missing metrics "lat", "mem"',
+    ),
+    (
+        "tell a multi-objective trial without a constraint metric",
+        _mo_tell({"acc": 0.9, "lat": 3.0}),
+        INVALID,
+        'values: missing metric "mem"; a COMPLETE trial of this study reports "acc", "lat", "mem"',
+    ),
+    (
+        "tell a metric that is not a number",
+        _mo_tell({"acc": 0.9, "lat": float("nan"), "mem": 1.0}),
+        INVALID,
+        'values: "lat" must be a finite number, got nan',
+    ),
+    (
+        "tell an infinite extra metric",
+        _mo_tell({"acc": 0.9, "lat": 1.0, "mem": 1.0, "other": float("-inf")}),
+        INVALID,
+        'values: "other" must be a finite number, got -inf',
+    ),
+    (
+        "tell a value that contradicts values",
+        _mo_tell({"acc": 0.9, "lat": 1.0, "mem": 1.0}, value=0.5),
+        INVALID,
+        'value: 0.5 differs from values["acc"] = 0.9',
+    ),
+    (
+        "tell values with a FAILED trial",
+        _mo_tell({"acc": 0.9}, state=rpb.TRIAL_STATE_FAILED),
+        INVALID,
+        "values is given for a FAILED trial",
+    ),
+    (
+        "tell too many metrics",
+        _mo_tell({f"m{i}": 1.0 for i in range(65)}),
+        INVALID,
+        "values: at most 64 metrics, got 65",
+    ),
+    (
+        "tell a metric with an empty name",
+        _mo_tell({"acc": 0.9, "lat": 1.0, "mem": 1.0, "": 2.0}),
+        INVALID,
+        "values: invalid metric name ''",
+    ),
+    (
+        "tell a single-objective trial values without its metric",
+        _tell("studies/base/trials/1", rpb.TRIAL_STATE_COMPLETE, values={"other": 1.0}),
+        INVALID,
+        'values: missing metric "loss"',
+    ),
+    (
+        "add a multi-objective trial with a value alone",
+        _mo_add(value=1.0),
+        INVALID,
+        'trials[0].values: value alone is not enough: missing metrics "lat", "mem"',
+    ),
+    (
+        "add a multi-objective trial without a metric",
+        _mo_add(values={"acc": 1.0, "mem": 2.0}),
+        INVALID,
+        'trials[0].values: missing metric "lat"',
+    ),
+    (
+        "add a trial with a NaN metric",
+        _mo_add(values={"acc": 1.0, "lat": float("nan"), "mem": 2.0}),
+        INVALID,
+        'trials[0].values: "lat" must be a finite number, got nan',
+    ),
+]
+
+
 @pytest.fixture(scope="module")
 def base_study(module_server: LiveServer) -> LiveServer:
     """Study "base": trial 1 RUNNING for "owner" with 5 attributes; trial 2 RUNNING with a
@@ -828,13 +1048,17 @@ def base_study(module_server: LiveServer) -> LiveServer:
             "UPDATE trials SET lease_deadline = 1e12 WHERE number = 1",
         ],
     )
+    # Study "mo": objectives acc (max) and lat (min), constraint mem <= 512; trial 1 RUNNING.
+    stub.CreateStudy(pb.CreateStudyRequest(study_id="mo", spec=_mo_spec()))
+    stub.Ask(pb.AskRequest(study="studies/mo", worker_id="owner"))
+    sql_all(live_server.db_url, ["UPDATE trials SET lease_deadline = 1e12 WHERE study = 'mo'"])
     return live_server
 
 
 @pytest.mark.parametrize(
     ("case", "call", "code", "message"),
-    CASES + ATTR_CASES,
-    ids=[c[0] for c in CASES + ATTR_CASES],
+    CASES + ATTR_CASES + MO_CASES,
+    ids=[c[0] for c in CASES + ATTR_CASES + MO_CASES],
 )
 def test_bad_input(
     base_study: LiveServer,

@@ -84,7 +84,7 @@ def test_discrete_values_are_sorted_and_validate_normalises() -> None:
 def test_spec_round_trips_through_the_store_form(algorithm: str) -> None:
     info = ALGORITHMS[algorithm]
     spec = StudySpec(
-        objective=Objective("acc", Goal.MAXIMIZE),
+        objectives=(Objective("acc", Goal.MAXIMIZE),),
         algorithm=AlgorithmConfig(algorithm, info.parse_settings({}), seed=3),
         space=SPACE,
         max_trials=9,

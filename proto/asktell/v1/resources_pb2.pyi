@@ -148,6 +148,16 @@ class Objective(_message.Message):
     goal: Goal
     def __init__(self, metric: _Optional[str] = ..., goal: _Optional[_Union[Goal, str]] = ...) -> None: ...
 
+class Constraint(_message.Message):
+    __slots__ = ("metric", "min", "max")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    min: float
+    max: float
+    def __init__(self, metric: _Optional[str] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
 class GridSettings(_message.Message):
     __slots__ = ("shuffle",)
     SHUFFLE_FIELD_NUMBER: _ClassVar[int]
@@ -217,15 +227,17 @@ class SuccessiveHalving(_message.Message):
     def __init__(self, min_resource: _Optional[int] = ..., reduction_factor: _Optional[int] = ...) -> None: ...
 
 class EarlyStopping(_message.Message):
-    __slots__ = ("median", "asha")
+    __slots__ = ("median", "asha", "metric")
     MEDIAN_FIELD_NUMBER: _ClassVar[int]
     ASHA_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     median: MedianStopping
     asha: SuccessiveHalving
-    def __init__(self, median: _Optional[_Union[MedianStopping, _Mapping]] = ..., asha: _Optional[_Union[SuccessiveHalving, _Mapping]] = ...) -> None: ...
+    metric: str
+    def __init__(self, median: _Optional[_Union[MedianStopping, _Mapping]] = ..., asha: _Optional[_Union[SuccessiveHalving, _Mapping]] = ..., metric: _Optional[str] = ...) -> None: ...
 
 class StudySpec(_message.Message):
-    __slots__ = ("objective", "algorithm", "parameters", "max_trials", "lease_duration", "max_retries", "early_stopping")
+    __slots__ = ("objective", "algorithm", "parameters", "max_trials", "lease_duration", "max_retries", "early_stopping", "objectives", "constraints")
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +245,8 @@ class StudySpec(_message.Message):
     LEASE_DURATION_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     EARLY_STOPPING_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     objective: Objective
     algorithm: Algorithm
     parameters: _containers.RepeatedCompositeFieldContainer[ParameterSpec]
@@ -240,7 +254,9 @@ class StudySpec(_message.Message):
     lease_duration: _duration_pb2.Duration
     max_retries: int
     early_stopping: EarlyStopping
-    def __init__(self, objective: _Optional[_Union[Objective, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, _Mapping]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., max_trials: _Optional[int] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_retries: _Optional[int] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ...) -> None: ...
+    objectives: _containers.RepeatedCompositeFieldContainer[Objective]
+    constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
+    def __init__(self, objective: _Optional[_Union[Objective, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, _Mapping]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., max_trials: _Optional[int] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_retries: _Optional[int] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("running", "complete", "failed", "pruned", "queued")
@@ -283,7 +299,7 @@ class Measurement(_message.Message):
     def __init__(self, step: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("name", "number", "state", "params", "value", "measurements", "worker_id", "lease_deadline", "create_time", "end_time", "reason", "suggested_by", "retry_of", "attrs")
+    __slots__ = ("name", "number", "state", "params", "value", "measurements", "worker_id", "lease_deadline", "create_time", "end_time", "reason", "suggested_by", "retry_of", "attrs", "values")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -298,6 +314,13 @@ class Trial(_message.Message):
         key: str
         value: ParameterValue
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ParameterValue, _Mapping]] = ...) -> None: ...
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +335,7 @@ class Trial(_message.Message):
     SUGGESTED_BY_FIELD_NUMBER: _ClassVar[int]
     RETRY_OF_FIELD_NUMBER: _ClassVar[int]
     ATTRS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
     name: str
     number: int
     state: TrialState
@@ -326,4 +350,5 @@ class Trial(_message.Message):
     suggested_by: str
     retry_of: int
     attrs: _containers.MessageMap[str, ParameterValue]
-    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., params: _Optional[_Mapping[str, ParameterValue]] = ..., value: _Optional[float] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., worker_id: _Optional[str] = ..., lease_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., suggested_by: _Optional[str] = ..., retry_of: _Optional[int] = ..., attrs: _Optional[_Mapping[str, ParameterValue]] = ...) -> None: ...
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[TrialState, str]] = ..., params: _Optional[_Mapping[str, ParameterValue]] = ..., value: _Optional[float] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., worker_id: _Optional[str] = ..., lease_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., suggested_by: _Optional[str] = ..., retry_of: _Optional[int] = ..., attrs: _Optional[_Mapping[str, ParameterValue]] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...

@@ -124,7 +124,7 @@ class AskResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ..., status: _Optional[_Union[AskStatus, str]] = ...) -> None: ...
 
 class TellRequest(_message.Message):
-    __slots__ = ("trial", "state", "value", "reason", "worker_id", "attrs")
+    __slots__ = ("trial", "state", "value", "reason", "worker_id", "attrs", "values")
     class AttrsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,19 +132,28 @@ class TellRequest(_message.Message):
         key: str
         value: _resources_pb2.ParameterValue
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_resources_pb2.ParameterValue, _Mapping]] = ...) -> None: ...
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     ATTRS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
     trial: str
     state: _resources_pb2.TrialState
     value: float
     reason: str
     worker_id: str
     attrs: _containers.MessageMap[str, _resources_pb2.ParameterValue]
-    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., reason: _Optional[str] = ..., worker_id: _Optional[str] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ...) -> None: ...
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., reason: _Optional[str] = ..., worker_id: _Optional[str] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TellResponse(_message.Message):
     __slots__ = ("trial",)
@@ -272,7 +281,7 @@ class GetBestTrialsResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ...) -> None: ...
 
 class EvaluatedTrial(_message.Message):
-    __slots__ = ("params", "state", "value", "end_time", "attrs", "reason")
+    __slots__ = ("params", "state", "value", "end_time", "attrs", "reason", "values")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -287,19 +296,28 @@ class EvaluatedTrial(_message.Message):
         key: str
         value: _resources_pb2.ParameterValue
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_resources_pb2.ParameterValue, _Mapping]] = ...) -> None: ...
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     ATTRS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
     params: _containers.MessageMap[str, _resources_pb2.ParameterValue]
     state: _resources_pb2.TrialState
     value: float
     end_time: _timestamp_pb2.Timestamp
     attrs: _containers.MessageMap[str, _resources_pb2.ParameterValue]
     reason: str
-    def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., reason: _Optional[str] = ...) -> None: ...
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., reason: _Optional[str] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class AddTrialsRequest(_message.Message):
     __slots__ = ("study", "trials")

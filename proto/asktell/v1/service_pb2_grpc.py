@@ -233,7 +233,10 @@ class AsktellServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBestTrials(self, request, context):
-        """Returns the best COMPLETE trials, best first.
+        """Returns the best COMPLETE trials, best first. For a study with several
+        objectives or with constraints: the Pareto front of the feasible trials
+        (see GetBestTrialsRequest for the order), or the least violating trials
+        when none is feasible.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -9,11 +9,15 @@ both sides by its field name, and an enum setting by its value names.
 ```yaml
 name: digits-mlp
 objective: {metric: val_accuracy, goal: maximize}
+# or several, the first being the primary one, and limits on other metrics:
+# objectives: [{metric: val_accuracy, goal: maximize}, {metric: latency_ms, goal: minimize}]
+# constraints: [{metric: memory_mb, max: 512}, {metric: recall, min: 0.8}]
 algorithm: {name: gp, seed: 7}            # grid | random | gp | genetic, plus their settings
 max_trials: 50
 lease_seconds: 600                         # optional
 max_retries: 0                             # optional
 early_stopping: {name: median, min_steps: 2}   # optional: median | asha, plus settings
+                                               # (and `metric:`, an objective; default the first)
 parameters:
   lr: {type: float, min: 1e-4, max: 1e-1, scale: log}
   optimizer: {type: categorical, values: [adam, sgd]}
@@ -50,6 +54,8 @@ TOP_KEYS = frozenset(
     {
         "name",
         "objective",
+        "objectives",
+        "constraints",
         "algorithm",
         "max_trials",
         "lease_seconds",
@@ -308,14 +314,16 @@ def _early_stopping_to_proto(data: Any) -> pb.EarlyStopping:
     if not isinstance(data, Mapping) or data.get("name") not in EARLY_STOPPING_RULES:
         raise SpecError(f"early_stopping.name must be one of {', '.join(EARLY_STOPPING_RULES)}")
     message = pb.EarlyStopping()
-    settings = {k: v for k, v in data.items() if k != "name"}
+    settings = {k: v for k, v in data.items() if k not in ("name", "metric")}
     fill_settings_message(
         getattr(message, data["name"]),
         settings,
         "early_stopping",
         data["name"],
-        frozenset({"name"}),
+        frozenset({"name", "metric"}),
     )
+    if data.get("metric") is not None:
+        message.metric = str(data["metric"])
     return message
 
 
@@ -340,19 +348,17 @@ def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
     unknown = sorted(set(spec) - TOP_KEYS)
     if unknown:
         raise SpecError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))}")
-    for key in ("name", "objective", "parameters"):
+    for key in ("name", "parameters"):
         if key not in spec:
             raise SpecError(f"{key} is required")
-    objective = spec["objective"]
-    if not isinstance(objective, Mapping) or set(objective) != {"metric", "goal"}:
-        raise SpecError("objective must be {metric: NAME, goal: minimize|maximize}")
-    if objective["goal"] not in GOALS:
-        raise SpecError(f"objective.goal must be minimize or maximize, got {objective['goal']!r}")
+    objectives = _objectives_to_proto(spec)
     parameters = spec["parameters"]
     if not isinstance(parameters, Mapping):
         raise SpecError("parameters must be a mapping of name to parameter")
     message = pb.StudySpec(
-        objective=pb.Objective(metric=str(objective["metric"]), goal=GOALS[objective["goal"]]),
+        objective=objectives[0],
+        objectives=objectives if len(objectives) > 1 else [],
+        constraints=_constraints_to_proto(spec.get("constraints")),
         algorithm=_algorithm_to_proto(spec.get("algorithm", "random")),
         parameters=[parameter_to_proto(name, p) for name, p in parameters.items()],
         max_trials=_number("max_trials", spec.get("max_trials", 0), int),
@@ -365,6 +371,56 @@ def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
     if spec.get("early_stopping") is not None:
         message.early_stopping.CopyFrom(_early_stopping_to_proto(spec["early_stopping"]))
     return str(spec["name"]), message
+
+
+def _objective_to_proto(where: str, data: Any) -> pb.Objective:
+    if not isinstance(data, Mapping) or set(data) != {"metric", "goal"}:
+        raise SpecError(f"{where} must be {{metric: NAME, goal: minimize|maximize}}")
+    if data["goal"] not in GOALS:
+        raise SpecError(f"{where}.goal must be minimize or maximize, got {data['goal']!r}")
+    return pb.Objective(metric=str(data["metric"]), goal=GOALS[data["goal"]])
+
+
+def _objectives_to_proto(spec: Mapping[str, Any]) -> list[pb.Objective]:
+    """`objective:` (one) or `objectives:` (a list, the first primary), never both."""
+    if "objective" in spec and "objectives" in spec:
+        raise SpecError("give objective (one) or objectives (a list), not both")
+    if "objective" in spec:
+        return [_objective_to_proto("objective", spec["objective"])]
+    if "objectives" not in spec:
+        raise SpecError("objective (or objectives) is required")
+    items = spec["objectives"]
+    if not isinstance(items, list | tuple) or not items:
+        raise SpecError("objectives must be a non-empty list of {metric: NAME, goal: ...}")
+    return [_objective_to_proto(f"objectives[{i}]", item) for i, item in enumerate(items)]
+
+
+CONSTRAINT_KEYS = frozenset({"metric", "min", "max"})
+
+
+def _constraints_to_proto(items: Any) -> list[pb.Constraint]:
+    if items is None:
+        return []
+    if not isinstance(items, list | tuple):
+        raise SpecError("constraints must be a list of {metric: NAME, min: X, max: Y}")
+    out = []
+    for i, item in enumerate(items):
+        where = f"constraints[{i}]"
+        if not isinstance(item, Mapping) or "metric" not in item:
+            raise SpecError(f"{where} must be {{metric: NAME, min: X and/or max: Y}}")
+        unknown = sorted(set(item) - CONSTRAINT_KEYS)
+        if unknown:
+            raise SpecError(f"{where}: unknown key {unknown[0]!r}; known: metric, min, max")
+        constraint = pb.Constraint(metric=str(item["metric"]))
+        for bound in ("min", "max"):
+            if item.get(bound) is not None:
+                setattr(constraint, bound, _number(f"{where}.{bound}", item[bound]))
+        out.append(constraint)
+    return out
+
+
+def _goal_name(objective: pb.Objective) -> str:
+    return "maximize" if objective.goal == pb.GOAL_MAXIMIZE else "minimize"
 
 
 # ------------------------------------------------------------------ proto -> dict
@@ -417,12 +473,24 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
     deadline = message.algorithm.suggestion_deadline.ToNanoseconds() / 1e9
     if deadline:
         algorithm["suggestion_deadline"] = deadline
-    spec: dict[str, Any] = {
-        "name": name,
-        "objective": {
-            "metric": message.objective.metric,
-            "goal": "maximize" if message.objective.goal == pb.GOAL_MAXIMIZE else "minimize",
-        },
+    spec: dict[str, Any] = {"name": name}
+    if len(message.objectives) > 1:
+        spec["objectives"] = [
+            {"metric": o.metric, "goal": _goal_name(o)} for o in message.objectives
+        ]
+    else:
+        objective = message.objectives[0] if message.objectives else message.objective
+        spec["objective"] = {"metric": objective.metric, "goal": _goal_name(objective)}
+    if message.constraints:
+        spec["constraints"] = [
+            {
+                "metric": c.metric,
+                **({"min": c.min} if c.HasField("min") else {}),
+                **({"max": c.max} if c.HasField("max") else {}),
+            }
+            for c in message.constraints
+        ]
+    spec |= {
         "algorithm": algorithm,
         "max_trials": message.max_trials,
         "lease_seconds": message.lease_duration.ToNanoseconds() / 1e9,
@@ -435,5 +503,32 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
         spec["early_stopping"] = {
             "name": rule,
             **{f.name: v for f, v in rule_settings.ListFields()},
+            **({"metric": message.early_stopping.metric} if message.early_stopping.metric else {}),
         }
     return spec
+
+
+# ------------------------------------------------------------------ reading a spec dict
+def objectives_of(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A spec dict's objectives, `{metric, goal}` each, the primary first (one or several)."""
+    if spec.get("objectives"):
+        return [dict(o) for o in spec["objectives"]]
+    return [dict(spec["objective"])]
+
+
+def constraints_of(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A spec dict's constraints, `{metric, min?, max?}` each."""
+    return [dict(c) for c in spec.get("constraints") or []]
+
+
+def is_feasible(spec: Mapping[str, Any], values: Mapping[str, float]) -> bool:
+    """Whether a trial's told metrics satisfy every constraint of a spec dict."""
+    for constraint in constraints_of(spec):
+        value = values.get(constraint["metric"])
+        if value is None:
+            return False
+        if constraint.get("min") is not None and value < constraint["min"]:
+            return False
+        if constraint.get("max") is not None and value > constraint["max"]:
+            return False
+    return True
