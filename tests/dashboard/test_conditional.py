@@ -76,13 +76,19 @@ def test_enqueue_keeps_types_and_refuses_inactive_parameters(
     # Bad input changes nothing: an inactive parameter (the server names it), a bad index.
     status, body = dash.post(
         "/api/studies/typed/enqueue",
-        {"params": {"optimizer": "adam", "momentum": 0.9, "depth": 1, "augment": True, "batch": 16}},
+        {
+            "params": {
+                "optimizer": "adam",
+                "momentum": 0.9,
+                "depth": 1,
+                "augment": True,
+                "batch": 16,
+            }
+        },
     )
     assert status == 400 and "momentum" in body["message"] and "inactive" in body["message"]
     for bad in ({"batch": 3}, {"batch": True}, {"depth": 0}, "batch"):
-        status, body = dash.post(
-            "/api/studies/typed/enqueue", {"params": wanted, "choices": bad}
-        )
+        status, body = dash.post("/api/studies/typed/enqueue", {"params": wanted, "choices": bad})
         assert status == 400 and body["message"].startswith("choices"), (bad, body)
     assert client.get_study_info("typed").counts.queued == 1
 
@@ -228,9 +234,7 @@ def test_the_pages_show_inactive_parameters_and_the_form_submits_typed_active_on
     depth.send_keys("1")
     wait_for(lambda: not width.is_enabled(), what="width_3 to become inactive")
     browser.find_element("css selector", "#enqueue-submit").click()
-    wait_for(
-        lambda: client.get_study_info("cond").counts.queued == 1, what="the second enqueue"
-    )
+    wait_for(lambda: client.get_study_info("cond").counts.queued == 1, what="the second enqueue")
     trial = study.ask(worker_id="w")
     assert trial is not None
     assert set(trial.params) == {"optimizer", "depth", "augment", "batch"}
