@@ -13,7 +13,9 @@
 - `GET /api/studies/{id}/export.csv`, `export.json`: the trials (the table's state,
   filter and sort apply);
 - `POST /api/studies/{id}/stop`, `/resume`, `/enqueue`: the admin actions, passed on to
-  the server with the dashboard's token (the server checks the role).
+  the server with the dashboard's token (the server checks the role). `/enqueue` takes
+  `{"params": {...}, "choices": {name: index}}`: `choices` (optional) names a categorical
+  or discrete value by its index in the spec, so it keeps its type (`with_choices`).
 
 Errors are JSON `{"error": kind, "message": one line}`: 400 a bad query, 401 a token the
 server rejects, 403 a role too weak, 404 no such study or trial, 503 the server cannot be
@@ -151,6 +153,38 @@ def study_summary(info: StudyInfo, best: Trial | None) -> Json:
     }
 
 
+def with_choices(
+    params: Mapping[str, Any], choices: Any, parameters: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """`params` with each parameter named in `choices` set to its listed value at that index.
+
+    JSON cannot tell 1 from 1.0, so the trial page's form names a categorical or discrete
+    value by its index in the spec, and the value goes to the server with its own type
+    (True stays a bool, 32 an int, "1" a string). Raises HttpError naming a bad index.
+    """
+    if choices is None:
+        return dict(params)
+    if not isinstance(choices, dict):
+        raise HttpError(HTTPStatus.BAD_REQUEST, "invalid_argument", "choices: expected an object")
+    typed = dict(params)
+    for name, index in choices.items():
+        listed = (parameters.get(name) or {}).get("values")
+        if not isinstance(listed, list):
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST,
+                "invalid_argument",
+                f"choices.{name}: not a categorical or discrete parameter of the study",
+            )
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(listed):
+            raise HttpError(
+                HTTPStatus.BAD_REQUEST,
+                "invalid_argument",
+                f"choices.{name}: expected an index from 0 to {len(listed) - 1}, got {index!r}",
+            )
+        typed[name] = listed[index]
+    return typed
+
+
 @dataclass
 class Dashboard:
     """What the HTTP handlers share: the client, the caches, the role and the action token."""
@@ -282,6 +316,9 @@ class Dashboard:
                 raise HttpError(
                     HTTPStatus.BAD_REQUEST, "invalid_argument", "params: expected an object"
                 )
+            cache = self._cache(study)
+            assert cache.info is not None
+            params = with_choices(params, body.get("choices"), _parameters(cache.info.spec))
             return {"queued": self.client.enqueue_trials(study, params)}
         self.studies.study(study).refresh(force=True)
         return {"ok": True}

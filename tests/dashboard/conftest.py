@@ -247,3 +247,41 @@ def screenshot(driver: Any, path: Path) -> Path:
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
+
+
+# ------------------------------------------------------------------ a conditional, typed study
+CONDITIONAL_SPEC: dict[str, Any] = {
+    "objective": {"metric": "loss", "goal": "minimize"},
+    "algorithm": {"name": "random", "seed": 5},
+    "parameters": {
+        "optimizer": {"type": "categorical", "values": ["adam", "sgd"]},
+        "momentum": {"type": "float", "min": 0.5, "max": 0.99, "when": {"optimizer": ["sgd"]}},
+        "depth": {"type": "int", "min": 1, "max": 3},
+        "width_3": {"type": "discrete", "values": [64, 128, 256], "when": {"depth": [3]}},
+        "augment": {"type": "categorical", "values": [True, False]},
+        "batch": {"type": "categorical", "values": [16, 32, 64]},
+    },
+}
+
+
+def conditional_loss(params: dict[str, Any]) -> float:
+    value = 0.1 * int(params["depth"]) + (0.2 if params["augment"] else 0.0)
+    if params["optimizer"] == "sgd":
+        value += abs(float(params["momentum"]) - 0.9)
+    if "width_3" in params:
+        value += int(params["width_3"]) / 1000
+    return value + int(params["batch"]) / 640
+
+
+def make_conditional_study(client: Client, name: str, trials: int) -> Study:
+    """A study whose trials hold only their active parameters (momentum when sgd, width_3
+    when depth is 3), with bool and int categorical values; every 6th trial FAILED."""
+    study = client.create_study({"name": name, **CONDITIONAL_SPEC})
+    for i in range(1, trials + 1):
+        trial = study.ask(worker_id=f"worker-{i % 2}")
+        assert trial is not None
+        if i % 6 == 0:
+            trial.fail("RuntimeError: diverged")
+        else:
+            trial.tell(conditional_loss(trial.params))
+    return study

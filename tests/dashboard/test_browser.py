@@ -76,8 +76,17 @@ def test_the_pages_load_and_hold_the_right_trials(
         "page 1 of 2 · 60 matching of 60 trials"
         in browser.find_element("css selector", "#pager-text").text
     )
-    for name in CHARTS:  # every chart drew on a canvas
-        assert browser.find_elements("css selector", f"#chart-{name} canvas"), name
+    for name in CHARTS:  # each chart draws on a canvas once scrolled into view
+        browser.execute_script(
+            "document.getElementById(arguments[0]).scrollIntoView()", f"chart-{name}"
+        )
+        wait_for(
+            lambda name=name: browser.find_elements(
+                "css selector", f"#chart-{name}[data-drawn] canvas"
+            ),
+            what=f"the {name} chart",
+        )
+    browser.execute_script("window.scrollTo(0, 0)")
     failed = [t for t in trials if t.state == "FAILED"]
     reasons = _texts(browser, "#trials td.reason")
     assert [r for r in reasons if r] == [t.reason for t in trials[:50] if t.reason]

@@ -438,3 +438,96 @@ def test_retraining_example_creates_trains_and_writes_the_best() -> None:
     volumes = {v["name"]: v for v in pod_spec(best)["volumes"]}
     claim = volumes["results"]["persistentVolumeClaim"]["claimName"]
     find(objects, "PersistentVolumeClaim", claim)
+
+
+# ------------------------------------------------------------------ the dashboard component
+def _with_dashboard(overlay: str, directory: Path) -> list[Obj]:
+    """An overlay (dev or production, in a copy of deploy/ in `directory`, production with
+    its secret files generated) with the deploy/dashboard component added to its
+    kustomization as docs/dashboard.md says, rendered."""
+    root = copy_deploy(directory)
+    if overlay == "production":
+        secrets = root / SECRETS.relative_to(DEPLOY)
+        subprocess.run(["sh", str(secrets / "generate.sh")], check=True, capture_output=True)
+    kustomization = root / "overlays" / overlay / "kustomization.yaml"
+    assert "components:" not in kustomization.read_text()
+    with kustomization.open("a") as out:
+        out.write("components:\n  - ../../dashboard\n")
+    result = kustomize(kustomization.parent)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def test_the_dashboard_component_is_not_in_any_overlay_by_default() -> None:
+    for name in KUSTOMIZATIONS:  # (production's Grafana ConfigMap has the name too)
+        kinds = {o["kind"] for o in render(name) if o["metadata"]["name"] == "asktell-dashboard"}
+        assert not kinds & {"Deployment", "Service"}, name
+
+
+@pytest.mark.parametrize("overlay", ["dev", "production"])
+def test_the_dashboard_component_validates_and_runs_restricted(
+    overlay: str, tmp_path: Path
+) -> None:
+    objects = _with_dashboard(overlay, tmp_path)
+    for doc in objects:
+        if doc["kind"] in CRD_KINDS:
+            check_crd(doc)
+        else:
+            validate(doc)
+    dashboard = find(objects, "Deployment", "asktell-dashboard")
+    service = find(objects, "Service", "asktell-dashboard")
+    server = find(objects, "Deployment", "asktell-server")
+    namespace = server["metadata"]["namespace"]  # the overlay's namespace applies to it
+    assert dashboard["metadata"]["namespace"] == service["metadata"]["namespace"] == namespace
+    spec = pod_spec(dashboard)
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (c,) = spec["containers"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert {"cpu", "memory"} <= set(c["resources"]["requests"]) <= set(c["resources"]["limits"])
+    assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
+    assert re.fullmatch(r"registry\.example\.com/asktell-server:\d+(\.\d+)+", c["image"])
+    # The Service reaches the dashboard's named port; the probes need no server.
+    labels = dashboard["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    assert port(c, "http") == 8080
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["path"].startswith("/static/"), probe
+    # A caller of the server: production's NetworkPolicy admits it.
+    assert labels["asktell.io/client"] == "true"
+
+
+def test_the_dashboard_component_reads_the_servers_with_the_viewer_token(
+    tmp_path: Path,
+) -> None:
+    from asktell.dashboard.cli import dashboard_command
+
+    objects = _with_dashboard("production", tmp_path)
+    dashboard = find(objects, "Deployment", "asktell-dashboard")
+    c = container(dashboard, "dashboard")
+    assert c["command"] == ["/bin/sh", "-c"]
+    script = c["args"][0]
+    words = script.replace(";", " ").split()
+    command = words[words.index("asktell") :]
+    assert command[:2] == ["asktell", "dashboard"]
+    known = {opt for p in dashboard_command.params for opt in getattr(p, "opts", [])}
+    used = {w for w in command if w.startswith("--")}
+    assert used <= known, f"asktell dashboard has no {sorted(used - known)}"
+    assert arg(command, "--server") == "dns:///asktell-headless:50051"
+    assert arg(command, "--host") == "0.0.0.0" and arg(command, "--port") == "8080"
+    # The token file is the viewer key of the client tokens Secret, when there is one.
+    assert "--token-file /token/viewer" in script and "[ -f /token/viewer ]" in script
+    volumes = {v["name"]: v for v in pod_spec(dashboard)["volumes"]}
+    secret = volumes["token"]["secret"]
+    assert secret["secretName"] == "asktell-client-tokens" and secret["optional"] is True
+    assert secret["items"] == [{"key": "viewer", "path": "viewer"}]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["token"]["mountPath"] == "/token" and mounts["token"]["readOnly"] is True
+    assert "viewer" in find(objects, "Secret", secret["secretName"])["data"]
+    server = find(objects, "Service", "asktell-headless")
+    assert any(p["port"] == 50051 for p in server["spec"]["ports"])

@@ -1,6 +1,8 @@
 // The study page: summary, admin actions, the trials table (paged, sorted and filtered by the
-// dashboard process), the charts, the spec. Polls the study every 2 s; the table and the
-// charts are read again when the study's version moves.
+// dashboard process), the charts, the spec. Polls the study every 2 s; the table is read again
+// when the study's version moves. The stat cards and the table are drawn first; a chart is
+// created, and its data read, only when it scrolls into view (IntersectionObserver), and is
+// redrawn on a new version only while in view (an off-screen one when it comes back).
 import {
   COLORS,
   STATES,
@@ -79,9 +81,9 @@ function chartCard(id, heading, ...controls) {
   const note = el("div", { class: "note", id: `note-${id}` });
   return [el("div", { class: "card chart-card" }, el("h2", {}, heading, ...controls), node, note), node, note];
 }
-const sliceParam = el("select", { id: "slice-param", onchange: () => drawCharts() });
-const contourX = el("select", { id: "contour-x", onchange: () => drawCharts() });
-const contourY = el("select", { id: "contour-y", onchange: () => drawCharts() });
+const sliceParam = el("select", { id: "slice-param", onchange: () => redraw("slice") });
+const contourX = el("select", { id: "contour-x", onchange: () => redraw("contour") });
+const contourY = el("select", { id: "contour-y", onchange: () => redraw("contour") });
 const [historyCard, historyNode] = chartCard("history", "Optimisation history");
 const [parallelCard, parallelNode, parallelNote] = chartCard("parallel", "Parallel coordinates");
 const [sliceCard, sliceNode] = chartCard("slice", "Slice", sliceParam);
@@ -111,16 +113,27 @@ main.append(
 );
 crumbs(["Studies", "/"], [study]);
 
-const charts = {
-  history: chart(historyNode),
-  parallel: chart(parallelNode),
-  slice: chart(sliceNode),
-  contour: chart(contourNode),
-  importance: chart(importanceNode),
-  curves: chart(curvesNode),
-  timeline: chart(timelineNode),
-  ecdf: chart(ecdfNode),
+const chartNodes = {
+  history: historyNode,
+  parallel: parallelNode,
+  slice: sliceNode,
+  contour: contourNode,
+  importance: importanceNode,
+  curves: curvesNode,
+  timeline: timelineNode,
+  ecdf: ecdfNode,
 };
+// Each ECharts instance is created when its chart first comes into view.
+const charts = {};
+for (const name of Object.keys(chartNodes)) {
+  Object.defineProperty(charts, name, {
+    get: () => {
+      const node = chartNodes[name];
+      if (!node.echarts) node.echarts = chart(node);
+      return node.echarts;
+    },
+  });
+}
 
 // ------------------------------------------------------------------ summary and actions
 function stat(label, value, id) {
@@ -226,7 +239,11 @@ function drawTable(answer) {
         el("td", { class: "num" }, el("a", { href: `/studies/${encodeURIComponent(study)}/trials/${t.number}` }, t.number)),
         el("td", {}, stateBadge(t.state)),
         el("td", { class: "num" }, fmtValue(t.value)),
-        params.map((p) => el("td", { class: "num" }, p in t.params ? fmtValue(t.params[p]) : el("span", { class: "muted", title: "inactive" }, "–"))),
+        params.map((p) =>
+          p in t.params
+            ? el("td", { class: "num" }, fmtValue(t.params[p]))
+            : el("td", { class: "num inactive", title: `${p} is inactive in this trial (its condition does not hold)` }, "inactive"),
+        ),
         (summary ? summary.attrs : []).map((a) => el("td", { class: "attr" }, a in t.attrs ? fmtValue(t.attrs[a]) : "")),
         el("td", {}, t.worker),
         el("td", { class: "num" }, fmtDuration(t.duration)),
@@ -515,28 +532,65 @@ function drawEcdf() {
   );
 }
 
-function drawCharts() {
+const drawers = {
+  history: () => drawHistory(),
+  parallel: (params) => drawParallel(params),
+  slice: (params) => drawSlice(params),
+  contour: (params) => drawContour(params),
+  importance: () => drawImportance(),
+  curves: () => drawCurves(),
+  timeline: () => drawTimeline(),
+  ecdf: () => drawEcdf(),
+};
+const inView = new Set();
+const drawnAt = {}; // chart -> the charts version it shows
+
+function redraw(name) {
   if (!chartsData) return;
   const params = Object.keys(chartsData.parameters || {});
+  drawers[name](params);
+  drawnAt[name] = chartsVersion;
+  chartNodes[name].dataset.drawn = String(chartsVersion);
+  document.body.dataset.chartsDrawn = String(Object.keys(drawnAt).length);
+}
+
+let chartsRead = null;
+async function loadCharts() {
+  if (chartsVersion === version) return;
+  if (chartsRead === null) {
+    chartsRead = api(`${base}/charts`).finally(() => { chartsRead = null; });
+  }
+  const data = await chartsRead;
+  chartsData = data;
+  chartsVersion = data.version;
   sampleNote.textContent = chartsData.sampled
     ? `The charts draw ${chartsData.trials.length} of ${chartsData.total} trials: the best and an even spread of the rest; the best-so-far line uses every trial.`
     : "";
-  drawHistory();
-  drawParallel(params);
-  drawSlice(params);
-  drawContour(params);
-  drawImportance();
-  drawCurves();
-  drawTimeline();
-  drawEcdf();
 }
 
-async function loadCharts() {
-  if (chartsVersion === version) return;
-  const data = await api(`${base}/charts`);
-  chartsData = data;
-  chartsVersion = data.version;
-  drawCharts();
+/** Reads the charts' data if a chart in view needs it, and draws the ones in view that are behind. */
+async function drawInView() {
+  if (inView.size === 0 || version < 0) return;
+  await loadCharts();
+  for (const name of Object.keys(chartNodes)) {
+    if (inView.has(name) && drawnAt[name] !== chartsVersion) redraw(name);
+  }
+}
+
+const observer = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      const name = entry.target.dataset.chart;
+      if (entry.isIntersecting) inView.add(name);
+      else inView.delete(name);
+    }
+    drawInView().catch((err) => showError(err));
+  },
+  { rootMargin: "200px 0px" },
+);
+for (const [name, node] of Object.entries(chartNodes)) {
+  node.dataset.chart = name;
+  observer.observe(node);
 }
 
 // ------------------------------------------------------------------ polling
@@ -548,10 +602,10 @@ async function refresh() {
   if (s.version !== version) {
     version = s.version;
     await loadTable();
-    await loadCharts();
   }
   document.body.dataset.loaded = "true";
   document.body.dataset.version = String(version);
+  await drawInView();
 }
 
 poll(async () => {

@@ -66,7 +66,9 @@ function draw(t) {
     ["suggested by", t.suggested_by],
     ["reason", t.reason ? el("span", { class: "message bad" }, t.reason) : "–"],
   ]);
-  kv(params, Object.entries(t.params).sort().map(([k, v]) => [k, fmtValue(v)]));
+  const inactive = Object.keys((spec && spec.parameters) || {}).filter((k) => !(k in t.params));
+  kv(params, [...Object.entries(t.params).sort().map(([k, v]) => [k, fmtValue(v)]), ...inactive.map((k) => [k, "inactive"])]);
+  for (const k of inactive) params.querySelector(`tr[data-key="${CSS.escape(k)}"] td:last-child`).className = "inactive";
   const attrRows = Object.entries(t.attrs || {}).sort();
   if (attrRows.length) kv(attrs, attrRows.map(([k, v]) => [k, fmtValue(v)]));
   else attrs.replaceChildren(el("tr", {}, el("td", { class: "muted" }, "None recorded.")));
@@ -103,36 +105,104 @@ function draw(t) {
   );
 }
 
+/** Same value and same type: 1, 1.0 (the same in JSON), true and "1" are told apart by type. */
+function same(a, b) {
+  return typeof a === typeof b && a === b;
+}
+
+/** The value a form input holds, typed as its parameter wants; throws naming the parameter. */
+function reader(name, p, input) {
+  const listed = p.values || p.choices;
+  if (listed) return () => listed[Number(input.value)];
+  return () => {
+    const text = input.value.trim();
+    const value = Number(text);
+    if (text === "" || !Number.isFinite(value)) throw new Error(`${name}: give a number`);
+    if (p.type === "int" && !Number.isInteger(value)) throw new Error(`${name}: give a whole number`);
+    return value;
+  };
+}
+
 let formDrawn = false;
 async function drawEnqueue(t, spec) {
   const { role } = await getSession();
   if (role !== "admin" || formDrawn) return;
   formDrawn = true;
   enqueueCard.hidden = false;
-  const inputs = {};
-  const rows = [];
-  for (const [name, p] of Object.entries(spec.parameters || {})) {
+  const parameters = spec.parameters || {};
+  const rows = {}; // name -> { label, input, note, read, listed }
+  const grid = el("div", { class: "form-grid" });
+  for (const [name, p] of Object.entries(parameters)) {
     const listed = p.values || p.choices;
     let input;
     if (listed) {
-      input = el("select", { name }, listed.map((v, i) => el("option", { value: i, selected: fmtValue(v) === fmtValue(t.params[name]) }, fmtValue(v))));
-      inputs[name] = () => listed[Number(input.value)];
+      const current = listed.findIndex((v) => same(v, t.params[name]));
+      input = el(
+        "select",
+        { name, id: `enqueue-${name}`, "data-type": p.type, onchange: () => updateActive() },
+        listed.map((v, i) => el("option", { value: i, selected: i === Math.max(current, 0) }, fmtValue(v))),
+      );
     } else {
-      input = el("input", { type: "text", name, value: name in t.params ? String(t.params[name]) : "" });
-      inputs[name] = () => (input.value.trim() === "" ? undefined : Number(input.value));
+      const attrs = { type: p.type === "int" ? "number" : "text", name, id: `enqueue-${name}`, "data-type": p.type, value: name in t.params ? String(t.params[name]) : "" };
+      if (p.type === "int") Object.assign(attrs, { min: p.min, max: p.max, step: p.step || 1 });
+      input = el("input", attrs);
     }
-    rows.push(el("label", { for: name }, name), input);
+    const label = el("label", { for: `enqueue-${name}` }, name);
+    const when = p.when ? Object.entries(p.when)[0] : null;
+    const note = when ? el("span", { class: "muted note" }, ` when ${when[0]} is ${when[1].map(fmtValue).join(" or ")}`) : null;
+    rows[name] = { label, input, read: reader(name, p, input), listed, when };
+    grid.append(el("span", {}, label, note), input);
   }
+
+  /** Whether a parameter is active given the form's values: its parent active and one of the listed values. */
+  function isActive(name, seen = new Set()) {
+    const row = rows[name];
+    if (!row || !row.when) return true;
+    const [parent, values] = row.when;
+    if (!rows[parent] || seen.has(name)) return false;
+    seen.add(name);
+    if (!isActive(parent, seen)) return false;
+    let value;
+    try {
+      value = rows[parent].read();
+    } catch {
+      return false;
+    }
+    return values.some((v) => same(v, value));
+  }
+
+  function updateActive() {
+    for (const [name, row] of Object.entries(rows)) {
+      const active = isActive(name);
+      row.input.disabled = !active;
+      row.input.dataset.active = String(active);
+      row.label.classList.toggle("inactive", !active);
+      row.input.classList.toggle("inactive", !active);
+    }
+  }
+  for (const row of Object.values(rows)) {
+    if (!row.listed) row.input.addEventListener("input", () => updateActive());
+  }
+  updateActive();
+
   const result = el("div", { class: "message", id: "enqueue-message" });
   const submit = async (e) => {
     e.preventDefault();
     const config = {};
-    for (const [name, read] of Object.entries(inputs)) {
-      const value = read();
-      if (value !== undefined) config[name] = value;
+    const choices = {};
+    try {
+      for (const [name, row] of Object.entries(rows)) {
+        if (!isActive(name)) continue; // an inactive parameter is left out, as the server wants
+        config[name] = row.read();
+        if (row.listed) choices[name] = Number(row.input.value);
+      }
+    } catch (err) {
+      result.className = "message bad";
+      result.textContent = err.message;
+      return;
     }
     try {
-      const answer = await act(`${base}/enqueue`, { params: config });
+      const answer = await act(`${base}/enqueue`, { params: config, choices });
       result.className = "message ok";
       result.textContent = `Enqueued: ${answer.queued} configuration(s) now wait in the queue.`;
     } catch (err) {
@@ -142,8 +212,8 @@ async function drawEnqueue(t, spec) {
   };
   enqueueCard.append(
     el("h2", {}, "Enqueue a copy"),
-    el("p", { class: "muted" }, "Edit the parameters and enqueue: the study hands this configuration out before its algorithm's own. Leave a conditional parameter empty when it is inactive."),
-    el("form", { id: "enqueue-form", onsubmit: submit }, el("div", { class: "form-grid" }, rows), el("p", {}, el("button", { class: "primary", type: "submit", id: "enqueue-submit" }, "Enqueue"))),
+    el("p", { class: "muted" }, "Edit the parameters and enqueue: the study hands this configuration out before its algorithm's own. A conditional parameter whose condition does not hold is greyed out and left out."),
+    el("form", { id: "enqueue-form", onsubmit: submit }, grid, el("p", {}, el("button", { class: "primary", type: "submit", id: "enqueue-submit" }, "Enqueue"))),
     result,
   );
 }
@@ -151,8 +221,8 @@ async function drawEnqueue(t, spec) {
 let spec = null;
 poll(async () => {
   const t = await api(`${base}/trials/${number}`);
-  draw(t);
   if (spec === null) spec = (await api(base)).spec;
+  draw(t);
   await drawEnqueue(t, spec);
   document.body.dataset.loaded = "true";
 });
