@@ -223,17 +223,34 @@ def study_create(
             raise AsktellError(f"INVALID_ARGUMENT: spec file {spec_file}: not a mapping")
         spec = {**spec, "name": name}
     with connection.client() as client:
+        source = warm_start_from
+        if source is not None and not _exists(client, source):
+            if not warm_start_optional:  # before creating anything
+                raise AsktellError(
+                    f"NOT_FOUND: warm start: study {source} does not exist "
+                    "(--warm-start-optional starts cold instead)"
+                )
+            click.echo(f"warm start: no study {source}; starting cold", err=True)
+            source = None
         created = client.create_study(spec)
         info = created.info()
         click.echo(f"study {info.id}: {info.spec['algorithm']['name']}, seed {info.seed}")
-        if warm_start_from is not None:
-            _warm_start(client, info, warm_start_from, optional=warm_start_optional)
+        if source is not None:
+            _warm_start(client, info, source)
+
+
+def _exists(client: Client, study: str) -> bool:
+    try:
+        client.get_study_info(study)
+    except NotFoundError:
+        return False
+    return True
 
 
 MAX_SKIP_LINES = 10
 
 
-def _warm_start(client: Client, info: StudyInfo, source: str, *, optional: bool) -> None:
+def _warm_start(client: Client, info: StudyInfo, source: str) -> None:
     """`study create --warm-start-from`: copy once, report on stderr what was left out."""
     c = info.counts
     if c.running + c.complete + c.failed + c.pruned + c.queued:
@@ -242,16 +259,7 @@ def _warm_start(client: Client, info: StudyInfo, source: str, *, optional: bool)
             err=True,
         )
         return
-    try:
-        result = client.warm_start(info.id, source)
-    except NotFoundError:
-        if not optional:
-            raise AsktellError(
-                f"NOT_FOUND: warm start: study {source} does not exist "
-                "(--warm-start-optional starts cold instead)"
-            ) from None
-        click.echo(f"warm start: no study {source}; starting cold", err=True)
-        return
+    result = client.warm_start(info.id, source)
     click.echo(f"warm start from {source}: copied {result.copied} trials", err=True)
     if not result.skipped:
         return
@@ -504,10 +512,11 @@ def study_update(
 )
 @click.option(
     "--interval",
+    envvar="ASKTELL_WAIT_INTERVAL",
     type=click.FloatRange(min=0.1),
     default=5.0,
     show_default=True,
-    help="Seconds between reads of the study.",
+    help="Seconds between reads of the study. [env ASKTELL_WAIT_INTERVAL]",
 )
 @_retry_option(WAIT_RETRY_SECONDS)
 def study_wait(name: str, max_wait: float | None, interval: float, connection: Connection) -> None:
@@ -516,7 +525,9 @@ def study_wait(name: str, max_wait: float | None, interval: float, connection: C
     Exit 0 when it finished with a COMPLETE trial, 3 when --max-wait passed, 4
     when the study is stopped, 5 when it finished without a COMPLETE trial, 1 on
     an error. A study without max_trials never finishes: give --max-wait. Progress
-    goes to stderr; --timeout is the limit of each call to the server.
+    goes to stderr; --timeout is the limit of each call to the server, and a server
+    that does not answer is retried for --retry-seconds (default 60 s here: a
+    pipeline step outlives a server's restart).
     """
     with connection.client() as client:
         ended = wait_for_study(
