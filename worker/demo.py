@@ -180,14 +180,15 @@ def progress_line(study: Study, n_trials: int) -> str:
 def _follow_lines(
     study: Study, workers: subprocess.Popen[str], n_trials: int, echo: Callable[[str], None]
 ) -> None:
-    """Without a terminal: a progress line each time a trial finishes or starts."""
+    """Without a terminal: a progress line at the start and each time a trial finishes."""
     last = ""
     while True:
         running = workers.poll() is None
         line = progress_line(study, n_trials)
-        if line != last:
+        finished = line.partition(" finished")[0]  # "trials 7/20"
+        if finished != last:
             echo(line)
-            last = line
+            last = finished
         if not running:
             return
         time.sleep(POLL_SECONDS)
