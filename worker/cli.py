@@ -188,7 +188,7 @@ def worker_command(
     try:
         check_task_name(task)
     except TaskNotFound as exc:
-        click.echo(f"asktell worker: --task: {exc}", err=True)
+        click.echo(f"asktell worker: cannot start: {exc}", err=True)
         sys.exit(2)
     try:
         gpus = _gpus(device)

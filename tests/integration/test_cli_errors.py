@@ -66,7 +66,8 @@ def test_a_task_module_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
     result = asktell("worker", "--study", "s", "--task", "nomod:fn", "--server", "127.0.0.1:1")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "asktell worker: --task: task 'nomod:fn': no module named 'nomod'"
+        "asktell worker: cannot start: task 'nomod:fn': cannot import nomod: "
+        "no module named 'nomod'"
     ]
     result = asktell("worker", "--study", "s", "--task", "nomod", "--server", "127.0.0.1:1")
     assert result.returncode == 2

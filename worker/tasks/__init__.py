@@ -107,4 +107,6 @@ def check_task_name(name: str) -> None:
             f"task {name!r}: importing {module_name} raised {type(exc).__name__}: {exc}"
         ) from exc
     if found is None:
-        raise TaskNotFound(f"task {name!r}: no module named {module_name!r}")
+        raise TaskNotFound(
+            f"task {name!r}: cannot import {module_name}: no module named {module_name!r}"
+        )
