@@ -13,9 +13,9 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
-	@echo "make demo: installing asktell[server,worker] into $(VENV) (grpcio, NumPy, SciPy, the"
-	@echo "  local CPU wheel of PyTorch, scikit-learn: about 1 min on a fresh machine, once)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[server,worker]'
+	@echo "make demo: installing asktell[server,worker] into $(VENV), once: 1.2 GB (PyTorch 750 MB,"
+	@echo "  SciPy, scikit-learn, NumPy, grpcio); minutes on a fresh machine (README: measured)"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[server,worker]'
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python

@@ -18,7 +18,15 @@ from `asktell.client.cli_options`.
 
 from __future__ import annotations
 
-from asktell.client._client import DEFAULT_TIMEOUT, Client, ImportResult, Study, default_worker_id
+from asktell.client._client import (
+    DEFAULT_TIMEOUT,
+    Client,
+    ImportResult,
+    SkippedTrial,
+    Study,
+    WarmStartResult,
+    default_worker_id,
+)
 from asktell.client._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -51,12 +59,14 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RetryableError",
+    "SkippedTrial",
     "Study",
     "StudyInfo",
     "Trial",
     "TrialCounts",
     "UnauthenticatedError",
     "UnavailableError",
+    "WarmStartResult",
     "default_worker_id",
     "failure_reason",
     "read_parquet",

@@ -11,6 +11,7 @@ are there, and `asktell study ...` loads none.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -18,15 +19,17 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
-from asktell.client._errors import AsktellError
-from asktell.client._models import Trial
+from asktell.client._client import Client
+from asktell.client._errors import AsktellError, NotFoundError
+from asktell.client._models import StudyInfo, Trial
 from asktell.client._spec import load_spec_file
 from asktell.client._wait import echo_progress, wait_for_study
 from asktell.client.cli_options import Connection, connection_options
@@ -36,6 +39,11 @@ if TYPE_CHECKING:
     from importlib.metadata import Distribution, EntryPoint
 
 COMMANDS_GROUP = "asktell.commands"
+# How long an `asktell study` command retries a server that does not answer: a person
+# waits for it, so a few seconds (the client's own default is a minute); `study wait`,
+# a pipeline step that outlives a server's restart, keeps the minute.
+STUDY_RETRY_SECONDS = 5.0
+WAIT_RETRY_SECONDS = 60.0
 _EXTRA_MARKER = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -139,24 +147,153 @@ def main(verbose: bool) -> None:
 @main.group()
 def study() -> None:
     """Create, inspect, stop, resume and delete studies."""
+    # The client's retry lines are for long-running programs; a command prints one line.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("asktell.client").setLevel(logging.WARNING)
+
+
+def _retry_option(default: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The connection options plus --retry-seconds (ASKTELL_RETRY_SECONDS), with `default`."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def with_retry(*args: Any, connection: Connection, retry_seconds: float, **kw: Any) -> Any:
+            connection = dataclasses.replace(connection, retry_seconds=retry_seconds)
+            return command(*args, connection=connection, **kw)
+
+        option = click.option(
+            "--retry-seconds",
+            envvar="ASKTELL_RETRY_SECONDS",
+            default=default,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="How long to keep retrying a server that does not answer before giving "
+            "up with one line (exit 1). [env ASKTELL_RETRY_SECONDS]",
+        )
+        return option(connection_options(with_retry))
+
+    return decorate
+
+
+study_connection_options = _retry_option(STUDY_RETRY_SECONDS)
 
 
 @study.command("create")
 @click.option(
     "-f", "--file", "spec_file", required=True, type=click.Path(exists=True, dir_okay=False)
 )
-@connection_options
-def study_create(spec_file: str, connection: Connection) -> None:
-    """Create a study from a YAML spec file (again with the same spec: no change)."""
+@click.option(
+    "--name",
+    default=None,
+    help="The study's id instead of the spec's name: one study per pipeline run "
+    "(digits-$(date +%G-w%V), digits-$RUN_ID).",
+)
+@click.option(
+    "--warm-start-from",
+    "warm_start_from",
+    default=None,
+    metavar="STUDY",
+    help="Copy STUDY's finished trials into the new study (those that still fit its "
+    "space; the others are reported), only while it has no trials yet.",
+)
+@click.option(
+    "--warm-start-optional",
+    is_flag=True,
+    help="A --warm-start-from study that does not exist is reported, and the study "
+    "starts cold (the first run of a pipeline); without it: exit 1.",
+)
+@study_connection_options
+def study_create(
+    spec_file: str,
+    name: str | None,
+    warm_start_from: str | None,
+    warm_start_optional: bool,
+    connection: Connection,
+) -> None:
+    """Create a study from a YAML spec file (again with the same spec: no change).
+
+    With --warm-start-from OLD, OLD's COMPLETE, FAILED and PRUNED trials are
+    copied into the study when it has no trials yet (so a retried pipeline step
+    copies once); trials whose parameters no longer fit the space are left out
+    and counted by reason on stderr. Exit 0 when the study is there, 1 on an
+    error (a bad spec, a study of that name with another spec, OLD missing
+    without --warm-start-optional, OLD with another objective).
+    """
     spec = load_spec_file(spec_file)
+    if name is not None:
+        if not isinstance(spec, dict):
+            raise AsktellError(f"INVALID_ARGUMENT: spec file {spec_file}: not a mapping")
+        spec = {**spec, "name": name}
     with connection.client() as client:
+        source = warm_start_from
+        if source is not None and not _exists(client, source):
+            if not warm_start_optional:  # before creating anything
+                raise AsktellError(
+                    f"NOT_FOUND: warm start: study {source} does not exist "
+                    "(--warm-start-optional starts cold instead)"
+                )
+            click.echo(f"warm start: no study {source}; starting cold", err=True)
+            source = None
         created = client.create_study(spec)
         info = created.info()
         click.echo(f"study {info.id}: {info.spec['algorithm']['name']}, seed {info.seed}")
+        if source is not None:
+            _warm_start(client, info, source)
+
+
+def _exists(client: Client, study: str) -> bool:
+    try:
+        client.get_study_info(study)
+    except NotFoundError:
+        return False
+    return True
+
+
+MAX_SKIP_LINES = 10
+
+
+def _warm_start(client: Client, info: StudyInfo, source: str) -> None:
+    """`study create --warm-start-from`: copy once, report on stderr what was left out."""
+    c = info.counts
+    if c.running + c.complete + c.failed + c.pruned + c.queued:
+        click.echo(
+            f"warm start: study {info.id} has trials already; nothing copied from {source}",
+            err=True,
+        )
+        return
+    result = client.warm_start(info.id, source)
+    click.echo(f"warm start from {source}: copied {result.copied} trials", err=True)
+    if not result.skipped:
+        return
+    reasons = Counter(_reason_kind(s.reason) for s in result.skipped)
+    summary = "; ".join(f"{n} {kind}" for kind, n in reasons.most_common())
+    click.echo(
+        f"warm start: skipped {len(result.skipped)} trials that do not fit the space: {summary}",
+        err=True,
+    )
+    for skipped in result.skipped[:MAX_SKIP_LINES]:
+        click.echo(f"  {source} trial {skipped.number}: {skipped.reason}", err=True)
+    if len(result.skipped) > MAX_SKIP_LINES:
+        click.echo(f"  ... and {len(result.skipped) - MAX_SKIP_LINES} more", err=True)
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def _reason_kind(reason: str) -> str:
+    """A skip reason without its values, so that reasons of one kind are counted together.
+
+    `params: "lr" = 0.5 is outside its domain` -> `"lr" outside its domain`.
+    """
+    text = reason.removeprefix("params: ")
+    name = _QUOTED.search(text)
+    if "outside its domain" in text and name:
+        return f"{name.group(0)} outside its domain"
+    return text
 
 
 @study.command("list")
-@connection_options
+@study_connection_options
 def study_list(connection: Connection) -> None:
     """List every study with its trial counts."""
     with connection.client() as client:
@@ -181,7 +318,7 @@ def study_list(connection: Connection) -> None:
 @study.command("show")
 @click.argument("name")
 @click.option("--limit", default=50, show_default=True, help="Trials to show (latest).")
-@connection_options
+@study_connection_options
 def study_show(name: str, limit: int, connection: Connection) -> None:
     """Show a study's spec, its trials and the best trial."""
     with connection.client() as client:
@@ -220,7 +357,7 @@ def study_show(name: str, limit: int, connection: Connection) -> None:
 @study.command("plot")
 @click.argument("name")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="A .png or .html file.")
-@connection_options
+@study_connection_options
 def study_plot(name: str, out: str, connection: Connection) -> None:
     """Plot the optimisation history, parameter importance and intermediate values."""
     missing = missing_extras(["plot"])
@@ -266,7 +403,7 @@ def study_plot(name: str, out: str, connection: Connection) -> None:
     help="Study with several objectives: the objective the pick is best on, within the "
     "Pareto front (default: the first objective).",
 )
-@connection_options
+@study_connection_options
 def study_best(
     name: str,
     output_format: str,
@@ -372,7 +509,7 @@ def _write_whole(out: Path, text: str) -> None:
     default=None,
     help="Seconds one suggestion may take (0: no limit).",
 )
-@connection_options
+@study_connection_options
 def study_update(
     name: str,
     max_trials: int | None,
@@ -436,19 +573,22 @@ def study_update(
 )
 @click.option(
     "--interval",
+    envvar="ASKTELL_WAIT_INTERVAL",
     type=click.FloatRange(min=0.1),
     default=5.0,
     show_default=True,
-    help="Seconds between reads of the study.",
+    help="Seconds between reads of the study. [env ASKTELL_WAIT_INTERVAL]",
 )
-@connection_options
+@_retry_option(WAIT_RETRY_SECONDS)
 def study_wait(name: str, max_wait: float | None, interval: float, connection: Connection) -> None:
     """Wait until a study is finished: its budget used and every trial finished.
 
     Exit 0 when it finished with a COMPLETE trial, 3 when --max-wait passed, 4
     when the study is stopped, 5 when it finished without a COMPLETE trial, 1 on
     an error. A study without max_trials never finishes: give --max-wait. Progress
-    goes to stderr; --timeout is the limit of each call to the server.
+    goes to stderr; --timeout is the limit of each call to the server, and a server
+    that does not answer is retried for --retry-seconds (default 60 s here: a
+    pipeline step outlives a server's restart).
     """
     with connection.client() as client:
         ended = wait_for_study(
@@ -477,7 +617,7 @@ def study_wait(name: str, max_wait: float | None, interval: float, connection: C
     default=None,
     help="Write to this file (replaced in one step); csv and json print without it.",
 )
-@connection_options
+@study_connection_options
 def study_export(name: str, output_format: str, out: Path | None, connection: Connection) -> None:
     """Export every trial of a study: one row per trial (csv, parquet) or a JSON document.
 
@@ -523,7 +663,7 @@ def study_export(name: str, output_format: str, out: Path | None, connection: Co
 @study.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", "new_name", required=True, help="The id of the new study.")
-@connection_options
+@study_connection_options
 def study_import(file: Path, new_name: str, connection: Connection) -> None:
     """Create study NAME from a JSON export, with every finished trial of the file.
 
@@ -542,7 +682,7 @@ def study_import(file: Path, new_name: str, connection: Connection) -> None:
 
 @study.command("stop")
 @click.argument("name")
-@connection_options
+@study_connection_options
 def study_stop(name: str, connection: Connection) -> None:
     """Stop handing out suggestions."""
     with connection.client() as client:
@@ -552,7 +692,7 @@ def study_stop(name: str, connection: Connection) -> None:
 
 @study.command("resume")
 @click.argument("name")
-@connection_options
+@study_connection_options
 def study_resume(name: str, connection: Connection) -> None:
     """Resume a stopped study."""
     with connection.client() as client:
@@ -563,7 +703,7 @@ def study_resume(name: str, connection: Connection) -> None:
 @study.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@connection_options
+@study_connection_options
 def study_delete(name: str, yes: bool, connection: Connection) -> None:
     """Delete a study and all its trials."""
     if not yes:

@@ -36,6 +36,7 @@ from asktell.client._protos import STATE_NAME, STATE_PB, param_value, params_to_
 from asktell.client._spec import spec_from_proto, spec_to_proto
 from asktell.v1 import resources_pb2 as rpb
 from asktell.v1 import service_pb2 as pb
+from asktell.v1.spec import constraints_of, objectives_of
 from asktell.v1.values import ValueTypeError, value_message, value_of
 
 if TYPE_CHECKING:
@@ -100,6 +101,23 @@ class ImportResult:
     study: Study
     imported: int
     skipped_running: int
+
+
+@dataclass(frozen=True)
+class SkippedTrial:
+    """A trial of the source study that a warm start left out: its number there, and why."""
+
+    number: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class WarmStartResult:
+    """What `Client.warm_start` did: trials copied, and those the study refused, with why."""
+
+    source: str
+    copied: int
+    skipped: list[SkippedTrial]
 
 
 def _pem(value: bytes | str | Path | None) -> bytes | None:
@@ -420,20 +438,68 @@ class Client:
                 f"ALREADY_EXISTS: study {study_id} already exists; import into a new name"
             )
         evaluated = [_evaluated_trial(i, item) for i, item in enumerate(items)]
-        batch: list[pb.EvaluatedTrial] = []
-        size = 0
-        for one in evaluated:
-            item_size = one.ByteSize() + 8
-            if batch and (
-                len(batch) >= MAX_ADDED_PER_CALL or size + item_size > MAX_ADD_REQUEST_BYTES
-            ):
-                self._add_trials(study_id, batch)
-                batch, size = [], 0
-            batch.append(one)
-            size += item_size
-        if batch:
+        for batch in _batches(evaluated):
             self._add_trials(study_id, batch)
         return ImportResult(Study(self, study_id), len(evaluated), skipped)
+
+    def warm_start(self, study: str, source: str) -> WarmStartResult:
+        """Copies the finished trials of study `source` into `study`, those that still fit.
+
+        For a pipeline run that starts from last week's study: every COMPLETE,
+        FAILED and PRUNED trial of `source` is added to `study` (AddTrials) with
+        its params, state, value, reason, attributes and end time; they teach the
+        algorithm and use none of the budget. The server decides what fits: a
+        trial whose parameters no longer fit the space (a parameter added,
+        removed, or a range narrowed) is left out and reported with the reason,
+        instead of failing the whole copy. Intermediate values are not copied.
+        Each batch of 10,000 trials is copied at once; copying twice adds twice
+        (`asktell study create --warm-start-from` copies only into a study with
+        no trials yet).
+
+        Raises:
+            NotFoundError: `study` or `source` does not exist.
+            InvalidArgumentError: the two studies have different objectives (the
+                values would mean something else).
+        """
+        target_spec = self.get_study_info(study).spec
+        source_spec = self.get_study_info(source).spec
+        if (objectives_of(target_spec), constraints_of(target_spec)) != (
+            objectives_of(source_spec),
+            constraints_of(source_spec),
+        ):
+            raise InvalidArgumentError(
+                f"INVALID_ARGUMENT: cannot warm-start {study} from {source}: their "
+                f"objectives or constraints differ ({_objective_text(target_spec)} against "
+                f"{_objective_text(source_spec)})"
+            )
+        finished = self.list_trials(source, _FINAL_STATES)
+        items = [
+            _evaluated_trial(
+                i,
+                {
+                    "params": t.params,
+                    "state": t.state,
+                    "value": t.value if t.state == "COMPLETE" else None,
+                    "values": t.values if t.state == "COMPLETE" else None,
+                    "reason": t.reason,
+                    "attrs": t.attrs,
+                    "end_time": t.end_time,
+                },
+            )
+            for i, t in enumerate(finished)
+        ]
+        copied = 0
+        skipped: list[SkippedTrial] = []
+        offset = 0
+        for batch in _batches(items):
+            request = pb.AddTrialsRequest(study=f"studies/{study}", trials=batch, skip_invalid=True)
+            response = self._call("AddTrials", request, pb.AddTrialsResponse, idempotent=False)
+            copied += len(response.trials)
+            skipped += [
+                SkippedTrial(finished[offset + s.index].number, s.reason) for s in response.skipped
+            ]
+            offset += len(batch)
+        return WarmStartResult(source, copied, skipped)
 
     def enqueue_trials(
         self, study: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -747,6 +813,29 @@ def _evaluated_trial(index: int, item: Mapping[str, Any]) -> pb.EvaluatedTrial:
     if end_time is not None:
         message.end_time.FromDatetime(end_time.astimezone(dt.UTC))
     return message
+
+
+def _batches(items: Sequence[pb.EvaluatedTrial]) -> list[list[pb.EvaluatedTrial]]:
+    """`items` in AddTrials requests of at most 10,000 trials and 3 MiB each."""
+    batches: list[list[pb.EvaluatedTrial]] = []
+    batch: list[pb.EvaluatedTrial] = []
+    size = 0
+    for one in items:
+        item_size = one.ByteSize() + 8
+        if batch and (len(batch) >= MAX_ADDED_PER_CALL or size + item_size > MAX_ADD_REQUEST_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(one)
+        size += item_size
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def _objective_text(spec: Mapping[str, Any]) -> str:
+    parts = [f"{o['goal']} {o['metric']}" for o in objectives_of(spec)]
+    parts += [f"constraint on {c['metric']}" for c in constraints_of(spec)]
+    return ", ".join(parts)
 
 
 def _study_info(message: rpb.Study) -> StudyInfo:

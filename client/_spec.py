@@ -35,9 +35,16 @@ def load_spec_file(path: str | Path) -> Any:
     """A YAML spec file as a dict; `1e-4` reads as the number, as in YAML 1.2.
 
     Raises:
-        InvalidArgumentError: the file is not valid YAML.
+        InvalidArgumentError: the file is not valid YAML (one line: `FILE:LINE:COLUMN:
+            not valid YAML: ...`) or not UTF-8 text.
     """
     try:
-        return shared.load_yaml(Path(path).read_text())
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgumentError(
+            f"INVALID_ARGUMENT: {path}: not UTF-8 text (byte {exc.start})"
+        ) from None
+    try:
+        return shared.load_yaml(text, str(path))
     except shared.SpecError as exc:
-        raise InvalidArgumentError(f"INVALID_ARGUMENT: spec file {path}: {exc}") from None
+        raise InvalidArgumentError(f"INVALID_ARGUMENT: {exc}") from None

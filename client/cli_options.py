@@ -110,6 +110,8 @@ class Connection:
         tls_cert: PEM file of the client certificate (mutual TLS).
         tls_key: PEM file of the client certificate's key.
         timeout: seconds each call may take.
+        retry_seconds: how long idempotent calls keep retrying an unreachable server
+            (`--retry-seconds` of the `asktell study` commands).
     """
 
     server: str = DEFAULT_SERVER
@@ -118,17 +120,21 @@ class Connection:
     tls_cert: str | None = None
     tls_key: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
 
     def read_token(self) -> str | None:
         """The bearer token in `token_file` (without surrounding whitespace), or None."""
         return Path(self.token_file).read_text().strip() if self.token_file else None
 
-    def client(self, *, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> Client:
-        """A `Client` for this connection; close it (or use it in a `with` block)."""
+    def client(self, *, retry_seconds: float | None = None) -> Client:
+        """A `Client` for this connection; close it (or use it in a `with` block).
+
+        `retry_seconds` replaces the connection's own retry window.
+        """
         return Client(
             self.server,
             timeout=self.timeout,
-            retry_seconds=retry_seconds,
+            retry_seconds=self.retry_seconds if retry_seconds is None else retry_seconds,
             token=self.read_token(),
             tls_ca=self.tls_ca,
             tls_cert=self.tls_cert,

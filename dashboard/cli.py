@@ -35,7 +35,9 @@ RETRY_SECONDS = 2.0
     default=1.0,
     show_default=True,
     type=click.FloatRange(min=0.1),
-    help="Seconds between two reads of an open study from the server.",
+    envvar="ASKTELL_DASHBOARD_REFRESH",
+    help="Seconds between two reads of an open study from the server. "
+    "[env ASKTELL_DASHBOARD_REFRESH]",
 )
 def dashboard_command(connection: Connection, host: str, port: int, refresh: float) -> None:
     """Serves a live web dashboard of the server's studies and trials.

@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
+from asktell.server import logs
 from asktell.server.auth import Authorizer, Grant, load_tokens
 from asktell.server.errors import Unavailable
 from asktell.server.interceptors import RpcGuard
@@ -370,7 +371,7 @@ def _serve_on(
     server.start()
     log.info("asktell serving on %s:%d (%s)", config.host, port, where)
     # One line on stdout that scripts can wait for and parse.
-    print(f"asktell serving on {config.host}:{port} ({where})", flush=True)
+    logs.announce(f"asktell serving on {config.host}:{port} ({where})", port=port)
     stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:

@@ -111,28 +111,30 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     envvar="ASKTELL_TLS_CERT",
     type=_FILE,
     default=None,
-    help="PEM certificate chain of the server; with --tls-key, serve TLS only.",
+    help="PEM certificate chain of the server; with --tls-key, serve TLS only. "
+    "[env ASKTELL_TLS_CERT]",
 )
 @click.option(
     "--tls-key",
     envvar="ASKTELL_TLS_KEY",
     type=_FILE,
     default=None,
-    help="PEM private key of the server.",
+    help="PEM private key of the server. [env ASKTELL_TLS_KEY]",
 )
 @click.option(
     "--tls-client-ca",
     envvar="ASKTELL_TLS_CLIENT_CA",
     type=_FILE,
     default=None,
-    help="PEM CA bundle: require client certificates it signed (mutual TLS).",
+    help="PEM CA bundle: require client certificates it signed (mutual TLS). "
+    "[env ASKTELL_TLS_CLIENT_CA]",
 )
 @click.option(
     "--auth-file",
     envvar="ASKTELL_AUTH_FILE",
     type=_FILE,
     default=None,
-    help="YAML mapping of bearer tokens to roles (admin, worker, viewer).",
+    help="YAML mapping of bearer tokens to roles (admin, worker, viewer). [env ASKTELL_AUTH_FILE]",
 )
 @click.option(
     "--log-format",
@@ -140,7 +142,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     default="text",
     show_default=True,
     type=click.Choice(["text", "json"]),
-    help="Log lines as text or JSON.",
+    help="Log lines as text or JSON; with json, every line the server writes to stdout and "
+    "stderr is one JSON object. [env ASKTELL_LOG_FORMAT]",
 )
 @click.option(
     "--grace-seconds",
@@ -179,7 +182,7 @@ def serve_command(
     from asktell.server.app import ServerConfig, serve
     from asktell.server.auth import AuthConfigError, PlaceholderSecretError
     from asktell.server.errors import AsktellError
-    from asktell.server.logs import configure_logging
+    from asktell.server.logs import configure_logging, fail
 
     configure_logging(log_format, logging.INFO)
     problem = database_password_problem(db)
@@ -205,21 +208,33 @@ def serve_command(
             auth_file=auth_file,
         )
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        _bad_option(str(exc), log_format)
     try:
         serve(config)
     except PlaceholderSecretError as exc:
         _refuse(str(exc))
     except (AuthConfigError, ValueError) as exc:  # a file named by an option is wrong
-        raise click.UsageError(str(exc)) from None
+        _bad_option(str(exc), log_format)
     except (AsktellError, OSError) as exc:  # the port is taken, the store unreachable
-        click.echo(f"asktell serve: cannot start: {exc}", err=True)
+        fail(f"asktell serve: cannot start: {exc}")
         sys.exit(1)
+
+
+def _bad_option(problem: str, log_format: str) -> NoReturn:
+    """A usage error (exit 2): click's own lines, or one JSON line with --log-format json."""
+    if log_format != "json":
+        raise click.UsageError(problem)
+    from asktell.server.logs import fail
+
+    fail(f"asktell serve: {problem}")
+    sys.exit(2)
 
 
 def _refuse(problem: str) -> NoReturn:
     """One line on stderr and exit status 2, as for any other bad option or file."""
-    click.echo(f"asktell serve: refusing to start: {problem}", err=True)
+    from asktell.server.logs import fail
+
+    fail(f"asktell serve: refusing to start: {problem}")
     sys.exit(2)
 
 

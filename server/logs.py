@@ -40,8 +40,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+_format = "text"
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
-    """Sends logs to stderr as text or JSON lines (called once, by the command line)."""
+    """Sends logs to stderr as text or JSON lines (called once, by the command line).
+
+    With "json", Python warnings go through the log too, and `announce` and `fail`
+    write JSON: every line the server writes is one JSON object.
+    """
+    global _format
+    _format = log_format
+    logging.captureWarnings(log_format == "json")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
     if log_format == "json":
@@ -53,3 +63,26 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def _json_line(level: int, message: str, **fields: object) -> str:
+    record = logging.LogRecord("asktell.server", level, __file__, 0, message, None, None)
+    record.request_id = "-"
+    entry = json.loads(JsonFormatter().format(record))
+    entry.update(fields)
+    return json.dumps(entry)
+
+
+def announce(message: str, **fields: object) -> None:
+    """One line on stdout that scripts wait for and parse ("asktell serving on HOST:PORT").
+
+    A JSON object (the log's fields, `message` and `fields`) when the log format is json.
+    """
+    line = _json_line(logging.INFO, message, **fields) if _format == "json" else message
+    print(line, flush=True)
+
+
+def fail(message: str) -> None:
+    """One line on stderr for a server that cannot start: JSON when the log format is json."""
+    line = _json_line(logging.ERROR, message) if _format == "json" else message
+    print(line, file=sys.stderr, flush=True)

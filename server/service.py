@@ -190,9 +190,16 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
     def AddTrials(self, request: pb.AddTrialsRequest, context: CallContext) -> pb.AddTrialsResponse:
         evaluated = [convert.evaluated_trial(t, i) for i, t in enumerate(request.trials)]
         added = trials.add_trials(
-            self._store, convert.study_id(request.study), evaluated, self._clock()
+            self._store,
+            convert.study_id(request.study),
+            evaluated,
+            self._clock(),
+            skip_invalid=request.skip_invalid,
         )
-        return pb.AddTrialsResponse(trials=[convert.trial_message(t) for t in added])
+        return pb.AddTrialsResponse(
+            trials=[convert.trial_message(t) for t in added.trials],
+            skipped=[pb.SkippedTrial(index=s.index, reason=s.reason) for s in added.skipped],
+        )
 
     def EnqueueTrials(
         self, request: pb.EnqueueTrialsRequest, context: CallContext

@@ -20,7 +20,7 @@ from asktell.client import AsktellError
 from asktell.client.cli_options import Connection, connection_options
 from asktell.worker.device import Placement, available_cores, default_processes, plan, visible_gpus
 from asktell.worker.loop import DEFAULT_SERVER_WAIT, Worker, WorkerConfig, WorkerStats
-from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound
+from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound, check_task_name
 
 log = logging.getLogger("asktell.worker")
 
@@ -101,47 +101,73 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
 
 @click.command("worker")
 @connection_options
-@click.option("--study", required=True, help="The study id to work on.")
+@click.option(
+    "--study",
+    envvar="ASKTELL_STUDY",
+    required=True,
+    help="The study id to work on. [env ASKTELL_STUDY]",
+)
 @click.option(
     "--task",
+    envvar="ASKTELL_TASK",
     required=True,
-    help=f"{', '.join(sorted(BUILTIN_TASKS))}, or package.module:function (see docs/workers.md).",
+    help=f"{', '.join(sorted(BUILTIN_TASKS))}, or package.module:function (see docs/workers.md). "
+    "[env ASKTELL_TASK]",
 )
 @click.option(
     "--processes",
+    envvar="ASKTELL_WORKER_PROCESSES",
     default=0,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Worker processes; 0 means one per visible GPU, or 1 without a GPU.",
+    help="Worker processes; 0 means one per visible GPU, or 1 without a GPU. "
+    "[env ASKTELL_WORKER_PROCESSES]",
 )
 @click.option(
     "--device",
+    envvar="ASKTELL_DEVICE",
     default="auto",
     show_default=True,
-    help="auto (CUDA if present), cpu, cuda (one GPU per process) or cuda:K.",
+    help="auto (CUDA if present), cpu, cuda (one GPU per process) or cuda:K. [env ASKTELL_DEVICE]",
 )
-@click.option("--prefetch", is_flag=True, help="Ask for the next trial while one trains.")
-@click.option("--worker-id", default=None, help="Lease holder name (default host-pid).")
+@click.option(
+    "--prefetch",
+    envvar="ASKTELL_PREFETCH",
+    is_flag=True,
+    help="Ask for the next trial while one trains. [env ASKTELL_PREFETCH]",
+)
+@click.option(
+    "--worker-id",
+    envvar="ASKTELL_WORKER_ID",
+    default=None,
+    help="Lease holder name (default host-pid); with several processes, NAME-K. "
+    "[env ASKTELL_WORKER_ID]",
+)
 @click.option(
     "--server-wait",
+    envvar="ASKTELL_SERVER_WAIT",
     default=DEFAULT_SERVER_WAIT,
     show_default=True,
     type=float,
-    help="Seconds to keep retrying an unreachable server (a finished result is kept meanwhile).",
+    help="Seconds to keep retrying an unreachable server (a finished result is kept meanwhile). "
+    "[env ASKTELL_SERVER_WAIT]",
 )
 @click.option(
     "--max-trials",
+    envvar="ASKTELL_WORKER_MAX_TRIALS",
     default=0,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Trials per process at most; 0 means until the study ends.",
+    help="Trials per process at most; 0 means until the study ends. "
+    "[env ASKTELL_WORKER_MAX_TRIALS]",
 )
 @click.option(
     "--metrics-port",
     envvar="ASKTELL_WORKER_METRICS_PORT",
     type=click.IntRange(min=0),
     default=None,
-    help="Serve Prometheus metrics; process k listens on this port + k (0: free ports).",
+    help="Serve Prometheus metrics; process k listens on this port + k (0: free ports). "
+    "[env ASKTELL_WORKER_METRICS_PORT]",
 )
 def worker_command(
     connection: Connection,
@@ -159,11 +185,11 @@ def worker_command(
 
     SIGTERM ends the current trial as FAILED ("worker stopped (SIGTERM)") and exits 0.
     """
-    if task not in BUILTIN_TASKS and ":" not in task:
-        raise click.BadParameter(
-            f"{task!r}: give one of {', '.join(sorted(BUILTIN_TASKS))} or package.module:function",
-            param_hint="--task",
-        )
+    try:
+        check_task_name(task)
+    except TaskNotFound as exc:
+        click.echo(f"asktell worker: cannot start: {exc}", err=True)
+        sys.exit(2)
     try:
         gpus = _gpus(device)
         n = processes or default_processes(gpus)

@@ -378,45 +378,79 @@ def trial_violations(spec: StudySpec, trial: Trial) -> list[float]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedTrial:
+    """An item of AddTrials that the study refuses: its index and why (no "trials[i]." prefix)."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddedTrials:
+    """What AddTrials recorded, and (with skip_invalid) what it left out."""
+
+    trials: list[Trial]
+    skipped: list[SkippedTrial]
+
+
 @retry_on_conflict
 def add_trials(
-    store: Store, study_id: str, evaluated: Sequence[EvaluatedTrial], now: float
-) -> list[Trial]:
-    """Records trials evaluated elsewhere; they teach the algorithm but use no budget."""
+    store: Store,
+    study_id: str,
+    evaluated: Sequence[EvaluatedTrial],
+    now: float,
+    *,
+    skip_invalid: bool = False,
+) -> AddedTrials:
+    """Records trials evaluated elsewhere; they teach the algorithm but use no budget.
+
+    One item the study refuses fails the whole call (nothing is written), unless
+    `skip_invalid`: then it is left out and reported, and the others are numbered
+    densely in their order.
+    """
     if not 1 <= len(evaluated) <= MAX_ADDED_TRIALS:
         raise InvalidArgument(f"trials: give 1 to {MAX_ADDED_TRIALS}, got {len(evaluated)}")
     with store.write(study_id) as tx:
         study = require_study(tx, study_id)
         number = tx.next_trial_number(study_id)
-        trials = []
+        trials: list[Trial] = []
+        skipped: list[SkippedTrial] = []
         for i, item in enumerate(evaluated):
-            params = _valid_params(study, item.params, f"trials[{i}]")
-            if item.state is TrialState.RUNNING:
-                raise InvalidArgument(f"trials[{i}].state: must be COMPLETE, FAILED or PRUNED")
-            check_outcome(f"trials[{i}].", item.state, item.value, item.values)
-            value, values = item.value, dict(item.values)
-            if item.state is TrialState.COMPLETE:
-                value, values = complete_values(
-                    study.spec, item.value, item.values, f"trials[{i}]."
-                )
-            check_reason(f"trials[{i}].reason", item.reason)
-            trials.append(
-                Trial(
-                    study_id=study_id,
-                    number=number + i,
-                    state=item.state,
-                    params=params,
-                    value=value,
-                    values=values,
-                    create_time=now,
-                    end_time=item.end_time if item.end_time is not None else now,
-                    reason=item.reason,
-                    suggested_by="added",
-                    attrs=check_attrs(f"trials[{i}].attrs", item.attrs),
-                )
-            )
-        tx.insert_trials(trials)
-        return trials
+            try:
+                trials.append(_added_trial(study, item, f"trials[{i}]", number + len(trials), now))
+            except InvalidArgument as exc:
+                if not skip_invalid:
+                    raise
+                skipped.append(SkippedTrial(i, str(exc).removeprefix(f"trials[{i}].")))
+        if trials:
+            tx.insert_trials(trials)
+        return AddedTrials(trials, skipped)
+
+
+def _added_trial(study: Study, item: EvaluatedTrial, where: str, number: int, now: float) -> Trial:
+    """The trial that AddTrials records for `item`; InvalidArgument naming `where` if refused."""
+    params = _valid_params(study, item.params, where)
+    if item.state is TrialState.RUNNING:
+        raise InvalidArgument(f"{where}.state: must be COMPLETE, FAILED or PRUNED")
+    check_outcome(f"{where}.", item.state, item.value, item.values)
+    value, values = item.value, dict(item.values)
+    if item.state is TrialState.COMPLETE:
+        value, values = complete_values(study.spec, item.value, item.values, f"{where}.")
+    check_reason(f"{where}.reason", item.reason)
+    return Trial(
+        study_id=study.id,
+        number=number,
+        state=item.state,
+        params=params,
+        value=value,
+        values=values,
+        create_time=now,
+        end_time=item.end_time if item.end_time is not None else now,
+        reason=item.reason,
+        suggested_by="added",
+        attrs=check_attrs(f"{where}.attrs", item.attrs),
+    )
 
 
 @retry_on_conflict

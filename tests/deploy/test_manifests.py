@@ -411,35 +411,6 @@ def test_worker_command_lines_use_real_options() -> None:
     assert used <= known, f"the worker has no {sorted(used - known)}"
 
 
-def test_retraining_example_creates_trains_and_writes_the_best() -> None:
-    objects = render("retraining")
-    spec_map = next(o for o in objects if o["kind"] == "ConfigMap")
-    study = yaml.safe_load(spec_map["data"]["study.yaml"])
-    from asktell.client._spec import spec_to_proto
-
-    assert spec_to_proto(study)[0] == study["name"]  # a spec the client accepts
-
-    create = find(objects, "Job", "asktell-retrain-create")
-    script = container(create, "create")["args"][0]
-    assert "asktell study create -f /spec/study.yaml" in script
-    volumes = {v["name"]: v for v in pod_spec(create)["volumes"]}
-    assert volumes["spec"]["configMap"]["name"] == spec_map["metadata"]["name"]
-
-    workers = find(objects, "Job", "asktell-retrain-workers")
-    assert workers["spec"]["completionMode"] == "Indexed"
-    assert workers["spec"]["parallelism"] == workers["spec"]["completions"] > 1
-    script = container(workers, "worker")["args"][0]
-    assert "asktell worker" in script and "${JOB_COMPLETION_INDEX}" in script
-    assert f"--study {study['name']}" in script
-
-    best = find(objects, "Job", "asktell-retrain-best")
-    script = container(best, "best")["args"][0]
-    assert f"asktell study best {study['name']} --format json --out /results/best.json" in script
-    volumes = {v["name"]: v for v in pod_spec(best)["volumes"]}
-    claim = volumes["results"]["persistentVolumeClaim"]["claimName"]
-    find(objects, "PersistentVolumeClaim", claim)
-
-
 # ------------------------------------------------------------------ the dashboard component
 def _with_dashboard(overlay: str, directory: Path) -> list[Obj]:
     """An overlay (dev or production, in a copy of deploy/ in `directory`, production with

@@ -65,3 +65,15 @@ def several_metrics(params: dict[str, Any], reporter: Reporter) -> Any:
     elif form == "nan":
         metrics["lat"] = float("nan")
     return metrics | {"attrs": {"form": form}}
+
+
+def accuracy(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
+    """`val_accuracy` of the retraining example's space at once, a smooth function of its
+    parameters (best near lr 0.01, width 128, dropout 0.1), for pipeline tests."""
+    import math
+
+    lr, width = float(params["lr"]), float(params["width"])
+    score = 0.99 - 0.05 * (math.log10(lr) + 2) ** 2 - 0.02 * math.log2(width / 128) ** 2
+    score -= 0.2 * (float(params["dropout"]) - 0.1) ** 2 + 0.01 * int(params["depth"])
+    reporter.report(1, val_accuracy=score)
+    return {"val_accuracy": score}

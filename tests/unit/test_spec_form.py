@@ -109,7 +109,13 @@ def test_yaml_1_2_numbers_are_numbers() -> None:
         ({"type": "float", "min": 0, "max": 1, "when": ["x"]}, "must name one parent"),
         ({"type": "float", "min": 0, "max": 1, "when": {"a": [None]}}, r"when\.a\[0\]"),
         ({"type": "int", "min": "1e400", "max": 2}, "must be an integer, got inf"),
-        ({"type": "int", "min": 2**70, "max": 2**71}, "out of range or of the wrong type"),
+        (
+            {"type": "int", "min": 2**70, "max": 2**71},
+            r"^parameters\.p\.min must be an integer from -9223372036854775808 to "
+            r"9223372036854775807, got 1180591620717411303424$",
+        ),
+        ({"type": "float", "min": 0, "max": 1, "grid_points": -1}, r"grid_points must be an int"),
+        ({"type": "discrete", "values": [1, 2**64]}, r"^parameters\.p\.values\[1\] must be"),
     ],
 )
 def test_the_spec_form_names_what_is_wrong(parameter: dict[str, Any], message: str) -> None:

@@ -18,6 +18,7 @@ Built-in tasks import torch; nothing else in the worker does.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -71,8 +72,41 @@ def load_task(name: str) -> Task:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise TaskNotFound(f"task {name!r}: cannot import {module_name}: {exc}") from exc
+    except Exception as exc:  # the module itself fails: one line, not its traceback
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise TaskNotFound(
+            f"task {name!r}: importing {module_name} raised {type(exc).__name__}: {first}"
+        ) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
         raise TaskNotFound(f"task {name!r}: {module_name} has no function {function_name!r}")
     # Only that it is callable can be checked before it runs; the rest is the task's contract.
     return cast(Task, function)
+
+
+def check_task_name(name: str) -> None:
+    """Checks, without importing it, that the task's module can be found (the CLI, at start).
+
+    Raises:
+        TaskNotFound: neither a built-in name nor `module:function`, or no module of that
+            name (nor its package) on the path.
+    """
+    target = BUILTIN_TASKS.get(name, name)
+    module_name, sep, function_name = target.partition(":")
+    if not sep or not module_name or not function_name:
+        known = ", ".join(sorted(BUILTIN_TASKS))
+        raise TaskNotFound(f"task {name!r}: give one of {known} or package.module:function")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found = importlib.util.find_spec(module_name)
+    except ImportError as exc:  # a parent package is missing
+        raise TaskNotFound(f"task {name!r}: cannot import {module_name}: {exc}") from exc
+    except Exception as exc:  # a parent package fails on import
+        raise TaskNotFound(
+            f"task {name!r}: importing {module_name} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if found is None:
+        raise TaskNotFound(
+            f"task {name!r}: cannot import {module_name}: no module named {module_name!r}"
+        )

@@ -320,18 +320,30 @@ class EvaluatedTrial(_message.Message):
     def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., reason: _Optional[str] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class AddTrialsRequest(_message.Message):
-    __slots__ = ("study", "trials")
+    __slots__ = ("study", "trials", "skip_invalid")
     STUDY_FIELD_NUMBER: _ClassVar[int]
     TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SKIP_INVALID_FIELD_NUMBER: _ClassVar[int]
     study: str
     trials: _containers.RepeatedCompositeFieldContainer[EvaluatedTrial]
-    def __init__(self, study: _Optional[str] = ..., trials: _Optional[_Iterable[_Union[EvaluatedTrial, _Mapping]]] = ...) -> None: ...
+    skip_invalid: bool
+    def __init__(self, study: _Optional[str] = ..., trials: _Optional[_Iterable[_Union[EvaluatedTrial, _Mapping]]] = ..., skip_invalid: _Optional[bool] = ...) -> None: ...
 
 class AddTrialsResponse(_message.Message):
-    __slots__ = ("trials",)
+    __slots__ = ("trials", "skipped")
     TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     trials: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Trial]
-    def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ...) -> None: ...
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedTrial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedTrial, _Mapping]]] = ...) -> None: ...
+
+class SkippedTrial(_message.Message):
+    __slots__ = ("index", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class TrialParams(_message.Message):
     __slots__ = ("params",)

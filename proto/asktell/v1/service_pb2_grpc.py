@@ -244,7 +244,8 @@ class AsktellServiceServicer:
 
     def AddTrials(self, request, context):
         """Records configurations evaluated elsewhere (e.g. last week's study) as
-        finished trials, so the algorithm learns from them.
+        finished trials, so the algorithm learns from them. With skip_invalid,
+        those that do not fit the study are left out and reported.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -115,16 +115,35 @@ _SpecLoader.add_implicit_resolver(
 )
 
 
-def load_yaml(text: str) -> Any:
+def load_yaml(text: str, source: str | None = None) -> Any:
     """A spec file's YAML as a dict; `1e-4` is the number 0.0001, as in YAML 1.2.
 
     Raises:
-        SpecError: the text is not valid YAML (the message gives the line).
+        SpecError: the text is not valid YAML; one line giving the place, as
+            `SOURCE:LINE:COLUMN: not valid YAML: PROBLEM` when `source` (a file
+            name) is given, else `not valid YAML at line L, column C: PROBLEM`.
     """
     try:
         return yaml.load(text, Loader=_SpecLoader)
     except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {' '.join(str(exc).split())}") from None
+        raise SpecError(yaml_error_line(exc, source)) from None
+
+
+def yaml_error_line(exc: yaml.YAMLError, source: str | None = None) -> str:
+    """PyYAML's error as one line: where (line and column from 1), the problem, its context."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    text = " ".join(str(problem if problem else exc).split())
+    if context and context_mark is not None and context_mark is not mark:
+        text += f" ({' '.join(context.split())} at line {context_mark.line + 1})"
+    if mark is None:
+        return f"{source}: not valid YAML: {text}" if source else f"not valid YAML: {text}"
+    line, column = mark.line + 1, mark.column + 1
+    if source:
+        return f"{source}:{line}:{column}: not valid YAML: {text}"
+    return f"not valid YAML at line {line}, column {column}: {text}"
 
 
 # ------------------------------------------------------------------ dict -> proto
@@ -140,6 +159,36 @@ def _number(where: str, value: Any, kind: type = float) -> Any:
             raise SpecError(f"{where} must be an integer, got {value!r}")
         return int(value)
     return float(value)
+
+
+_INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+}
+# The longest google.protobuf.Duration: 10,000 years.
+MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def _integer(where: str, value: Any, message: Any, field: str) -> int:
+    """An integer of the spec for `message`'s field `field`, within what that field holds."""
+    number: int = _number(where, value, int)
+    descriptor = message.DESCRIPTOR.fields_by_name[field]
+    low, high = _INT_RANGES.get(descriptor.type, (-(2**63), 2**63 - 1))
+    if not low <= number <= high:
+        raise SpecError(f"{where} must be an integer from {low} to {high}, got {number}")
+    return number
+
+
+def _seconds(where: str, value: Any) -> float:
+    """A number of seconds that a Duration holds."""
+    seconds: float = _number(where, value)
+    if not abs(seconds) <= MAX_DURATION_SECONDS:
+        raise SpecError(
+            f"{where} must be a number of seconds up to {MAX_DURATION_SECONDS}, got {seconds:g}"
+        )
+    return seconds
 
 
 def _typed(where: str, value: Any) -> pb.ParameterValue:
@@ -202,16 +251,21 @@ def parameter_to_proto(name: str, data: Any) -> pb.ParameterSpec:
                 min=_number(f"{where}.min", data["min"]),
                 max=_number(f"{where}.max", data["max"]),
                 scale=_scale(where, data.get("scale", "linear")),
-                grid_points=_number(f"{where}.grid_points", data.get("grid_points", 0), int),
+                grid_points=_integer(
+                    f"{where}.grid_points",
+                    data.get("grid_points", 0),
+                    pb.FloatParameter,
+                    "grid_points",
+                ),
             )
         )
     elif kind == "int":
         spec.int_parameter.CopyFrom(
             pb.IntParameter(
-                min=_number(f"{where}.min", data["min"], int),
-                max=_number(f"{where}.max", data["max"], int),
+                min=_integer(f"{where}.min", data["min"], pb.IntParameter, "min"),
+                max=_integer(f"{where}.max", data["max"], pb.IntParameter, "max"),
                 scale=_scale(where, data.get("scale", "linear")),
-                step=_number(f"{where}.step", data.get("step", 1), int),
+                step=_integer(f"{where}.step", data.get("step", 1), pb.IntParameter, "step"),
             )
         )
     elif kind == "discrete":
@@ -219,7 +273,10 @@ def parameter_to_proto(name: str, data: Any) -> pb.ParameterSpec:
         numbers = [_number(f"{where}.values[{i}]", v) for i, v in enumerate(values)]
         whole = [isinstance(v, int) and not isinstance(v, bool) for v in values]
         if values and all(whole):
-            spec.discrete_parameter.int_values.extend(int(v) for v in values)
+            spec.discrete_parameter.int_values.extend(
+                _integer(f"{where}.values[{i}]", v, pb.DiscreteParameter, "int_values")
+                for i, v in enumerate(values)
+            )
         else:
             spec.discrete_parameter.values.extend(numbers)
         spec.discrete_parameter.SetInParent()
@@ -274,6 +331,7 @@ def fill_settings_message(
             value = _number(f"{where}.{key}", value, int)
             if value < 0:
                 raise SpecError(f"{where}.{key} must be >= 0, got {value}")
+            value = _integer(f"{where}.{key}", value, settings, key)
         setattr(settings, key, value)
     settings.SetInParent()
 
@@ -297,9 +355,9 @@ def _algorithm_to_proto(data: Any) -> pb.Algorithm:
     name = data["name"]
     algorithm = pb.Algorithm()
     if data.get("seed") is not None:
-        algorithm.seed = _number("algorithm.seed", data["seed"], int)
+        algorithm.seed = _integer("algorithm.seed", data["seed"], pb.Algorithm, "seed")
     if "suggestion_deadline" in data:
-        seconds = _number("algorithm.suggestion_deadline", data["suggestion_deadline"])
+        seconds = _seconds("algorithm.suggestion_deadline", data["suggestion_deadline"])
         algorithm.suggestion_deadline.CopyFrom(duration(seconds))
     settings = {k: v for k, v in data.items() if k not in ALGORITHM_COMMON_KEYS}
     fill_settings_message(
@@ -339,7 +397,8 @@ def spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
     except (ValueError, TypeError, OverflowError) as exc:  # protobuf's range checks, unhashables
         if isinstance(exc, SpecError):
             raise
-        raise SpecError(f"a value is out of range or of the wrong type: {exc}") from None
+        # Every field is range-checked above with its name; this is the last resort.
+        raise SpecError(f"a value its field cannot hold: {exc}") from None
 
 
 def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
@@ -361,13 +420,13 @@ def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
         constraints=_constraints_to_proto(spec.get("constraints")),
         algorithm=_algorithm_to_proto(spec.get("algorithm", "random")),
         parameters=[parameter_to_proto(name, p) for name, p in parameters.items()],
-        max_trials=_number("max_trials", spec.get("max_trials", 0), int),
-        max_retries=_number("max_retries", spec.get("max_retries", 0), int),
+        max_trials=_integer("max_trials", spec.get("max_trials", 0), pb.StudySpec, "max_trials"),
+        max_retries=_integer(
+            "max_retries", spec.get("max_retries", 0), pb.StudySpec, "max_retries"
+        ),
     )
-    if message.max_trials < 0 or message.max_retries < 0:
-        raise SpecError("max_trials and max_retries must be >= 0")
     if "lease_seconds" in spec:
-        message.lease_duration.CopyFrom(duration(_number("lease_seconds", spec["lease_seconds"])))
+        message.lease_duration.CopyFrom(duration(_seconds("lease_seconds", spec["lease_seconds"])))
     if spec.get("early_stopping") is not None:
         message.early_stopping.CopyFrom(_early_stopping_to_proto(spec["early_stopping"]))
     return str(spec["name"]), message
