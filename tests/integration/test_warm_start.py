@@ -156,7 +156,7 @@ def test_warm_start_refuses_another_objective_and_a_missing_study(client: Client
     client.create_study(
         {**simple_spec("accuracy-study"), "objective": {"metric": "acc", "goal": "maximize"}}
     )
-    with pytest.raises(InvalidArgumentError, match="objectives differ"):
+    with pytest.raises(InvalidArgumentError, match="objectives or constraints differ"):
         client.warm_start("accuracy-study", "loss-study")
     with pytest.raises(NotFoundError):
         client.warm_start("loss-study", "no-such-study")
