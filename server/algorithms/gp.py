@@ -51,7 +51,9 @@ N_TOP = 5
 N_PICK = 256  # best-ranked candidates considered for the suggestion
 UNSEEN_TRIES = 32  # random draws looking for an untried configuration in a small space
 MIN_DISTANCE = 5e-3  # in the cube; closer candidates are used only if nothing else is new
-MAX_CUBE_DIMS = 200  # one column per float/int, one per categorical value
+MAX_CUBE_DIMS = 200
+# A multi-metric model refits from a second start only if the first calls this much noise.
+SECOND_START_NOISE = 0.01  # one column per float/int, one per categorical value
 
 NOTE_DEADLINE_BEST = "deadline: best candidate so far"
 NOTE_DEADLINE_RANDOM = "deadline: quasi-random"
@@ -423,7 +425,12 @@ def _fit_metric(
     train = _subset(y, N_TRAIN_MAX, rng)
     X, y = encoder.encode([configs[i] for i in train]), y[train]
     fit_rows = _subset(y, N_FIT_MAX, rng)
-    hyper = model.fit(X[fit_rows], y[fit_rows], should_stop=deadline.expired)
+    hyper = model.fit(
+        X[fit_rows],
+        y[fit_rows],
+        should_stop=deadline.expired,
+        second_start_noise=SECOND_START_NOISE,
+    )
     return _Metric(X, y, hyper, threshold)
 
 
