@@ -74,8 +74,8 @@ def constrained_branin(x: np.ndarray) -> Outcome:
 
 
 MO_PROBLEMS: dict[str, MoProblem] = {
-    "zdt1": MoProblem("zdt1", _unit(6), 2, 0, zdt1, ref=(1.1, 1.1)),
-    "zdt2": MoProblem("zdt2", _unit(6), 2, 0, zdt2, ref=(1.1, 1.1)),
+    "zdt1": MoProblem("zdt1", _unit(6), 2, 0, zdt1, ref=(11.0, 11.0)),
+    "zdt2": MoProblem("zdt2", _unit(6), 2, 0, zdt2, ref=(11.0, 11.0)),
     "dtlz2": MoProblem("dtlz2", _unit(6), 3, 0, dtlz2, ref=(1.1, 1.1, 1.1)),
     "cbranin": MoProblem("cbranin", _unit(2), 1, 1, constrained_branin, optimum=0.397887),
 }
