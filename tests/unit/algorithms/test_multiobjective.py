@@ -297,3 +297,36 @@ def test_genetic_with_constraints_and_its_own_settings_breeds_distinct_children(
         NO_DEADLINE,
     )
     assert len({tuple(sorted(s.params.items())) for s in out}) == 5
+
+
+def test_an_expired_deadline_gives_quasi_random_points_in_a_multi_objective_study(
+    mixed_space: SearchSpace,
+) -> None:
+    from asktell.server.algorithms.base import Deadline
+    from asktell.server.algorithms.gp import NOTE_DEADLINE_RANDOM
+
+    history = _mo_history(mixed_space, 20, 2, 1, seed=4)
+    info = ALGORITHMS["gp"]
+    expired = Deadline(at=0.0, clock=lambda: 1.0)
+    out = info.suggest(
+        mixed_space, history, 3, np.random.default_rng(0), info.settings_type(), expired
+    )
+    assert [s.note for s in out] == [NOTE_DEADLINE_RANDOM] * 3
+    assert all(mixed_space.validate(s.params) == s.params for s in out)
+
+
+def test_a_deadline_during_the_fits_still_gives_valid_new_points(
+    mixed_space: SearchSpace,
+) -> None:
+    from asktell.server.algorithms.base import Deadline
+
+    history = _mo_history(mixed_space, 30, 3, 2, seed=6)
+    polls = iter(range(10**6))
+    deadline = Deadline(at=40.0, clock=lambda: float(next(polls)))  # expires after 40 polls
+    info = ALGORITHMS["gp"]
+    out = info.suggest(
+        mixed_space, history, 2, np.random.default_rng(0), info.settings_type(), deadline
+    )
+    known = [o.params for o in history.completed]
+    assert len(out) == 2 and all(s.params not in known for s in out)
+    assert all(s.note for s in out)  # each says the deadline cut it short
