@@ -15,6 +15,12 @@ a generation:
 - in a conditional space crossover and mutation touch only the genes active in the child;
   a gene that a changed parent value activates is inherited from the parent that has it
   (or drawn from its prior), one it deactivates is dropped;
+- in a study with several objectives or with constraints (NSGA-II, Deb et al. 2002) the
+  parent pool is instead the best `population_size` of all completed trials (parents and
+  children together: elitism over the combined population) under constraint-domination
+  (feasible before infeasible, infeasible by total violation, feasible by non-dominated
+  front), each front ordered by crowding distance; a tournament picks the entrant
+  ranked first in that order, so fronts first and, within one, the least crowded;
 - a child that repeats a known configuration (completed, pruned, pending, failed, or
   produced in this call) is bred again, a bounded number of times, then replaced by a
   quasi-random point.
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from asktell.server.algorithms import _pareto
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
@@ -116,6 +123,20 @@ def parent_pool(history: History, elite_count: int, population_size: int) -> lis
     elites = [int(i) for i in np.argsort(values, kind="stable")[:elite_count]]
     recent = [i for i in range(len(values) - 1, -1, -1) if i not in elites]
     return elites + recent[: population_size - len(elites)]
+
+
+def is_multi(history: History) -> bool:
+    """Whether the study has several objectives or constraints (the NSGA-II ranking)."""
+    return history.n_objectives > 1 or history.n_constraints > 0
+
+
+def pareto_pool(history: History, population_size: int) -> list[int]:
+    """Indices into `history.completed` of the parents of a multi-objective or constrained
+    study, best first: the first `population_size` of the constraint-domination order
+    (front, then crowding distance) of every completed trial."""
+    F = _pareto.objectives_of(history.completed)
+    v = _pareto.violation_of(history.completed)
+    return [int(i) for i in _pareto.order(F, v)[:population_size]]
 
 
 def _ranks(values: list[float]) -> np.ndarray:
@@ -259,10 +280,20 @@ def suggest(
 
     n_completed = len(history.completed)
     evolving = n_completed >= max(2, cfg.population_size // 2)
-    pool = parent_pool(history, cfg.elite_count, cfg.population_size) if evolving else []
+    multi = is_multi(history)
+    pool: list[int] = []
+    if evolving:
+        pool = (
+            pareto_pool(history, cfg.population_size)
+            if multi
+            else parent_pool(history, cfg.elite_count, cfg.population_size)
+        )
     pool_configs = [history.completed[i].params for i in pool]
     X_pool = encoder.encode(pool_configs) if pool else None
-    fitness = _ranks([history.completed[i].value for i in pool])
+    if multi:  # the pool is in crowded-comparison order: a position is a rank
+        fitness = np.arange(1, len(pool) + 1, dtype=float)
+    else:
+        fitness = _ranks([history.completed[i].value for i in pool])
     while len(out) < n:
         position = history.n_suggested + len(out)
         if X_pool is None or position < cfg.population_size:

@@ -27,13 +27,14 @@ The maths lives in `_gp/` on arrays only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from asktell.server.algorithms._gp import acquisition, model, optimize
+from asktell.server.algorithms import _pareto
+from asktell.server.algorithms._gp import acquisition, model, multi, optimize
 from asktell.server.algorithms._gp.warp import median, warp
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
@@ -50,7 +51,9 @@ N_TOP = 5
 N_PICK = 256  # best-ranked candidates considered for the suggestion
 UNSEEN_TRIES = 32  # random draws looking for an untried configuration in a small space
 MIN_DISTANCE = 5e-3  # in the cube; closer candidates are used only if nothing else is new
-MAX_CUBE_DIMS = 200  # one column per float/int, one per categorical value
+MAX_CUBE_DIMS = 200
+# A multi-metric model refits from a second start only if the first calls this much noise.
+SECOND_START_NOISE = 0.01  # one column per float/int, one per categorical value
 
 NOTE_DEADLINE_BEST = "deadline: best candidate so far"
 NOTE_DEADLINE_RANDOM = "deadline: quasi-random"
@@ -233,6 +236,9 @@ def suggest(
         return out
     if deadline.expired():
         return fill_quasi_random(NOTE_DEADLINE_RANDOM)
+    if history.n_objectives > 1 or history.n_constraints > 0:
+        _suggest_multi(space, history, n, rng, deadline, encoder, seen, out, quasi_random)
+        return out
 
     # Model: warp on every observation, fit on a subset, condition on at most N_TRAIN_MAX.
     y_all = warp(values)
@@ -338,6 +344,222 @@ def _pick(
         if far[i]:
             return configs[i]
     return configs[unseen[0]] if unseen else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Metric:
+    """One GP of a multi-objective or constrained study: its observations and threshold.
+
+    `threshold` is None for an objective; for a constraint, the (standardised) value at
+    or below which the constraint holds.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    hyper: model.Hyperparameters
+    threshold: float | None = None
+
+
+def _objective_data(history: History) -> tuple[list[tuple[list[Params], np.ndarray]], np.ndarray]:
+    """Per objective, the configurations and warped values its model learns from, and W
+    (n_completed, m): each completed trial's warped objectives (NaN where not finite).
+
+    The first objective takes pruned trials in as the single-objective model does (last
+    value or the median, whichever is worse); the others know nothing of pruned trials."""
+    completed = history.completed
+    F = _pareto.objectives_of(completed)
+    F = np.where(np.isinf(F), np.nan, F)
+    W = np.full(F.shape, np.nan)
+    data: list[tuple[list[Params], np.ndarray]] = []
+    for j in range(F.shape[1]):
+        configs = [o.params for o in completed]
+        raw = list(F[:, j])
+        if j == 0:
+            finite = F[np.isfinite(F[:, 0]), 0]
+            floor = median(finite) if len(finite) else -math.inf
+            configs += [o.params for o in history.pruned]
+            raw += [max(o.value, floor) for o in history.pruned]
+        y_raw = np.array(raw, dtype=float)
+        keep = np.isfinite(y_raw)
+        y = warp(y_raw[keep])
+        kept_completed = keep[: len(completed)]
+        W[kept_completed, j] = y[: int(kept_completed.sum())]
+        data.append(([c for c, k in zip(configs, keep, strict=True) if k], y))
+    return data, W
+
+
+def _constraint_data(history: History, j: int) -> tuple[list[Params], np.ndarray, float] | None:
+    """The configurations, modelled values and threshold of constraint j, or None while no
+    trial violated it (it then does not limit the acquisition).
+
+    A violation v > 0 is modelled as log(1 + v / s) (s: the median violation), a satisfied
+    constraint as minus the smallest of those (as far inside as the nearest violation is
+    outside), then standardised: the constraint holds where the model is below the
+    standardised 0."""
+    configs, values = [], []
+    for o in history.completed:
+        if j < len(o.violations) and math.isfinite(o.violations[j]):
+            configs.append(o.params)
+            values.append(max(float(o.violations[j]), 0.0))
+    v = np.array(values, dtype=float)
+    bad = v > 0
+    if not bad.any():
+        return None
+    s = float(median(v[bad]))
+    t = np.zeros_like(v)
+    t[bad] = np.log1p(v[bad] / s)
+    t[~bad] = -float(t[bad].min())
+    centre, scale = float(np.mean(t)), float(np.std(t))
+    scale = scale if scale > 1e-12 else 1.0
+    return configs, (t - centre) / scale, -centre / scale
+
+
+def _fit_metric(
+    encoder: Encoder,
+    configs: list[Params],
+    y: np.ndarray,
+    rng: np.random.Generator,
+    deadline: Deadline,
+    threshold: float | None = None,
+) -> _Metric:
+    train = _subset(y, N_TRAIN_MAX, rng)
+    X, y = encoder.encode([configs[i] for i in train]), y[train]
+    fit_rows = _subset(y, N_FIT_MAX, rng)
+    hyper = model.fit(
+        X[fit_rows],
+        y[fit_rows],
+        should_stop=deadline.expired,
+        second_start_noise=SECOND_START_NOISE,
+    )
+    return _Metric(X, y, hyper, threshold)
+
+
+def _suggest_multi(
+    space: SearchSpace,
+    history: History,
+    n: int,
+    rng: np.random.Generator,
+    deadline: Deadline,
+    encoder: Encoder,
+    seen: Seen,
+    out: list[Suggestion],
+    quasi_random: Callable[[], Params],
+) -> None:
+    """Fills `out` up to n for a study with several objectives or with constraints.
+
+    One GP per objective and per constraint; the acquisition is log EHVI of the feasible
+    Pareto front (exact, `_gp/multi.py`) plus the log probability of feasibility (product
+    over constraints); before any trial is feasible, the probability of feasibility alone.
+    Pending trials and this call's suggestions are constant liars in every model.
+    """
+
+    def add(config: Params, note: str = "") -> None:
+        seen.add(config)
+        out.append(Suggestion(dict(config), note))
+
+    def fill(note: str) -> None:
+        while len(out) < n:
+            add(quasi_random(), note)
+
+    objective_data, W = _objective_data(history)
+    objectives = [
+        _fit_metric(encoder, configs, y, rng, deadline) for configs, y in objective_data if len(y)
+    ]
+    constraints: list[_Metric] = []
+    for j in range(history.n_constraints):
+        found = _constraint_data(history, j)
+        if found is not None:
+            constraints.append(_fit_metric(encoder, found[0], found[1], rng, deadline, found[2]))
+    if deadline.expired() or len(objectives) < W.shape[1]:
+        fill(NOTE_DEADLINE_RANDOM if deadline.expired() else NOTE_NO_NEW)
+        return
+
+    violation = _pareto.violation_of(history.completed)
+    usable = np.isfinite(W).all(axis=1)
+    feasible_rows = np.flatnonzero(usable & (violation <= 0))
+    front_rows = feasible_rows[_pareto.pareto_mask(W[feasible_rows])]
+    if len(front_rows):
+        ref = multi.reference_point(W[usable])
+        lower, upper = multi.decomposition(W[front_rows], ref, rng)
+        top = front_rows
+        if len(top) > N_TOP:
+            top = np.sort(rng.choice(front_rows, size=N_TOP, replace=False))
+    else:  # nothing feasible yet: search around the least violating trials
+        lower = upper = np.zeros((0, W.shape[1]))
+        top = np.argsort(violation, kind="stable")[:N_TOP]
+    X_top = encoder.encode([history.completed[i].params for i in top])
+    candidates = _candidates(encoder, X_top, rng)
+    thresholds = np.array([c.threshold for c in constraints], dtype=float)
+    blocks = [encoder.columns[p.name] for p in space.params if isinstance(p, CategoricalParam)]
+    unknown: list[Params] = list(history.pending)
+    branches = _branches(encoder, candidates) if space.conditional else []
+    tried = [o.params for o in history.completed + history.pruned] + list(history.failed)
+    while len(out) < n:
+        if deadline.expired():
+            fill(NOTE_DEADLINE_RANDOM)
+            return
+        trains = [_train_set(encoder, o.X, o.y, unknown, history.failed) for o in objectives]
+        objective_posts = [
+            model.Posterior.condition(X, y, o.hyper)
+            for (X, y), o in zip(trains, objectives, strict=True)
+        ]
+        constraint_posts = [
+            model.Posterior.condition(*_train_set(encoder, c.X, c.y, unknown, []), c.hyper)
+            for c in constraints
+        ]
+        region = (lower, upper) if len(front_rows) else None
+        acq = _multi_acquisition(objective_posts, constraint_posts, thresholds, region)
+        branch = _underexplored(branches, tried + unknown)
+        in_branch = np.array([i < N_CANDIDATES and b == branch for i, b in enumerate(branches)])
+        ranked, _, finished = optimize.maximize(
+            acq,
+            candidates if branch is None else candidates[in_branch],
+            n_local=5 if branch is None else 0,
+            continuous=~encoder.is_categorical,
+            blocks=blocks,
+            snap=lambda X: _snap(encoder, X),
+            should_stop=deadline.expired,
+            active=(lambda x: encoder.active_columns(x)[0]) if space.conditional else None,
+        )
+        X_known = trains[0][0]
+        config = _pick(encoder, ranked, X_known, seen, branch)
+        if config is None and branch is not None:
+            config = _pick(encoder, ranked, X_known, seen)
+        if config is None:
+            add(quasi_random(), NOTE_NO_NEW)
+        else:
+            add(config, "" if finished else NOTE_DEADLINE_BEST)
+        unknown.append(out[-1].params)
+
+
+def _multi_acquisition(
+    objectives: list[model.Posterior],
+    constraints: list[model.Posterior],
+    thresholds: np.ndarray,
+    region: tuple[np.ndarray, np.ndarray] | None,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Z (c, d) -> log EHVI over the boxes of `region` (none: no feasible front yet) plus
+    the log probability that every constraint model is below its threshold."""
+
+    def acquire(Z: np.ndarray) -> np.ndarray:
+        value = np.zeros(len(Z))
+        if constraints:
+            mu, sd = _predict(constraints, Z)
+            value += multi.log_feasibility(mu, sd, thresholds)
+        if region is not None:
+            mu, sd = _predict(objectives, Z)
+            value += multi.log_ehvi(mu, sd, *region)
+        return value
+
+    return acquire
+
+
+def _predict(posteriors: list[model.Posterior], Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and standard deviations (c, k) of k independent posteriors at Z (c, d)."""
+    moments = [p.predict(Z) for p in posteriors]
+    mu = np.column_stack([m for m, _ in moments])
+    sd = np.sqrt(np.column_stack([v for _, v in moments]))
+    return mu, sd
 
 
 GP = AlgorithmInfo(

@@ -138,10 +138,15 @@ def fit(
     *,
     n_max_iter: int = 60,
     should_stop: Callable[[], bool] = lambda: False,
+    second_start_noise: float | None = None,
 ) -> Hyperparameters:
     """MAP hyperparameters for (X, y) by L-BFGS-B from two starts (smooth and wiggly).
 
-    `should_stop` is polled between iterations; the best point so far is returned.
+    `should_stop` is polled between iterations; the best point so far is returned. With
+    `second_start_noise`, the wiggly start runs only when the smooth one ends with a noise
+    variance above that fraction of the signal variance (the failure it guards against:
+    everything called noise); the multi-metric models use it to fit several models in
+    about the time of two.
     """
     d = X.shape[1]
     ls_prior = lengthscale_prior(d)
@@ -173,4 +178,8 @@ def fit(
         )
         if result.fun < best_value:
             best_theta, best_value = result.x, float(result.fun)
+        if second_start_noise is not None:
+            fitted = Hyperparameters.from_theta(np.asarray(best_theta))
+            if fitted.noise <= second_start_noise * fitted.s2:
+                break
     return Hyperparameters.from_theta(np.asarray(best_theta))

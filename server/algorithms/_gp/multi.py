@@ -1,0 +1,124 @@
+"""Multi-objective and constrained acquisition: log expected hypervolume improvement (EHVI)
+times the probability of feasibility, on one independent GP per metric.
+
+Notation (shapes in brackets), every objective lower is better:
+    P      (k, m)  the current Pareto front (feasible, non-dominated observed values)
+    ref    (m,)    the hypervolume reference point, worse than every front point
+    lower, upper (B, m)  boxes whose union is the non-dominated region
+                   {z <= ref : no p in P with p <= z}; lower may be -inf
+    mu, sd (c, m)  posterior mean and standard deviation of each objective at c points
+
+Because the objectives' posteriors are independent and the hypervolume a point y adds is
+the volume of {z in the non-dominated region : y <= z}, its expectation is exact:
+
+    EHVI = sum_boxes prod_j integral_{l_j}^{u_j} Phi((z - mu_j) / sd_j) dz
+         = sum_boxes prod_j sd_j (psi((u_j - mu_j) / sd_j) - psi((l_j - mu_j) / sd_j))
+
+with psi(t) = phi(t) + t Phi(t) (the `h` of expected improvement, psi' = Phi). With one
+objective the only box is (-inf, best) and this is expected improvement itself. It is
+computed in log space (log-sum-exp over boxes) so that it stays finite and informative
+where the improvement underflows, as log EI does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from asktell.server.algorithms._gp.acquisition import _log1mexp, log_h
+
+MAX_BOXES = 4096  # a larger decomposition (4+ objectives, big fronts) uses a thinned front
+
+
+def _nondominated(P: np.ndarray) -> np.ndarray:
+    """The rows of P (k, m) that no other row weakly dominates (duplicates kept once)."""
+    if len(P) <= 1:
+        return P
+    P = np.unique(P, axis=0)
+    le = np.asarray((P[:, None, :] <= P[None, :, :]).all(axis=2))
+    np.fill_diagonal(le, False)
+    return P[~le.any(axis=0)]
+
+
+def boxes(P: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lower, upper (B, m): disjoint boxes covering the region below `ref` that no point of
+    P weakly dominates, by slicing along the last objective (O(k^(m-1)) boxes)."""
+    m = len(ref)
+    P = _nondominated(P[(ref > P).all(axis=1)]) if len(P) else P.reshape(0, m)
+    if m == 1:
+        top = min(float(P.min()), float(ref[0])) if len(P) else float(ref[0])
+        return np.array([[-np.inf]]), np.array([[top]])
+    lows, highs = [], []
+    cuts = np.unique(P[:, -1]) if len(P) else np.zeros(0)
+    edges = np.concatenate([[-np.inf], cuts, [ref[-1]]])
+    for i in range(len(edges) - 1):
+        a, b = edges[i], edges[i + 1]
+        if not a < b:
+            continue
+        active = P[P[:, -1] <= a][:, :-1] if i > 0 else np.zeros((0, m - 1))
+        lo, hi = boxes(active, ref[:-1])
+        lows.append(np.column_stack([lo, np.full(len(lo), a)]))
+        highs.append(np.column_stack([hi, np.full(len(hi), b)]))
+    lower, upper = np.vstack(lows), np.vstack(highs)
+    keep = (upper > lower).all(axis=1)
+    return lower[keep], upper[keep]
+
+
+def thin(P: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """At most n_max rows of P, drawn without replacement (the front for a bounded box count)."""
+    if len(P) <= n_max:
+        return P
+    return P[np.sort(rng.choice(len(P), size=n_max, replace=False))]
+
+
+def decomposition(
+    P: np.ndarray, ref: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`boxes(P, ref)`, from a thinned front when the full one would exceed MAX_BOXES."""
+    P = _nondominated(P[(ref > P).all(axis=1)]) if len(P) else P
+    m = len(ref)
+    if m >= 3:
+        n_max = max(2, int(MAX_BOXES ** (1.0 / (m - 1))))
+        P = thin(P, n_max, rng)
+    return boxes(P, ref)
+
+
+def log_ehvi(mu: np.ndarray, sd: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """log EHVI (c,) of points with independent Gaussian objectives mu, sd (c, m)."""
+    mu3, sd3 = mu[:, None, :], sd[:, None, :]  # (c, 1, m) against boxes (1, B, m)
+    log_upper = log_h((upper[None, :, :] - mu3) / sd3)
+    finite = np.isfinite(lower)[None, :, :] & np.ones_like(log_upper, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_lower = log_h(np.where(finite, (lower[None, :, :] - mu3) / sd3, 0.0))
+        gap = np.where(finite, _log1mexp(np.minimum(log_lower - log_upper, -1e-300)), 0.0)
+    terms = (log_upper + gap + np.log(sd3)).sum(axis=2)  # (c, B)
+    return np.asarray(special.logsumexp(terms, axis=1))
+
+
+def log_feasibility(mu: np.ndarray, sd: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """log P(every constraint model's value <= its threshold) (c,), for mu, sd (c, q)."""
+    if mu.shape[1] == 0:
+        return np.zeros(len(mu))
+    return np.asarray(special.log_ndtr((thresholds[None, :] - mu) / sd).sum(axis=1))
+
+
+def reference_point(Y: np.ndarray) -> np.ndarray:
+    """ref (m,): a tenth of each objective's observed range beyond its worst value in Y (n, m)."""
+    worst, best = Y.max(axis=0), Y.min(axis=0)
+    extent = worst - best
+    return np.asarray(worst + np.where(extent > 0, 0.1 * extent, 1.0))
+
+
+def hypervolume(P: np.ndarray, ref: np.ndarray) -> float:
+    """The volume (minimisation) that P (k, m) dominates below `ref`, from the box
+    decomposition of a box bounded below by P's ideal point (for checks and tests)."""
+    P = P[(ref > P).all(axis=1)]
+    if not len(P):
+        return 0.0
+    ideal = P.min(axis=0)
+    lower, upper = boxes(P, ref)
+    lower = np.maximum(lower, ideal)
+    free = float(np.prod(np.maximum(upper - lower, 0.0), axis=1).sum())
+    return float(math.prod(ref - ideal)) - free
