@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from asktell.server.algorithms import _pareto
+import asktell.server.algorithms._pareto as _pareto
 from asktell.server.algorithms._gp import acquisition, model, multi, optimize
 from asktell.server.algorithms._gp.warp import median, warp
 from asktell.server.algorithms._seen import Seen

@@ -24,7 +24,7 @@ from asktell.v1 import service_pb2 as pb
 from asktell.v1 import service_pb2_grpc
 from tests.certs import issue, make_ca
 from tests.conftest import REPO, ServerProcess, simple_spec
-from tests.services import free_port
+from tests.services import free_port, wait_until
 
 SERVICE = "/asktell.v1.AsktellService/"
 METHODS = [m.name for m in pb.DESCRIPTOR.services_by_name["AsktellService"].methods]
@@ -140,13 +140,19 @@ def test_garbage_bytes_are_invalid_argument_on_every_method_and_counted(
             call(b"\xff\xff\xff", timeout=10)
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method
         assert "do not parse" in (raised.value.details() or ""), method
-    with urllib.request.urlopen(f"http://{server_process.metrics_address}/metrics") as page:
-        text = page.read().decode()
-    for method in METHODS:
-        assert (
-            f'grpc_server_handled_total{{grpc_code="INVALID_ARGUMENT",grpc_method="{method}",'
-            'grpc_service="asktell.v1.AsktellService",grpc_type="unary"} 1.0'
-        ) in text, method
+    counted = [
+        f'grpc_server_handled_total{{grpc_code="INVALID_ARGUMENT",grpc_method="{method}",'
+        'grpc_service="asktell.v1.AsktellService",grpc_type="unary"} 1.0'
+        for method in METHODS
+    ]
+
+    def all_counted() -> bool:
+        # The count lands as the call ends, which may be just after the caller has its answer.
+        with urllib.request.urlopen(f"http://{server_process.metrics_address}/metrics") as page:
+            text = page.read().decode()
+        return all(line in text for line in counted)
+
+    wait_until(all_counted, timeout=10)
     log = server_process.log_path.read_text()
     assert "Traceback" not in log and "Exception deserializing" not in log
     assert log.count("answered INVALID_ARGUMENT") == len(METHODS)  # one line each
