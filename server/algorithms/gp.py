@@ -265,16 +265,8 @@ def suggest(
         branch = _underexplored(branches, tried + unknown)
         # An under-explored branch gets the best of its space-filling candidates, unrefined:
         # with little data there, refinement runs to the corners where the variance is.
-        in_branch = np.array([i < N_CANDIDATES and b == branch for i, b in enumerate(branches)])
-        ranked, _, finished = optimize.maximize(
-            acq,
-            candidates if branch is None else candidates[in_branch],
-            n_local=5 if branch is None else 0,
-            continuous=~encoder.is_categorical,
-            blocks=blocks,
-            snap=lambda X: _snap(encoder, X),
-            should_stop=deadline.expired,
-            active=(lambda x: encoder.active_columns(x)[0]) if space.conditional else None,
+        ranked, finished = _maximize(
+            acq, encoder, candidates, branches, branch, blocks, deadline, space.conditional
         )
         config = _pick(encoder, ranked, X_train, seen, branch)
         if config is None and branch is not None:
@@ -510,16 +502,8 @@ def _suggest_multi(
         region = (lower, upper) if len(front_rows) else None
         acq = _multi_acquisition(objective_posts, constraint_posts, thresholds, region)
         branch = _underexplored(branches, tried + unknown)
-        in_branch = np.array([i < N_CANDIDATES and b == branch for i, b in enumerate(branches)])
-        ranked, _, finished = optimize.maximize(
-            acq,
-            candidates if branch is None else candidates[in_branch],
-            n_local=5 if branch is None else 0,
-            continuous=~encoder.is_categorical,
-            blocks=blocks,
-            snap=lambda X: _snap(encoder, X),
-            should_stop=deadline.expired,
-            active=(lambda x: encoder.active_columns(x)[0]) if space.conditional else None,
+        ranked, finished = _maximize(
+            acq, encoder, candidates, branches, branch, blocks, deadline, space.conditional
         )
         X_known = trains[0][0]
         config = _pick(encoder, ranked, X_known, seen, branch)
@@ -569,3 +553,32 @@ GP = AlgorithmInfo(
     needs_history=True,
     check_space=check_space,
 )
+
+
+def _maximize(
+    acq: Any,
+    encoder: Encoder,
+    candidates: np.ndarray,
+    branches: list[Any],
+    branch: Any,
+    blocks: Any,
+    deadline: Deadline,
+    conditional: bool,
+) -> tuple[np.ndarray, bool]:
+    """The acquisition's best candidates, ranked, and whether the search finished.
+
+    An under-explored branch (not None) gets the best of its space-filling candidates,
+    unrefined; otherwise every candidate is a start and the best are refined locally.
+    """
+    in_branch = np.array([i < N_CANDIDATES and b == branch for i, b in enumerate(branches)])
+    ranked, _, finished = optimize.maximize(
+        acq,
+        candidates if branch is None else candidates[in_branch],
+        n_local=5 if branch is None else 0,
+        continuous=~encoder.is_categorical,
+        blocks=blocks,
+        snap=lambda X: _snap(encoder, X),
+        should_stop=deadline.expired,
+        active=(lambda x: encoder.active_columns(x)[0]) if conditional else None,
+    )
+    return ranked, finished
