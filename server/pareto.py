@@ -24,6 +24,8 @@ from numpy.typing import NDArray
 
 from asktell.server.domain import Goal, StudySpec
 
+_CHUNK = 512  # rows of the dominance matrix built at once: memory O(_CHUNK * n)
+
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """Whether `a` Pareto-dominates `b` (lower is better): no worse anywhere, better somewhere."""
@@ -55,19 +57,78 @@ def first_front(points: NDArray[np.float64]) -> list[int]:
     return sorted(kept)
 
 
-def crowding_distance(points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """NSGA-II's crowding distance of each row of one front (infinite at the extremes)."""
-    n, m = points.shape
+def dominance(F: NDArray[np.float64], G: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """D (a, b): whether row i of F Pareto-dominates row j of G (lower is better)."""
+    le = (F[:, None, :] <= G[None, :, :]).all(axis=2)
+    lt = (F[:, None, :] < G[None, :, :]).any(axis=2)
+    return np.asarray(le & lt)
+
+
+def fronts(F: NDArray[np.float64], v: NDArray[np.float64] | None = None) -> NDArray[np.int_]:
+    """Front index (n,) of each row under constraint-domination, 0 for the best front.
+
+    `v` (n,) is each row's total constraint violation (0 when feasible). Feasible rows
+    are sorted into Pareto fronts first; infeasible rows follow, one front per
+    distinct total violation, smallest first (Deb 2000). O(n^2 m) time, O(n) memory
+    per chunk of rows.
+    """
+    n = len(F)
+    rank = np.zeros(n, dtype=int)
+    if n == 0:
+        return rank
+    feasible = np.ones(n, dtype=bool) if v is None else v <= 0
+    idx = np.flatnonzero(feasible)
+    n_feasible_fronts = 0
+    if len(idx):
+        Ff = F[idx]
+        count = np.zeros(len(idx), dtype=int)  # how many rows dominate each row
+        for start in range(0, len(idx), _CHUNK):
+            count += dominance(Ff[start : start + _CHUNK], Ff).sum(axis=0)
+        remaining = np.ones(len(idx), dtype=bool)
+        level = 0
+        while remaining.any():
+            current = remaining & (count == 0)
+            rank[idx[current]] = level
+            remaining &= ~current
+            members = np.flatnonzero(current)
+            for start in range(0, len(members), _CHUNK):
+                count -= dominance(Ff[members[start : start + _CHUNK]], Ff).sum(axis=0)
+            level += 1
+        n_feasible_fronts = level
+    if v is not None and (~feasible).any():
+        bad = np.flatnonzero(~feasible)
+        _, inverse = np.unique(v[bad], return_inverse=True)
+        rank[bad] = n_feasible_fronts + inverse
+    return rank
+
+
+def pareto_mask(F: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Whether each row (n,) of F is non-dominated."""
+    mask = np.zeros(len(F), dtype=bool)
+    mask[first_front(F)] = True
+    return mask
+
+
+def crowding(F: NDArray[np.float64]) -> NDArray[np.float64]:
+    """NSGA-II's crowding distance (n,) of each row of one front: infinite at each
+    objective's extremes, otherwise the sum over objectives of the gap between the two
+    neighbours divided by the objective's finite extent."""
+    n, m = F.shape
     distance = np.zeros(n)
     if n <= 2:
         return np.full(n, np.inf)
     for j in range(m):
-        order = np.argsort(points[:, j], kind="stable")
-        low, high = points[order[0], j], points[order[-1], j]
+        column = F[:, j]
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
         distance[order[0]] = distance[order[-1]] = np.inf
-        if high > low:
-            gaps = (points[order[2:], j] - points[order[:-2], j]) / (high - low)
-            distance[order[1:-1]] += gaps
+        finite = ordered[np.isfinite(ordered)]
+        extent = float(finite[-1] - finite[0]) if len(finite) >= 2 else 0.0
+        if extent <= 0.0 or not np.isfinite(extent):
+            continue
+        with np.errstate(invalid="ignore"):
+            gaps = (ordered[2:] - ordered[:-2]) / extent
+        distance[order[1:-1]] += np.where(np.isfinite(gaps), gaps, 0.0)
     return distance
 
 
@@ -104,7 +165,7 @@ def best_order(
     remaining = [int(i) for i in feasible]
     while remaining and len(out) < limit:
         front = [remaining[k] for k in first_front(points[remaining])]
-        distance = crowding_distance(points[front])
+        distance = crowding(points[front])
         ranked = sorted(
             range(len(front)),
             key=lambda k: (-distance[k], points[front[k], 0], numbers[front[k]]),
