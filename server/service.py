@@ -48,7 +48,9 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         self, request: pb.ListStudiesRequest, context: CallContext
     ) -> pb.ListStudiesResponse:
         after = convert.decode_page_token(request.page_token, str)
-        views, next_after = studies.list_studies(self._store, str(after), request.page_size)
+        views, next_after = studies.list_studies(
+            self._store, str(after), request.page_size, self._clock()
+        )
         return pb.ListStudiesResponse(
             studies=[convert.study_view_message(v) for v in views],
             next_page_token=convert.encode_page_token(next_after),

@@ -284,6 +284,21 @@ class SqlTx:
         # and a scan of the whole study instead of the (study, state, lease_deadline) index.
         return sorted(self._trials(study_id, rows, measurements=False), key=lambda t: t.number)
 
+    def studies_with_expired_leases(self, study_ids: Sequence[str], now: float) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(study_ids), 400):  # placeholders: see trial_counts_of
+            chunk = study_ids[start : start + 400]
+            marks = ", ".join("?" for _ in chunk)
+            found += [
+                str(study)
+                for (study,) in self._all(
+                    f"SELECT DISTINCT study FROM trials WHERE study IN ({marks}) "
+                    "AND state = 'RUNNING' AND lease_deadline < ?",
+                    (*chunk, now),
+                )
+            ]
+        return sorted(found)
+
     def best_trials(self, study_id: str, minimize: bool, limit: int) -> list[Trial]:
         order = "ASC" if minimize else "DESC"
         rows = self._all(

@@ -188,10 +188,19 @@ def get_study(store: Store, study_id: str, now: float) -> StudyView:
 
 
 def list_studies(
-    store: Store, after: str, requested_page_size: int
+    store: Store, after: str, requested_page_size: int, now: float
 ) -> tuple[list[StudyView], str | None]:
-    """A page of studies ordered by id, and the id to continue after (None on the last page)."""
+    """A page of studies ordered by id, and the id to continue after (None on the last page).
+
+    Expired leases of the page's studies are failed first, as GetStudy does, so the
+    counts show no trial RUNNING past its deadline.
+    """
     limit = page_size(requested_page_size)
+    with store.read() as tx:
+        ids = [s.id for s in tx.list_studies(after, limit)]
+        stale = tx.studies_with_expired_leases(ids, now)
+    for study_id in stale:
+        reap_before_read(store, study_id, now)
     with store.read() as tx:
         studies = tx.list_studies(after, limit + 1)
         page = studies[:limit]

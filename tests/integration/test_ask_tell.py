@@ -262,6 +262,21 @@ def test_lease_expiry_fails_the_trial_for_any_reader(clocked_server: ClockedServ
             study.trial(trial.number).tell(1.0)
 
 
+def test_list_studies_shows_no_trial_running_past_its_lease(
+    clocked_server: ClockedServer,
+) -> None:
+    with clocked_server.client() as client:
+        study = client.create_study(simple_spec("listed", lease_seconds=1, max_retries=0))
+        client.create_study(simple_spec("untouched"))
+        trial = study.ask(worker_id="doomed")
+        assert trial is not None
+        clocked_server.clock.advance(1.3)
+        listed = {s.id: s.counts for s in client.list_studies()}
+        assert listed["listed"].running == 0 and listed["listed"].failed == 1
+        assert listed["untouched"].running == 0 and listed["untouched"].failed == 0
+        assert "lease expired" in (study.trial(trial.number).reason or "")
+
+
 def test_an_ask_whose_caller_gave_up_writes_nothing(live_server: LiveServer) -> None:
     from asktell.v1 import service_pb2 as pb
 
