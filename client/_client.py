@@ -404,8 +404,10 @@ class Client:
         {"params": {...}, "state": "FAILED", "reason": "out of memory"}, and may
         carry "attrs" ({name: bool, int, float or str}, as in `Trial.tell`) and
         "end_time" (a datetime, an ISO 8601 string or seconds since the epoch;
-        default now). They teach the algorithm and use no suggestion budget. At
-        most 10,000 per call. Not retried automatically (a retry would add twice).
+        default now), "create_time" (likewise; default its end time) and
+        "measurements" ([[step, value], ...], as `Trial.report` would have sent
+        them). They teach the algorithm and use no suggestion budget. At most
+        10,000 per call. Not retried automatically (a retry would add twice).
         """
         items = [_evaluated_trial(i, item) for i, item in enumerate(trials)]
         return self._add_trials(study, items)
@@ -420,7 +422,7 @@ class Client:
 
         The study gets the export's spec under the new name, and every finished
         trial (COMPLETE, FAILED, PRUNED) with its params, value, state, reason,
-        attrs and end time, through AddTrials in batches; RUNNING trials are
+        attrs, measurements, start and end times, through AddTrials in batches; RUNNING trials are
         skipped and counted. The trials are numbered anew from 1 in the export's
         order, `suggested_by` "added"; they teach the algorithm and use no budget.
 
@@ -809,9 +811,22 @@ def _evaluated_trial(index: int, item: Mapping[str, Any]) -> pb.EvaluatedTrial:
         )
     for metric, number in values.items():
         message.values[str(metric)] = _metric_number(f"{where}.values.{metric}", number)
-    end_time = _export.parse_time(item.get("end_time"), f"{where}.end_time")
-    if end_time is not None:
-        message.end_time.FromDatetime(end_time.astimezone(dt.UTC))
+    for key, stamp in (("end_time", message.end_time), ("create_time", message.create_time)):
+        when = _export.parse_time(item.get(key), f"{where}.{key}")
+        if when is not None:
+            stamp.FromDatetime(when.astimezone(dt.UTC))
+    for i, pair in enumerate(item.get("measurements") or ()):
+        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+            raise InvalidArgumentError(
+                f"INVALID_ARGUMENT: {where}.measurements[{i}] must be [step, value]"
+            )
+        step, value = pair
+        if isinstance(step, bool) or not isinstance(step, int | float) or step != int(step):
+            raise InvalidArgumentError(
+                f"INVALID_ARGUMENT: {where}.measurements[{i}].step must be an integer"
+            )
+        number = _metric_number(f"{where}.measurements[{i}].value", value)
+        message.measurements.add(step=int(step), value=number)
     return message
 
 

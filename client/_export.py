@@ -296,6 +296,8 @@ def import_plan(
                 "reason": trial.get("reason") or "",
                 "attrs": trial.get("attrs") or {},
                 "end_time": trial.get("end_time"),
+                "create_time": trial.get("create_time"),
+                "measurements": trial.get("measurements") or [],
             }
         )
     return {**spec, "name": name}, items, skipped

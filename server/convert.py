@@ -328,6 +328,11 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
         if message.HasField("end_time")
         else None
     )
+    create_time = (
+        timestamp_seconds(message.create_time, f"{field}.create_time")
+        if message.HasField("create_time")
+        else None
+    )
     return EvaluatedTrial(
         params=params(message.params, f"{field}.params"),
         state=state,
@@ -336,6 +341,8 @@ def evaluated_trial(message: service_pb.EvaluatedTrial, index: int) -> Evaluated
         attrs=attrs(message.attrs, f"{field}.attrs"),
         reason=message.reason,
         values=dict(message.values),
+        measurements=[(m.step, m.value) for m in message.measurements],
+        create_time=create_time,
     )
 
 

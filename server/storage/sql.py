@@ -217,6 +217,12 @@ class SqlTx:
                 for t in trials
             ],
         )
+        measured = [(t.study_id, t.number, s, v) for t in trials for s, v in t.measurements]
+        if measured:
+            self._executemany(
+                "INSERT INTO measurements (study, number, step, value) VALUES (?, ?, ?, ?)",
+                measured,
+            )
 
     def update_trial(self, trial: Trial) -> None:
         self._execute(

@@ -64,6 +64,27 @@ class EvaluatedTrial:
     attrs: Attrs = field(default_factory=dict)
     reason: str = ""
     values: Mapping[str, float] = field(default_factory=dict)
+    measurements: Sequence[tuple[int, float]] = ()
+    create_time: float | None = None
+
+
+MAX_ADDED_MEASUREMENTS = 10_000  # per added trial
+
+
+def check_measurements(where: str, measurements: Sequence[tuple[int, float]]) -> None:
+    """Steps >= 0 and distinct, values finite, at most MAX_ADDED_MEASUREMENTS."""
+    if len(measurements) > MAX_ADDED_MEASUREMENTS:
+        raise InvalidArgument(
+            f"{where}: at most {MAX_ADDED_MEASUREMENTS} per trial, got {len(measurements)}"
+        )
+    steps: set[int] = set()
+    for i, (step, value) in enumerate(measurements):
+        if step < 0:
+            raise InvalidArgument(f"{where}[{i}].step must be >= 0, got {step}")
+        if step in steps:
+            raise InvalidArgument(f"{where}[{i}].step: step {step} is given twice")
+        steps.add(step)
+        check_value(f"{where}[{i}].value", value)
 
 
 def check_outcome(
@@ -438,6 +459,11 @@ def _added_trial(study: Study, item: EvaluatedTrial, where: str, number: int, no
     if item.state is TrialState.COMPLETE:
         value, values = complete_values(study.spec, item.value, item.values, f"{where}.")
     check_reason(f"{where}.reason", item.reason)
+    check_measurements(f"{where}.measurements", item.measurements)
+    end_time = item.end_time if item.end_time is not None else now
+    create_time = item.create_time if item.create_time is not None else end_time
+    if create_time > end_time:
+        raise InvalidArgument(f"{where}.create_time: must not be after end_time")
     return Trial(
         study_id=study.id,
         number=number,
@@ -445,11 +471,12 @@ def _added_trial(study: Study, item: EvaluatedTrial, where: str, number: int, no
         params=params,
         value=value,
         values=values,
-        create_time=now,
-        end_time=item.end_time if item.end_time is not None else now,
+        create_time=create_time,
+        end_time=end_time,
         reason=item.reason,
         suggested_by="added",
         attrs=check_attrs(f"{where}.attrs", item.attrs),
+        measurements=tuple(sorted(item.measurements)),
     )
 
 

@@ -590,6 +590,30 @@ CASES: list[tuple[str, Callable[[Any], Any], grpc.StatusCode, str]] = [
         "trials[0].end_time: nanos must be 0 to 999999999",
     ),
     (
+        "a measurement at a negative step",
+        _add_with(measurements=[rpb.Measurement(step=0, value=1.0), rpb.Measurement(step=-1)]),
+        INVALID,
+        "trials[0].measurements[1].step must be >= 0, got -1",
+    ),
+    (
+        "a measurement step given twice",
+        _add_with(measurements=[rpb.Measurement(step=2, value=1.0), rpb.Measurement(step=2)]),
+        INVALID,
+        "trials[0].measurements[1].step: step 2 is given twice",
+    ),
+    (
+        "a NaN measurement",
+        _add_with(measurements=[rpb.Measurement(step=0, value=float("nan"))]),
+        INVALID,
+        "trials[0].measurements[0].value",
+    ),
+    (
+        "create_time after end_time",
+        _add_with(create_time=Timestamp(seconds=20), end_time=Timestamp(seconds=10)),
+        INVALID,
+        "trials[0].create_time: must not be after end_time",
+    ),
+    (
         "lease_duration beyond protobuf's range",
         _create("a", _spec(lease_duration=Duration(seconds=2**62))),
         INVALID,

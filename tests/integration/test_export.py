@@ -47,10 +47,13 @@ TAIL = ["create_time", "end_time", "worker_id", "reason", "suggested_by", "retry
 
 
 def _populate(client: Client) -> Study:
-    """Trials 1-3 COMPLETE (attrs of every type; "tag" an int in one, a str in another),
-    4 FAILED with a reason, 5 PRUNED, 6 RUNNING."""
+    """Trials 1-3 COMPLETE (attrs of every type; "tag" an int in one, a str in another;
+    1 with measurements), 4 FAILED with a reason, 5 PRUNED after a report, 6 RUNNING."""
     study = client.create_study(SPEC)
     trials = study.ask_many(6, worker_id="exporter")
+    for step, value in ((0, 0.9), (1, 0.7), (3, 0.55)):
+        trials[0].report(step, value)
+    trials[4].report(0, 2.5)
     trials[0].tell(0.5, attrs={"model_uri": "s3://m/1", "epochs": 10, "ok": True, "tag": 7})
     trials[1].tell(0.25, attrs={"model_uri": "s3://m/2", "epochs": 12, "ok": False, "loss": 0.1})
     trials[2].tell(1.5, attrs={"tag": "baseline"})
@@ -74,6 +77,9 @@ def _same_trials(imported: list[Trial], original: list[Trial]) -> None:
         }
         assert new.end_time is not None and old.end_time is not None
         assert abs(new.end_time - old.end_time) <= dt.timedelta(microseconds=1)
+        assert new.create_time is not None and old.create_time is not None
+        assert abs(new.create_time - old.create_time) <= dt.timedelta(microseconds=1)
+        assert new.measurements == old.measurements
         assert new.suggested_by == "added"
 
 
@@ -114,6 +120,7 @@ def test_export_json_and_import_round_trip_through_the_cli(
         copy = client.get_study("copy")
         assert copy.info().spec == {**spec, "name": "copy"}
         _same_trials(copy.trials(), original[:5])
+        assert copy.trial(1).measurements == [(0, 0.9), (1, 0.7), (3, 0.55)]
         assert copy.best_trial is not None and copy.best_trial.attrs["epochs"] == 12
 
         # Again into the same name: refused, one line, nothing added.

@@ -281,7 +281,7 @@ class GetBestTrialsResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[_resources_pb2.Trial, _Mapping]]] = ...) -> None: ...
 
 class EvaluatedTrial(_message.Message):
-    __slots__ = ("params", "state", "value", "end_time", "attrs", "reason", "values")
+    __slots__ = ("params", "state", "value", "end_time", "attrs", "reason", "values", "measurements", "create_time")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -310,6 +310,8 @@ class EvaluatedTrial(_message.Message):
     ATTRS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     params: _containers.MessageMap[str, _resources_pb2.ParameterValue]
     state: _resources_pb2.TrialState
     value: float
@@ -317,7 +319,9 @@ class EvaluatedTrial(_message.Message):
     attrs: _containers.MessageMap[str, _resources_pb2.ParameterValue]
     reason: str
     values: _containers.ScalarMap[str, float]
-    def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., reason: _Optional[str] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    measurements: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Measurement]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, params: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., state: _Optional[_Union[_resources_pb2.TrialState, str]] = ..., value: _Optional[float] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attrs: _Optional[_Mapping[str, _resources_pb2.ParameterValue]] = ..., reason: _Optional[str] = ..., values: _Optional[_Mapping[str, float]] = ..., measurements: _Optional[_Iterable[_Union[_resources_pb2.Measurement, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AddTrialsRequest(_message.Message):
     __slots__ = ("study", "trials", "skip_invalid")
