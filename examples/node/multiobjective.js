@@ -10,35 +10,12 @@
 // --summary writes what was told and the front the server returned as JSON.
 'use strict';
 
-const fs = require('node:fs');
 const os = require('node:os');
-const { AsktellClient, AsktellError, status, trialParams } = require('./asktell');
+const { AsktellClient, trialParams } = require('./asktell');
+const { parseArgs, run, writeSummary } = require('./cli');
 
-function usage(message) {
-  if (message) console.error(`error: ${message}`);
-  console.error('usage: node multiobjective.js HOST:PORT [--study ID] [--objectives 2|3] '
-    + '[--trials N] [--summary FILE]');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const args = { address: '', study: 'node-pareto', objectives: 2, trials: 20, summary: '' };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    const next = () => (i + 1 < argv.length ? argv[++i] : usage(`${arg} needs a value`));
-    if (arg === '--study') args.study = next();
-    else if (arg === '--objectives') args.objectives = Number.parseInt(next(), 10);
-    else if (arg === '--trials') args.trials = Number.parseInt(next(), 10);
-    else if (arg === '--summary') args.summary = next();
-    else if (arg === '-h' || arg === '--help') usage();
-    else if (!arg.startsWith('-') && !args.address) args.address = arg;
-    else usage(`unexpected argument ${arg}`);
-  }
-  if (!args.address) usage('give the server address HOST:PORT');
-  if (![2, 3].includes(args.objectives)) usage('--objectives must be 2 or 3');
-  if (!Number.isInteger(args.trials) || args.trials < 1) usage('--trials must be a positive integer');
-  return args;
-}
+const USAGE = 'node multiobjective.js HOST:PORT [--study ID] [--objectives 2|3] '
+  + '[--trials N] [--summary FILE]';
 
 const METRICS = ['f1', 'f2', 'f3'];
 
@@ -76,7 +53,12 @@ function evaluate(params, nObjectives) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const { args, usage } = parseArgs(
+    process.argv.slice(2),
+    { study: 'node-pareto', objectives: 2, trials: 20, summary: '' },
+    USAGE,
+  );
+  if (![2, 3].includes(args.objectives)) usage('--objectives must be 2 or 3');
   const workerId = `node-${os.hostname()}-${process.pid}`;
   const client = new AsktellClient(args.address);
   const told = [];
@@ -101,25 +83,14 @@ async function main() {
     const front = await client.bestTrials(args.study, 0);
     console.log(`pareto front: ${front.length} of ${told.length} trials`);
     for (const trial of front) console.log(`  ${trial.name} ${JSON.stringify(trial.values)}`);
-    if (args.summary) {
-      const summary = {
-        study: study.name,
-        told,
-        front: front.map((t) => ({ name: t.name, values: t.values, value: t.value })),
-      };
-      fs.writeFileSync(args.summary, `${JSON.stringify(summary, null, 2)}\n`);
-    }
+    writeSummary(args.summary, {
+      study: study.name,
+      told,
+      front: front.map((t) => ({ name: t.name, values: t.values, value: t.value })),
+    });
   } finally {
     client.close();
   }
 }
 
-main().catch((err) => {
-  if (err instanceof AsktellError) {
-    console.error(err.message);
-    if (err.code === status.UNAVAILABLE) console.error('is the server running at that address?');
-  } else {
-    console.error(err);
-  }
-  process.exit(1);
-});
+run(main);

@@ -9,32 +9,11 @@
 // trial as JSON, for scripts and tests.
 'use strict';
 
-const fs = require('node:fs');
 const os = require('node:os');
-const { AsktellClient, AsktellError, status, trialParams } = require('./asktell');
+const { AsktellClient, trialParams } = require('./asktell');
+const { parseArgs, run, writeSummary } = require('./cli');
 
-function usage(message) {
-  if (message) console.error(`error: ${message}`);
-  console.error('usage: node study.js HOST:PORT [--study ID] [--trials N] [--summary FILE]');
-  process.exit(2);
-}
-
-function parseArgs(argv) {
-  const args = { address: '', study: 'node-example', trials: 12, summary: '' };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    const next = () => (i + 1 < argv.length ? argv[++i] : usage(`${arg} needs a value`));
-    if (arg === '--study') args.study = next();
-    else if (arg === '--trials') args.trials = Number.parseInt(next(), 10);
-    else if (arg === '--summary') args.summary = next();
-    else if (arg === '-h' || arg === '--help') usage();
-    else if (!arg.startsWith('-') && !args.address) args.address = arg;
-    else usage(`unexpected argument ${arg}`);
-  }
-  if (!args.address) usage('give the server address HOST:PORT');
-  if (!Number.isInteger(args.trials) || args.trials < 1) usage('--trials must be a positive integer');
-  return args;
-}
+const USAGE = 'node study.js HOST:PORT [--study ID] [--trials N] [--summary FILE]';
 
 // The search space and algorithm, in the contract's own shape (StudySpec).
 function studySpec(maxTrials) {
@@ -74,7 +53,9 @@ function lossAt(params, epoch) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const { args } = parseArgs(
+    process.argv.slice(2), { study: 'node-example', trials: 12, summary: '' }, USAGE,
+  );
   const workerId = `node-${os.hostname()}-${process.pid}`;
   const client = new AsktellClient(args.address);
   const told = [];
@@ -116,27 +97,14 @@ async function main() {
     if (best) {
       console.log(`best: ${best.name} value ${best.value} ${JSON.stringify(trialParams(best))}`);
     }
-    if (args.summary) {
-      const summary = {
-        study: study.name,
-        told,
-        best: best ? { name: best.name, value: best.value, params: trialParams(best) } : null,
-      };
-      fs.writeFileSync(args.summary, `${JSON.stringify(summary, null, 2)}\n`);
-    }
+    writeSummary(args.summary, {
+      study: study.name,
+      told,
+      best: best ? { name: best.name, value: best.value, params: trialParams(best) } : null,
+    });
   } finally {
     client.close();
   }
 }
 
-main().catch((err) => {
-  if (err instanceof AsktellError) {
-    // The server's message names the problem, e.g.
-    // "CreateStudy failed: ALREADY_EXISTS: study "node-example" exists with a different spec".
-    console.error(err.message);
-    if (err.code === status.UNAVAILABLE) console.error('is the server running at that address?');
-  } else {
-    console.error(err);
-  }
-  process.exit(1);
-});
+run(main);
