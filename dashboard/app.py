@@ -30,6 +30,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import mimetypes
 import re
 import secrets
@@ -42,6 +43,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
+
+import grpc
 
 from asktell.client import (
     AsktellError,
@@ -58,6 +61,7 @@ from asktell.client import (
 )
 from asktell.dashboard import charts, table
 from asktell.dashboard.cache import Studies, StudyTrials
+from asktell.v1.spec import objectives_of
 
 log = logging.getLogger("asktell.dashboard")
 
@@ -203,24 +207,34 @@ class Dashboard:
     def role(self) -> str:
         """ "admin" when the dashboard's token may stop studies and enqueue, else "viewer".
 
-        Learnt by asking the server: a StopStudy naming no study is refused with
-        PERMISSION_DENIED for a role below admin (the role check comes first) and with
-        INVALID_ARGUMENT for an admin, and changes nothing either way. Re-probed every
-        ROLE_SECONDS, so a token's new role shows without a restart.
+        Asked of the server with GetCaller (`Client.caller`): an admin token, or a server
+        that checks no tokens, is "admin"; a worker or viewer token is "viewer". Asked
+        again every ROLE_SECONDS, so a token's new role shows without a restart. A server
+        older than GetCaller (UNIMPLEMENTED) is probed instead with a StopStudy naming no
+        study, refused with PERMISSION_DENIED below admin (the role check comes first) and
+        with INVALID_ARGUMENT for an admin, which changes nothing either way.
         """
         with self._role_lock:
             now = time.monotonic()
             if self._role is not None and now - self._role[0] < ROLE_SECONDS:
                 return self._role[1]
             try:
-                self.client.stop_study("")
-                role = "admin"  # not reached: the name is invalid
-            except PermissionDeniedError:
-                role = "viewer"
-            except InvalidArgumentError:
-                role = "admin"
+                role = "admin" if self.client.caller() in ("admin", "none") else "viewer"
+            except AsktellError as exc:
+                if exc.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                role = self._probed_role()
             self._role = (now, role)
             return role
+
+    def _probed_role(self) -> str:
+        try:
+            self.client.stop_study("")
+        except PermissionDeniedError:
+            return "viewer"
+        except InvalidArgumentError:
+            return "admin"
+        return "admin"  # not reached: the name is invalid
 
     # ------------------------------------------------------------ the API
     def session(self) -> Json:
@@ -267,8 +281,14 @@ class Dashboard:
     def charts(self, study: str) -> Json:
         cache = self._cache(study)
         assert cache.info is not None
+        spec = cache.info.spec
+        trials = cache.trials()
+        pareto = None
+        if len(objectives_of(spec)) > 1:
+            best = self.client.get_best_trials(study, 0) if any(t.values for t in trials) else []
+            pareto = charts.pareto_data(trials, spec, best)
         data = charts.chart_data(
-            cache.trials(), _parameters(cache.info.spec), _goal_maximize(cache.info.spec)
+            trials, _parameters(spec), _goal_maximize(spec), pareto=pareto, spec=spec
         )
         data["version"] = cache.version
         data["goal"] = "maximize" if _goal_maximize(cache.info.spec) else "minimize"
@@ -289,6 +309,7 @@ class Dashboard:
         now = self.clock()
         item = table.row(trial, now)
         item["measurements"] = [[s, v] for s, v in trial.measurements]
+        item["values"] = {k: v for k, v in trial.values.items() if math.isfinite(v)}
         item["retry_chain"] = [table.row(t, now) for t in chain]
         assert cache.info is not None
         item["goal"] = "maximize" if _goal_maximize(cache.info.spec) else "minimize"

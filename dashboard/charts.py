@@ -17,21 +17,31 @@ It is the share of the objective's (rank) variance that the parameter alone expl
 corrected for the share that k groups would explain by chance; ranks make it
 insensitive to outliers and to the objective's scale. Like any first-order measure it
 misses interactions. The shares shown are the estimates normalised to sum to 1.
+
+A study with several objectives also gets `pareto` (`pareto_data`): its objectives and
+constraints, the numbers of its Pareto front (the server's GetBestTrials answer, or,
+when that is capped at MAX_SERVER_FRONT trials, the non-dominated feasible COMPLETE
+trials computed here by the same rule), and each objective's best-so-far line over the
+feasible trials; each sampled trial then carries `vs` (its objectives' values, in the
+spec's order) and `f` (whether it satisfies every constraint). The sample keeps the
+front.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from asktell.client import Trial
+from asktell.v1.spec import constraints_of, is_feasible, objectives_of
 
 MAX_POINTS = 5000
 MAX_BEST = 1000
 MAX_CURVES = 200
 BINS = 10
 MIN_TRIALS_FOR_IMPORTANCE = 5
+MAX_SERVER_FRONT = 100  # GetBestTrials answers at most this many
 Json = dict[str, Any]
 
 
@@ -60,12 +70,14 @@ def best_so_far(trials: Sequence[Trial], maximize: bool) -> list[list[float]]:
     return points
 
 
-def sample(trials: Sequence[Trial], maximize: bool) -> list[Trial]:
-    """Every trial, or the best MAX_BEST COMPLETE ones plus evenly spaced others, by number."""
+def sample(trials: Sequence[Trial], maximize: bool, also: Collection[int] = ()) -> list[Trial]:
+    """Every trial, or the best MAX_BEST COMPLETE ones, the numbers in `also` (up to
+    MAX_BEST of them) and evenly spaced others, by number."""
     if len(trials) <= MAX_POINTS:
         return list(trials)
     ranked = sorted(_complete(trials), key=lambda t: t.value or 0.0, reverse=maximize)
     keep = {t.number for t in ranked[:MAX_BEST]}
+    keep.update(sorted(also)[:MAX_BEST])
     rest = [t for t in trials if t.number not in keep]
     step = len(rest) / (MAX_POINTS - len(keep))
     keep.update(rest[int(i * step)].number for i in range(MAX_POINTS - len(keep)))
@@ -156,30 +168,115 @@ def importance(trials: Sequence[Trial], parameters: Mapping[str, Mapping[str, An
     return sorted(rows, key=lambda r: -float(r["epsilon2"]))
 
 
-def chart_data(
-    trials: Sequence[Trial], parameters: Mapping[str, Mapping[str, Any]], maximize: bool
+def _objective_values(trial: Trial, metrics: Sequence[str]) -> list[float] | None:
+    """The trial's value of each metric, or None unless COMPLETE with all of them finite."""
+    if trial.state != "COMPLETE":
+        return None
+    found = [trial.values.get(m) for m in metrics]
+    if not all(_finite(v) for v in found):
+        return None
+    return [float(v) for v in found if v is not None]
+
+
+def non_dominated(points: Mapping[int, Sequence[float]]) -> list[int]:
+    """The keys of `points` (lower is better in every coordinate) that no other point
+    dominates, by key. Points are visited in lexicographic order, where a point's
+    dominators all come first, and each is compared with the kept ones only."""
+    kept: list[tuple[int, Sequence[float]]] = []
+    for key, point in sorted(points.items(), key=lambda item: (list(item[1]), item[0])):
+        if not any(
+            all(a <= b for a, b in zip(other, point, strict=True)) and list(other) != list(point)
+            for _, other in kept
+        ):
+            kept.append((key, point))
+    return sorted(key for key, _ in kept)
+
+
+def pareto_data(
+    trials: Sequence[Trial], spec: Mapping[str, Any], server_best: Sequence[Trial]
 ) -> Json:
-    """Everything the study page's charts draw."""
-    chosen = sample(trials, maximize)
+    """The Pareto view of a study with several objectives (see the module docstring).
+
+    `server_best` is the server's GetBestTrials answer (count 0): the front of the
+    feasible trials, or the least violating trial when none is feasible.
+    """
+    objectives = objectives_of(spec)
+    metrics = [str(o["metric"]) for o in objectives]
+    signs = [-1.0 if o.get("goal") == "maximize" else 1.0 for o in objectives]
+    values: dict[int, list[float]] = {}
+    feasible: dict[int, bool] = {}
+    for trial in trials:
+        found = _objective_values(trial, metrics)
+        if found is not None:
+            values[trial.number] = found
+            feasible[trial.number] = is_feasible(spec, trial.values)
+    front = [t.number for t in server_best if feasible.get(t.number)]
+    source = "server"
+    if len(server_best) >= MAX_SERVER_FRONT:
+        front = non_dominated(
+            {
+                n: [s * x for s, x in zip(signs, v, strict=True)]
+                for n, v in values.items()
+                if feasible[n]
+            }
+        )
+        source = "dashboard"
+    best: list[list[list[float]]] = []
+    for index, objective in enumerate(objectives):
+        better = _better(objective.get("goal") == "maximize")
+        line: list[list[float]] = []
+        for number in sorted(values):
+            if feasible[number] and (not line or better(values[number][index], line[-1][1])):
+                line.append([number, values[number][index]])
+        best.append(line)
+    return {
+        "objectives": objectives,
+        "constraints": constraints_of(spec),
+        "front": sorted(front),
+        "front_source": source,
+        "feasible": sum(feasible.values()),
+        "infeasible": len(feasible) - sum(feasible.values()),
+        "best": best,
+    }
+
+
+def chart_data(
+    trials: Sequence[Trial],
+    parameters: Mapping[str, Mapping[str, Any]],
+    maximize: bool,
+    pareto: Json | None = None,
+    spec: Mapping[str, Any] | None = None,
+) -> Json:
+    """Everything the study page's charts draw; with `pareto` (and the `spec` it was
+    computed from), the Pareto view's too."""
+    chosen = sample(trials, maximize, pareto["front"] if pareto else ())
     workers = sorted({t.worker_id for t in chosen})
     worker_index = {w: i for i, w in enumerate(workers)}
-    return {
+    rows = []
+    metrics = [str(o["metric"]) for o in pareto["objectives"]] if pareto else []
+    for t in chosen:
+        item: Json = {
+            "n": t.number,
+            "s": t.state,
+            "v": t.value if _finite(t.value) else None,
+            "p": t.params,
+            "t0": t.create_time.timestamp() if t.create_time else None,
+            "t1": t.end_time.timestamp() if t.end_time else None,
+            "w": worker_index[t.worker_id],
+        }
+        if pareto is not None and spec is not None:
+            item["vs"] = _objective_values(t, metrics)
+            item["f"] = is_feasible(spec, t.values) if item["vs"] is not None else None
+        rows.append(item)
+    data: Json = {
         "total": len(trials),
         "sampled": len(chosen) < len(trials),
         "workers": workers,
-        "trials": [
-            {
-                "n": t.number,
-                "s": t.state,
-                "v": t.value if _finite(t.value) else None,
-                "p": t.params,
-                "t0": t.create_time.timestamp() if t.create_time else None,
-                "t1": t.end_time.timestamp() if t.end_time else None,
-                "w": worker_index[t.worker_id],
-            }
-            for t in chosen
-        ],
+        "trials": rows,
         "best": best_so_far(trials, maximize),
         "curves": _curves(trials, maximize),
         "importance": importance(trials, parameters),
     }
+    if pareto is not None:
+        data["pareto"] = pareto
+    return data

@@ -58,6 +58,7 @@ function draw(t) {
   kv(fields, [
     ["state", t.state],
     ["value", fmtValue(t.value) || "–"],
+    ...Object.entries(t.values || {}).sort().map(([k, v]) => [`value of ${k}`, fmtValue(v)]),
     ["worker", t.worker || "–"],
     ["lease until", t.state === "RUNNING" ? fmtTime(t.lease_deadline) : "–"],
     ["started", fmtTime(t.create_time)],
