@@ -2,14 +2,17 @@
 
 - `GET /`, `/studies/{id}`, `/studies/{id}/trials/{n}`: the pages (an unknown study or
   trial is a 404 page; an unreachable server or a rejected token, a page that says so);
-- `GET /api/session`: the server, the caller's role (`admin` or `viewer`), the action token;
+- `GET /api/session`: the server, the caller's role (`admin` or `viewer`, from
+  GetCaller), the action token;
 - `GET /api/studies`: every study with its counts and best value;
 - `GET /api/studies/{id}`: spec, state, counts, best trial, and a `version` that moves
   when the study's trials change;
 - `GET /api/studies/{id}/trials?state=&filter=&sort=&page=&page_size=`: one page of the
   trials table (`table.py`);
-- `GET /api/studies/{id}/charts`: the charts' data and parameter importance (`charts.py`);
-- `GET /api/studies/{id}/trials/{n}`: one trial, read now, with its retry chain;
+- `GET /api/studies/{id}/charts`: the charts' data and parameter importance, and for a
+  study with several objectives the Pareto front view's (`charts.py`);
+- `GET /api/studies/{id}/trials/{n}`: one trial, read now, with its retry chain and
+  every metric told with it (`values`);
 - `GET /api/studies/{id}/export.csv`, `export.json`: the trials (the table's state,
   filter and sort apply);
 - `POST /api/studies/{id}/stop`, `/resume`, `/enqueue`: the admin actions, passed on to
