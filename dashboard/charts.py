@@ -30,6 +30,7 @@ front.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -180,16 +181,55 @@ def _objective_values(trial: Trial, metrics: Sequence[str]) -> list[float] | Non
 
 def non_dominated(points: Mapping[int, Sequence[float]]) -> list[int]:
     """The keys of `points` (lower is better in every coordinate) that no other point
-    dominates, by key. Points are visited in lexicographic order, where a point's
-    dominators all come first, and each is compared with the kept ones only."""
-    kept: list[tuple[int, Sequence[float]]] = []
-    for key, point in sorted(points.items(), key=lambda item: (list(item[1]), item[0])):
-        if not any(
-            all(a <= b for a, b in zip(other, point, strict=True)) and list(other) != list(point)
-            for _, other in kept
-        ):
-            kept.append((key, point))
-    return sorted(key for key, _ in kept)
+    dominates, by key.
+
+    Points are visited in lexicographic order, where a point's dominators all come
+    first, so a point is kept unless a kept one dominates it (a dominated point's
+    dominator is itself dominated by a kept one), and a point equal to the one before
+    it shares its fate. With two coordinates a point is dominated when its second is
+    not below the last kept one's; with three, when the kept points whose second is at
+    most its own include one whose third is at most its own, a prefix minimum (a
+    Fenwick tree over the ranks of the second coordinate): n log n either way. With
+    more, each point is compared with the kept ones (n x front size).
+    """
+    ordered = sorted((tuple(float(x) for x in p), key) for key, p in points.items())
+    if not ordered:
+        return []
+    m = len(ordered[0][0])
+    kept: list[int] = []
+    previous: tuple[float, ...] | None = None
+    previous_kept = False
+    ranks = {y: i + 1 for i, y in enumerate(sorted({p[1] for p, _ in ordered}))} if m == 3 else {}
+    tree = [math.inf] * (len(ranks) + 1)  # prefix minimum of the kept points' third
+    last_second = math.inf
+    others: list[tuple[float, ...]] = []
+    for point, key in ordered:
+        if point == previous:
+            keep = previous_kept
+        elif m == 2:
+            keep = point[1] < last_second
+        elif m == 3:
+            i, lowest = ranks[point[1]], math.inf
+            while i > 0:
+                lowest = min(lowest, tree[i])
+                i -= i & -i
+            keep = lowest > point[2]
+        else:
+            keep = not any(all(map(operator.le, other, point)) for other in others)
+        if keep and point != previous:
+            if m == 2:
+                last_second = point[1]
+            elif m == 3:
+                i = ranks[point[1]]
+                while i < len(tree):
+                    tree[i] = min(tree[i], point[2])
+                    i += i & -i
+            else:
+                others.append(point)
+        if keep:
+            kept.append(key)
+        previous, previous_kept = point, keep
+    return sorted(kept)
 
 
 def pareto_data(

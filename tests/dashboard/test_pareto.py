@@ -7,6 +7,7 @@ Each browser test saves screenshots of the pages it checks under its tmp_path.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,26 @@ def test_a_front_larger_than_the_server_answers_is_computed_by_the_dashboard(
     assert (pareto["feasible"], pareto["infeasible"]) == (155, 5)
     feasible = {row["n"]: row["f"] for row in dash_json["trials"]}
     assert [n for n, f in feasible.items() if not f] == [t.number for t in trials[-5:]]
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_the_dashboards_front_is_the_brute_force_one(m: int) -> None:
+    from asktell.dashboard.charts import non_dominated
+
+    rng = random.Random(m)
+    for _ in range(300):
+        # Few distinct coordinates: many ties and duplicate points.
+        points = {
+            n: [float(rng.randint(0, 4)) for _ in range(m)] for n in range(rng.randint(0, 40))
+        }
+
+        def dominates(a: list[float], b: list[float]) -> bool:
+            return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+        expected = [
+            n for n, p in points.items() if not any(dominates(q, p) for q in points.values())
+        ]
+        assert non_dominated(points) == expected, points
 
 
 def test_a_single_objective_study_has_no_pareto_view(
