@@ -288,7 +288,7 @@ class Dashboard:
         trials = cache.trials()
         pareto = None
         if len(objectives_of(spec)) > 1:
-            best = self.client.get_best_trials(study, 0) if any(t.values for t in trials) else []
+            best = self.client.get_best_trials(study, 0) if charts.asks_server(trials) else None
             pareto = charts.pareto_data(trials, spec, best)
         data = charts.chart_data(
             trials, _parameters(spec), _goal_maximize(spec), pareto=pareto, spec=spec

@@ -277,6 +277,23 @@ def test_a_front_larger_than_the_server_answers_is_computed_by_the_dashboard(
     assert [n for n, f in feasible.items() if not f] == [t.number for t in trials[-5:]]
 
 
+def test_a_large_study_s_front_is_computed_by_the_dashboard(
+    client: Client, dashboard_for: Start
+) -> None:
+    study = client.create_study({"name": "large", **THREE})
+    rng = random.Random(3)
+    study.add_trials(
+        [
+            {"params": {"x": x, "y": y}, "values": _three_values({"x": x, "y": y})}
+            for x, y in ((rng.random(), rng.random()) for _ in range(1001))
+        ]
+    )
+    pareto = dashboard_for(client).json("/api/studies/large/charts")["pareto"]
+    assert pareto["front_source"] == "dashboard"  # more than 1,000 COMPLETE trials
+    assert pareto["front"] == _brute_force_front(study.trials(), THREE)
+    assert pareto["front"] == sorted(t.number for t in study.best_trials())
+
+
 @pytest.mark.parametrize("m", [2, 3, 4])
 def test_the_dashboards_front_is_the_brute_force_one(m: int) -> None:
     from asktell.dashboard.charts import non_dominated

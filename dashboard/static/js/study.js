@@ -436,7 +436,7 @@ function drawPareto() {
   const front = new Set(pareto.front);
   const feasible = points.filter((p) => p.f).length;
   const infeasible = points.length - feasible;
-  const source = pareto.front_source === "server" ? "as the server's GetBestTrials answers it" : "computed by the dashboard (the server answers at most 100)";
+  const source = pareto.front_source === "server" ? "as the server's GetBestTrials answers it" : "computed by the dashboard from the trials it read, by the same rule as the server's GetBestTrials";
   paretoNote.textContent = !points.length
     ? "Drawn once a trial is complete."
     : `${pareto.front.length} trials on the front of the feasible trials (${source}); ${pareto.constraints.length ? `${pareto.feasible} feasible, ${pareto.infeasible} infeasible` : `${pareto.feasible} complete`}.` +
