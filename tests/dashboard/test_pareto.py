@@ -110,7 +110,7 @@ def _series(driver: Any, chart: str) -> dict[str, list[Any]]:
         "const option = echarts.getInstanceByDom(document.getElementById(arguments[0]))"
         ".getOption(); const out = {};"
         "option.series.forEach((s) => { (out[s.name] = out[s.name] || []).push("
-        "s.data.map((d) => (d && d.value ? d.value[2] : d))); });"
+        "s.data.map((d) => (Array.isArray(d) ? d[2] : d))); });"
         "return out;",
         f"chart-{chart}",
     )

@@ -364,8 +364,8 @@ function drawHistoryPerObjective(pareto) {
     const best = pareto.best[i].slice();
     if (best.length) best.push([last, best[best.length - 1][1]]);
     series.push(
-      { name: pareto.constraints.length ? "feasible" : "complete", type: "scatter", xAxisIndex: i, yAxisIndex: i, data: points.filter((p) => p.f).map((p) => [p.n, p.vs[i]]), symbolSize: 5, itemStyle: { color: COLORS.COMPLETE, opacity: 0.7 } },
-      { name: "infeasible", type: "scatter", xAxisIndex: i, yAxisIndex: i, data: points.filter((p) => !p.f).map((p) => [p.n, p.vs[i]]), symbolSize: 5, itemStyle: { color: INFEASIBLE_COLOR, opacity: 0.7 } },
+      { name: pareto.constraints.length ? "feasible" : "complete", type: "scatter", xAxisIndex: i, yAxisIndex: i, data: points.filter((p) => p.f).map((p) => [p.n, p.vs[i]]), symbolSize: 5, itemStyle: { color: COLORS.COMPLETE, opacity: 0.7 }, large: true },
+      { name: "infeasible", type: "scatter", xAxisIndex: i, yAxisIndex: i, data: points.filter((p) => !p.f).map((p) => [p.n, p.vs[i]]), symbolSize: 5, itemStyle: { color: INFEASIBLE_COLOR, opacity: 0.7 }, large: true },
       { name: "best feasible so far", type: "line", step: "end", xAxisIndex: i, yAxisIndex: i, data: best, symbol: "none", lineStyle: { color: "#1f4e79", width: 2 } },
     );
   });
@@ -412,7 +412,7 @@ function describe(point, objectives) {
 /** The scatter of objective i against objective j: dominated feasible trials, infeasible
  *  ones (hollow, grey) and the front (larger, with its attainment line when drawn alone). */
 function pairSeries(points, front, i, j, axis, line) {
-  const item = (p) => ({ value: [p.vs[i], p.vs[j], p.n], point: p });
+  const item = (p) => [p.vs[i], p.vs[j], p.n];
   const onFront = points.filter((p) => front.has(p.n));
   const series = [
     { name: "feasible", type: "scatter", data: points.filter((p) => p.f && !front.has(p.n)).map(item), symbolSize: 6, itemStyle: { color: COLORS.RUNNING, opacity: 0.55 } },
@@ -433,6 +433,7 @@ function drawPareto() {
   const objectives = pareto.objectives;
   fillPairs(objectives);
   const points = measured();
+  const byNumber = new Map(points.map((p) => [p.n, p]));
   const front = new Set(pareto.front);
   const feasible = points.filter((p) => p.f).length;
   const infeasible = points.length - feasible;
@@ -472,7 +473,7 @@ function drawPareto() {
   charts.pareto.setOption(
     {
       animation: false,
-      tooltip: { trigger: "item", formatter: (p) => (p.data && p.data.point ? describe(p.data.point, objectives) : "") },
+      tooltip: { trigger: "item", formatter: (p) => (byNumber.has(p.value[2]) ? describe(byNumber.get(p.value[2]), objectives) : "") },
       legend: { top: 0, data: ["Pareto front", "feasible", ...(pareto.constraints.length ? ["infeasible"] : [])] },
       grid: grids,
       xAxis,
@@ -484,7 +485,7 @@ function drawPareto() {
   if (!paretoNode.dataset.clicks) {
     paretoNode.dataset.clicks = "true";
     charts.pareto.on("click", (p) => {
-      if (p.data && p.data.point) window.location.href = TRIAL_URL(p.data.point.n);
+      if (p.seriesType === "scatter" && Array.isArray(p.value)) window.location.href = TRIAL_URL(p.value[2]);
     });
   }
 }
