@@ -11,8 +11,7 @@
   trials table (`table.py`);
 - `GET /api/studies/{id}/charts`: the charts' data and parameter importance, and for a
   study with several objectives the Pareto front view's (`charts.py`);
-- `GET /api/studies/{id}/trials/{n}`: one trial, read now, with its retry chain and
-  every metric told with it (`values`);
+- `GET /api/studies/{id}/trials/{n}`: one trial, read now, with its retry chain;
 - `GET /api/studies/{id}/export.csv`, `export.json`: the trials (the table's state,
   filter and sort apply);
 - `POST /api/studies/{id}/stop`, `/resume`, `/enqueue`: the admin actions, passed on to
@@ -33,7 +32,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 import mimetypes
 import re
 import secrets
@@ -312,7 +310,6 @@ class Dashboard:
         now = self.clock()
         item = table.row(trial, now)
         item["measurements"] = [[s, v] for s, v in trial.measurements]
-        item["values"] = {k: v for k, v in trial.values.items() if math.isfinite(v)}
         item["retry_chain"] = [table.row(t, now) for t in chain]
         assert cache.info is not None
         item["goal"] = "maximize" if _goal_maximize(cache.info.spec) else "minimize"

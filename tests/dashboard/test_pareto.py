@@ -127,6 +127,14 @@ def _draw(driver: Any, chart: str) -> None:
     )
 
 
+def _in_table(driver: Any) -> list[int]:
+    numbers: list[int] = driver.execute_script(
+        "return [...document.querySelectorAll('#trials tbody tr[data-number]')]"
+        ".map(r => Number(r.dataset.number))"
+    )
+    return numbers
+
+
 def _numbers(series: list[list[Any]]) -> list[int]:
     return sorted(int(n) for panel in series for n in panel)
 
@@ -146,6 +154,36 @@ def test_two_objectives_show_the_front_feasible_and_infeasible_apart(
     console_errors(browser)
 
     open_page(browser, dash.url + "/studies/tradeoff")
+    # The table has a column per objective and constraint metric, sorted and filtered
+    # by the dashboard process.
+    headers = browser.execute_script(
+        "return [...document.querySelectorAll('#trials th')].map((h) => h.dataset.sort)"
+    )
+    assert headers[:5] == [
+        "number",
+        "state",
+        "values.error",
+        "values.latency_ms",
+        "values.memory_mb",
+    ]
+    browser.find_element("css selector", "#trials th[data-sort='values.latency_ms']").click()
+    by_latency = sorted(complete, key=lambda t: t.values["latency_ms"])
+    wait_for(
+        lambda: _in_table(browser)[:10] == [t.number for t in by_latency[:10]],
+        what="the sort by latency",
+    )
+    field = browser.find_element("css selector", "#trial-filter")
+    field.send_keys(f"values.memory_mb>{MEMORY_MAX:g}\n")
+    wait_for(lambda: sorted(_in_table(browser)) == infeasible, what="the filter on memory")
+    field.clear()
+    field.send_keys("\n")
+    rows = dash.json("/api/studies/tradeoff/trials?page_size=500")["rows"]
+    assert {r["number"]: r["values"] for r in rows if r["state"] == "COMPLETE"} == {
+        t.number: t.values for t in complete
+    }
+    status, body, _ = dash.get("/api/studies/tradeoff/export.csv")
+    assert status == 200 and "values.latency_ms" in body.decode().splitlines()[0]
+
     _draw(browser, "pareto")
     series = _series(browser, "pareto")
     assert _numbers(series["Pareto front"]) == front

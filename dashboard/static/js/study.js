@@ -203,12 +203,22 @@ async function drawActions(s) {
 }
 
 // ------------------------------------------------------------------ table
+/** The metrics of a study with several objectives (its objectives', then its constraints'),
+ *  each a column of the table; [] for a single-objective study (one value column). */
+function metricColumns() {
+  const spec = summary ? summary.spec : {};
+  if ((spec.objectives || []).length < 2) return [];
+  const names = [...spec.objectives.map((o) => o.metric), ...(spec.constraints || []).map((c) => c.metric)];
+  return [...new Set(names)];
+}
+
 function columns() {
   const params = summary ? summary.parameters : [];
+  const metrics = metricColumns();
   return [
     ["#", "number"],
     ["State", "state"],
-    [summary ? summary.metric || "value" : "value", "value"],
+    ...(metrics.length ? metrics.map((m) => [m, `values.${m}`]) : [[summary ? summary.metric || "value" : "value", "value"]]),
     ...params.map((p) => [p, `params.${p}`]),
     ...(summary ? summary.attrs : []).map((a) => [`${a} (attr)`, `attrs.${a}`]),
     ["Worker", "worker"],
@@ -237,6 +247,7 @@ function drawTable(answer) {
     el("tr", {}, cols.map(([label, key]) => sortHeader(label, key, query.sort, (s) => { query.sort = s; query.page = 1; loadTable(); }))),
   );
   const params = summary ? summary.parameters : [];
+  const metrics = metricColumns();
   tableBody.replaceChildren(
     ...answer.rows.map((t) =>
       el(
@@ -244,7 +255,7 @@ function drawTable(answer) {
         { "data-number": t.number, "data-state": t.state },
         el("td", { class: "num" }, el("a", { href: `/studies/${encodeURIComponent(study)}/trials/${t.number}` }, t.number)),
         el("td", {}, stateBadge(t.state)),
-        el("td", { class: "num" }, fmtValue(t.value)),
+        metrics.length ? metrics.map((m) => el("td", { class: "num", "data-metric": m }, fmtValue(t.values[m]))) : el("td", { class: "num" }, fmtValue(t.value)),
         params.map((p) =>
           p in t.params
             ? el("td", { class: "num" }, fmtValue(t.params[p]))
