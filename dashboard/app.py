@@ -62,7 +62,7 @@ from asktell.client import (
 )
 from asktell.dashboard import charts, table
 from asktell.dashboard.cache import Studies, StudyTrials
-from asktell.v1.spec import objectives_of
+from asktell.v1.spec import constraints_of, is_feasible, objectives_of
 
 log = logging.getLogger("asktell.dashboard")
 
@@ -254,11 +254,14 @@ class Dashboard:
         trials = cache.trials()
         maximize = _goal_maximize(info.spec)
         complete = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+        if constraints_of(info.spec):  # the best is a feasible trial (none while none is)
+            complete = [t for t in complete if is_feasible(info.spec, t.values)]
         best = None
         if complete:
             best = (max if maximize else min)(complete, key=lambda t: t.value or 0.0)
         summary = study_summary(info, best)
         summary.update(
+            constrained=bool(constraints_of(info.spec)),
             spec=info.spec,
             seed=info.seed,
             version=cache.version,

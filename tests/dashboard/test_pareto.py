@@ -154,6 +154,11 @@ def test_two_objectives_show_the_front_feasible_and_infeasible_apart(
     console_errors(browser)
 
     open_page(browser, dash.url + "/studies/tradeoff")
+    # The best of the first objective among the feasible trials.
+    best = min((t for t in complete if t.number not in infeasible), key=lambda t: t.values["error"])
+    stat = browser.find_element("css selector", "#stat-best").text
+    assert f"(#{best.number})" in stat
+    assert "best feasible error" in browser.find_element("css selector", "#cards").text.lower()
     # The table has a column per objective and constraint metric, sorted and filtered
     # by the dashboard process.
     headers = browser.execute_script(

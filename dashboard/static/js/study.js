@@ -157,7 +157,7 @@ function drawSummary(s) {
     stat("Running", c.running, "stat-running"),
     stat("Pruned · failed", `${c.pruned} · ${c.failed}`, "stat-pruned-failed"),
     stat("Queued", c.queued, "stat-queued"),
-    stat(`Best ${s.metric} (${s.goal})`, best, "stat-best"),
+    stat(`Best ${s.constrained ? "feasible " : ""}${s.metric} (${s.goal})`, best, "stat-best"),
     stat("Algorithm", s.algorithm, "stat-algorithm"),
     stat("Last activity", s.last_activity ? new Date(s.last_activity * 1000).toLocaleTimeString() : "–", "stat-activity"),
   );
