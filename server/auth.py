@@ -13,7 +13,8 @@ tokens:
     role: worker
     worker_ids: [gpu-node-1, "gpu-node-2/*"]   # exact ids, or a prefix ending in '*'
 ```
-Roles nest: admin can do what a worker can, a worker what a viewer can.
+Roles nest: admin can do what a worker can, a worker what a viewer can. GetCaller
+(open to every role) tells a caller its token's role, read from `caller_role`.
 Callers send `authorization: Bearer <token>` metadata. A missing or unknown
 token is UNAUTHENTICATED, a role too weak PERMISSION_DENIED, and so is a bound
 token whose Ask, Tell, Report, Heartbeat or SetTrialAttributes names a worker id
