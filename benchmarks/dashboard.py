@@ -18,7 +18,12 @@ the study page: its history plot drawn), and the CPU of its process is measured 
 same way.
 
     .venv/bin/python benchmarks/dashboard.py [--trials 10000] [--seconds 20]
-        [--no-optuna | --no-asktell]
+        [--no-optuna | --no-asktell] [--objectives 1|2|3]
+
+`--objectives 2` gives the big study two objectives (loss, latency_ms) and a constraint
+(memory_mb), `--objectives 3` three (and the constraint): its page then also draws the
+Pareto front view and one history panel per objective (the other studies keep one
+objective; optuna-dashboard gets the first objective only).
 """
 
 from __future__ import annotations
@@ -53,6 +58,37 @@ SPEC: dict[str, Any] = {
         "optimizer": {"type": "categorical", "values": ["adam", "sgd", "rmsprop"]},
     },
 }
+
+
+def _spec(objectives: int) -> dict[str, Any]:
+    """SPEC with `objectives` objectives (and a memory constraint when more than one)."""
+    if objectives == 1:
+        return SPEC
+    listed = [
+        {"metric": "loss", "goal": "minimize"},
+        {"metric": "latency_ms", "goal": "minimize"},
+        {"metric": "accuracy", "goal": "maximize"},
+    ][:objectives]
+    spec = {k: v for k, v in SPEC.items() if k != "objective"}
+    return {**spec, "objectives": listed, "constraints": [{"metric": "memory_mb", "max": 400}]}
+
+
+def _with_values(configs: list[dict[str, Any]], objectives: int) -> list[dict[str, Any]]:
+    """The configs told as metrics of a study with several objectives."""
+    if objectives == 1:
+        return configs
+    rng = random.Random(1)
+    told = []
+    for config in configs:
+        params, loss = config["params"], config["value"]
+        values = {
+            "loss": loss,
+            "latency_ms": 5.0 * params["depth"] + 20 * (0.5 - params["dropout"]) + rng.random(),
+            "accuracy": 1.0 / (1.0 + loss) + 0.02 * rng.random(),
+            "memory_mb": 80.0 * params["depth"] + 100 * rng.random(),
+        }
+        told.append({"params": params, "values": values})
+    return told
 
 
 def _configs(n: int) -> list[dict[str, Any]]:
@@ -132,7 +168,9 @@ def _time_charts(driver: Any, url: str) -> float:
     while driver.execute_script("return document.body.dataset.loaded !== 'true'"):
         time.sleep(0.02)
     start = time.perf_counter()
-    for node in driver.find_elements("css selector", ".chart[data-chart]"):
+    for node in driver.find_elements(
+        "css selector", ".chart-card:not([hidden]) .chart[data-chart]"
+    ):
         driver.execute_script("arguments[0].scrollIntoView()", node)
         while node.get_attribute("data-drawn") is None:
             if time.perf_counter() - start > 120:
@@ -157,7 +195,9 @@ def _polling_cost(driver: Any, url: str, pids: list[int], seconds: float) -> lis
     return [b - i for b, i in zip(busy, idle, strict=True)]
 
 
-def _asktell(driver: Any, n: int, seconds: float, work: Path) -> dict[str, float]:
+def _asktell(
+    driver: Any, n: int, seconds: float, work: Path, objectives: int = 1
+) -> dict[str, float]:
     server = subprocess.Popen(
         [sys.executable, "-m", "asktell.client._cli", "serve", "--db",
          f"sqlite:///{work}/asktell.db", "--port", "0"],
@@ -171,8 +211,8 @@ def _asktell(driver: Any, n: int, seconds: float, work: Path) -> dict[str, float
         for i in range(20):
             study = client.create_study({"name": f"small-{i:02d}", **SPEC})
             study.add_trials(_configs(30))
-        big = client.create_study({"name": "big", **SPEC})
-        configs = _configs(n)
+        big = client.create_study({"name": "big", **_spec(objectives)})
+        configs = _with_values(_configs(n), objectives)
         for start in range(0, n, 500):
             big.add_trials(configs[start : start + 500])
     port = _free_port()
@@ -195,7 +235,10 @@ def _asktell(driver: Any, n: int, seconds: float, work: Path) -> dict[str, float
             "10k study page, warm": _time_page(driver, base + "/studies/big", loaded),
         }
         if driver.execute_script("return !!document.querySelector('.chart[data-chart]')"):
-            result["10k study page, 8 charts scrolled through"] = _time_charts(
+            charts = driver.execute_script(
+                "return document.querySelectorAll('.chart-card:not([hidden]) .chart').length"
+            )
+            result[f"10k study page, {charts} charts scrolled through"] = _time_charts(
                 driver, base + "/studies/big"
             )
         server_cpu, dashboard_cpu = _polling_cost(
@@ -353,11 +396,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-optuna", action="store_true", help="skip optuna-dashboard")
     parser.add_argument("--no-asktell", action="store_true", help="only optuna-dashboard")
+    parser.add_argument("--objectives", type=int, default=1, choices=(1, 2, 3))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     driver = _browser()
     try:
-        ours = {} if args.no_asktell else _asktell(driver, args.trials, args.seconds, work)
+        ours = (
+            {}
+            if args.no_asktell
+            else _asktell(driver, args.trials, args.seconds, work, args.objectives)
+        )
         print("asktell:", ours, flush=True)
         theirs = None if args.no_optuna else _optuna(driver, args.trials, args.seconds, work)
         print("optuna-dashboard:", theirs, flush=True)

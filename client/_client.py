@@ -49,6 +49,12 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_SECONDS = 60.0
 
 _SERVICE = pb.DESCRIPTOR.services_by_name["AsktellService"].full_name
+_CALLER_ROLES = {
+    pb.CALLER_ROLE_NONE: "none",
+    pb.CALLER_ROLE_VIEWER: "viewer",
+    pb.CALLER_ROLE_WORKER: "worker",
+    pb.CALLER_ROLE_ADMIN: "admin",
+}
 # Round robin over every address the target resolves to (several replicas behind
 # "dns:///asktell:50051" or "ipv4:10.0.0.1:50051,10.0.0.2:50051"); a dead one is skipped.
 _OPTIONS = [("grpc.service_config", '{"loadBalancingConfig": [{"round_robin": {}}]}')]
@@ -595,6 +601,18 @@ class Client:
         request = pb.GetBestTrialsRequest(study=f"studies/{study}", count=count)
         response = self._call("GetBestTrials", request, pb.GetBestTrialsResponse, idempotent=True)
         return [self._trial(t) for t in response.trials]
+
+    def caller(self) -> str:
+        """What this client's token may do: "admin", "worker" or "viewer" (roles nest), or
+        "none" when the server checks no tokens (every call is allowed); "unknown" for a
+        role this client does not know (a newer server's). Calls GetCaller.
+
+        Raises:
+            UnauthenticatedError: the server checks tokens and this one is missing or unknown.
+        """
+        request = pb.GetCallerRequest()
+        response = self._call("GetCaller", request, pb.GetCallerResponse, idempotent=True)
+        return _CALLER_ROLES.get(response.role, "unknown")
 
     # ------------------------------------------------------------ running trials
     def report(self, trial: Trial, step: int, value: float) -> bool:

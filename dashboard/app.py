@@ -2,13 +2,15 @@
 
 - `GET /`, `/studies/{id}`, `/studies/{id}/trials/{n}`: the pages (an unknown study or
   trial is a 404 page; an unreachable server or a rejected token, a page that says so);
-- `GET /api/session`: the server, the caller's role (`admin` or `viewer`), the action token;
+- `GET /api/session`: the server, the caller's role (`admin` or `viewer`, from
+  GetCaller), the action token;
 - `GET /api/studies`: every study with its counts and best value;
 - `GET /api/studies/{id}`: spec, state, counts, best trial, and a `version` that moves
   when the study's trials change;
 - `GET /api/studies/{id}/trials?state=&filter=&sort=&page=&page_size=`: one page of the
   trials table (`table.py`);
-- `GET /api/studies/{id}/charts`: the charts' data and parameter importance (`charts.py`);
+- `GET /api/studies/{id}/charts`: the charts' data and parameter importance, and for a
+  study with several objectives the Pareto front view's (`charts.py`);
 - `GET /api/studies/{id}/trials/{n}`: one trial, read now, with its retry chain;
 - `GET /api/studies/{id}/export.csv`, `export.json`: the trials (the table's state,
   filter and sort apply);
@@ -43,6 +45,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import grpc
+
 from asktell.client import (
     AsktellError,
     Client,
@@ -58,6 +62,7 @@ from asktell.client import (
 )
 from asktell.dashboard import charts, table
 from asktell.dashboard.cache import Studies, StudyTrials
+from asktell.v1.spec import constraints_of, is_feasible, objectives_of
 
 log = logging.getLogger("asktell.dashboard")
 
@@ -203,24 +208,34 @@ class Dashboard:
     def role(self) -> str:
         """ "admin" when the dashboard's token may stop studies and enqueue, else "viewer".
 
-        Learnt by asking the server: a StopStudy naming no study is refused with
-        PERMISSION_DENIED for a role below admin (the role check comes first) and with
-        INVALID_ARGUMENT for an admin, and changes nothing either way. Re-probed every
-        ROLE_SECONDS, so a token's new role shows without a restart.
+        Asked of the server with GetCaller (`Client.caller`): an admin token, or a server
+        that checks no tokens, is "admin"; a worker or viewer token is "viewer". Asked
+        again every ROLE_SECONDS, so a token's new role shows without a restart. A server
+        older than GetCaller (UNIMPLEMENTED) is probed instead with a StopStudy naming no
+        study, refused with PERMISSION_DENIED below admin (the role check comes first) and
+        with INVALID_ARGUMENT for an admin, which changes nothing either way.
         """
         with self._role_lock:
             now = time.monotonic()
             if self._role is not None and now - self._role[0] < ROLE_SECONDS:
                 return self._role[1]
             try:
-                self.client.stop_study("")
-                role = "admin"  # not reached: the name is invalid
-            except PermissionDeniedError:
-                role = "viewer"
-            except InvalidArgumentError:
-                role = "admin"
+                role = "admin" if self.client.caller() in ("admin", "none") else "viewer"
+            except AsktellError as exc:
+                if exc.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                role = self._probed_role()
             self._role = (now, role)
             return role
+
+    def _probed_role(self) -> str:
+        try:
+            self.client.stop_study("")
+        except PermissionDeniedError:
+            return "viewer"
+        except InvalidArgumentError:
+            return "admin"
+        return "admin"  # not reached: the name is invalid
 
     # ------------------------------------------------------------ the API
     def session(self) -> Json:
@@ -239,11 +254,14 @@ class Dashboard:
         trials = cache.trials()
         maximize = _goal_maximize(info.spec)
         complete = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+        if constraints_of(info.spec):  # the best is a feasible trial (none while none is)
+            complete = [t for t in complete if is_feasible(info.spec, t.values)]
         best = None
         if complete:
             best = (max if maximize else min)(complete, key=lambda t: t.value or 0.0)
         summary = study_summary(info, best)
         summary.update(
+            constrained=bool(constraints_of(info.spec)),
             spec=info.spec,
             seed=info.seed,
             version=cache.version,
@@ -267,8 +285,14 @@ class Dashboard:
     def charts(self, study: str) -> Json:
         cache = self._cache(study)
         assert cache.info is not None
+        spec = cache.info.spec
+        trials = cache.trials()
+        pareto = None
+        if len(objectives_of(spec)) > 1:
+            best = self.client.get_best_trials(study, 0) if charts.asks_server(trials) else None
+            pareto = charts.pareto_data(trials, spec, best)
         data = charts.chart_data(
-            cache.trials(), _parameters(cache.info.spec), _goal_maximize(cache.info.spec)
+            trials, _parameters(spec), _goal_maximize(spec), pareto=pareto, spec=spec
         )
         data["version"] = cache.version
         data["goal"] = "maximize" if _goal_maximize(cache.info.spec) else "minimize"

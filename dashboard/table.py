@@ -9,6 +9,8 @@ The filter is a line of space-separated terms, all of which a trial must match:
   seconds from start to end (to now while running);
 - `state=FAILED`, `worker~gpu`, `reason~CUDA`, `suggested_by=enqueued`: the trial's fields;
 - `attrs.model~resnet`, `attrs.epochs>=10`: an attribute;
+- `values.latency_ms<20`: a metric told with a COMPLETE trial (each objective's and
+  constraint's, in a study with several);
 - a bare word (`oom`): contained in the reason, the worker id, a parameter or an attribute.
 
 Operators: `=`, `!=`, `<`, `<=`, `>`, `>=`, `~`. A number compares as a number, anything
@@ -77,6 +79,7 @@ def row(trial: Trial, now: float) -> Json:
         "suggested_by": trial.suggested_by,
         "retry_of": trial.retry_of,
         "steps": len(trial.measurements),
+        "values": {k: v for k, v in trial.values.items() if math.isfinite(v)},
     }
 
 
@@ -87,6 +90,8 @@ def _field(trial: Trial, name: str, now: float) -> Any:
         return trial.params.get(name.removeprefix("params."))
     if name.startswith("attrs."):
         return trial.attrs.get(name.removeprefix("attrs."))
+    if name.startswith("values."):
+        return _number(trial.values.get(name.removeprefix("values.")))
     if name == "number":
         return trial.number
     if name == "state":
@@ -283,14 +288,21 @@ def to_json(trials: Sequence[Trial], now: float) -> str:
 
 
 def to_csv(trials: Sequence[Trial], parameters: Sequence[str], now: float) -> str:
-    """The trials as CSV: a column per field, parameter (`params.X`) and attribute (`attrs.X`)."""
+    """The trials as CSV: a column per field, parameter (`params.X`), attribute (`attrs.X`)
+    and, when any trial has them, metric told (`values.X`)."""
     attributes = sorted({name for trial in trials for name in trial.attrs})
+    metrics = sorted({name for trial in trials for name in trial.values})
     out = io.StringIO()
     writer = csv.writer(out)
     fields = ["number", "state", "value", "worker", "create_time", "end_time", "duration"]
     fields += ["reason", "suggested_by", "retry_of"]
     writer.writerow(
-        [*fields, *(f"params.{p}" for p in parameters), *(f"attrs.{a}" for a in attributes)]
+        [
+            *fields,
+            *(f"params.{p}" for p in parameters),
+            *(f"attrs.{a}" for a in attributes),
+            *(f"values.{m}" for m in metrics),
+        ]
     )
     for trial in trials:
         item = row(trial, now)
@@ -299,5 +311,6 @@ def to_csv(trials: Sequence[Trial], parameters: Sequence[str], now: float) -> st
         cells = [("" if item[f] is None else item[f]) for f in fields]
         values = [trial.params.get(p, "") for p in parameters]
         values += [trial.attrs.get(a, "") for a in attributes]
+        values += ["" if _number(trial.values.get(m)) is None else trial.values[m] for m in metrics]
         writer.writerow([*cells, *(str(v).lower() if isinstance(v, bool) else v for v in values)])
     return out.getvalue()

@@ -13,7 +13,8 @@ tokens:
     role: worker
     worker_ids: [gpu-node-1, "gpu-node-2/*"]   # exact ids, or a prefix ending in '*'
 ```
-Roles nest: admin can do what a worker can, a worker what a viewer can.
+Roles nest: admin can do what a worker can, a worker what a viewer can. GetCaller
+(open to every role) tells a caller its token's role, read from `caller_role`.
 Callers send `authorization: Bearer <token>` metadata. A missing or unknown
 token is UNAUTHENTICATED, a role too weak PERMISSION_DENIED, and so is a bound
 token whose Ask, Tell, Report, Heartbeat or SetTrialAttributes names a worker id
@@ -29,6 +30,7 @@ shorter than 16 characters, fewer than 5 different characters, or "change-me",
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import hashlib
 import hmac
@@ -95,12 +97,19 @@ REQUIRED_ROLE: dict[str, Role] = {
     "GetTrial": Role.VIEWER,
     "ListTrials": Role.VIEWER,
     "GetBestTrials": Role.VIEWER,
+    "GetCaller": Role.VIEWER,
     "Ask": Role.WORKER,
     "Tell": Role.WORKER,
     "Report": Role.WORKER,
     "Heartbeat": Role.WORKER,
     "SetTrialAttributes": Role.WORKER,
 }
+
+# The role of the token of the call being handled, set by `Authorizer.check` (the call's
+# task context is copied into its handler thread); None when the server checks no tokens.
+caller_role: contextvars.ContextVar[Role | None] = contextvars.ContextVar(
+    "caller_role", default=None
+)
 
 # The methods whose request names the worker acting (its `worker_id` field).
 WORKER_METHODS = frozenset({"Ask", "Tell", "Report", "Heartbeat", "SetTrialAttributes"})
@@ -213,7 +222,7 @@ class Authorizer:
         metadata: Metadata | None,
         request: object,
     ) -> None:
-        """Returns if the call may go ahead.
+        """Returns if the call may go ahead, with the token's role set in `caller_role`.
 
         Raises:
             Unauthenticated: no token, or an unknown one.
@@ -230,6 +239,7 @@ class Authorizer:
         grant = self._grant(token)
         if grant is None:
             raise Unauthenticated("invalid token")
+        caller_role.set(grant.role)
         needed = REQUIRED_ROLE.get(method, Role.ADMIN)
         if grant.role < needed:
             raise PermissionDenied(

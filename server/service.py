@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from asktell.server import convert
+from asktell.server import auth, convert
 from asktell.server.domain import StudyState
 from asktell.server.interceptors import CallContext
 from asktell.server.metrics import ServerMetrics
@@ -211,3 +211,8 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         ]
         queued = trials.enqueue_trials(self._store, convert.study_id(request.study), configs)
         return pb.EnqueueTrialsResponse(queued=queued)
+
+    # ------------------------------------------------------------ the caller
+    def GetCaller(self, request: pb.GetCallerRequest, context: CallContext) -> pb.GetCallerResponse:
+        role = auth.caller_role.get()
+        return pb.GetCallerResponse(role=f"CALLER_ROLE_{role.name if role else 'NONE'}")

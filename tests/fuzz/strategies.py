@@ -555,4 +555,5 @@ REQUESTS: dict[str, st.SearchStrategy[Any]] = {
         study=study_names(),
         trials=st.lists(st.builds(pb.TrialParams, params=param_maps()), max_size=4),
     ),
+    "GetCaller": st.just(pb.GetCallerRequest()),
 }

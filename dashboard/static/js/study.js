@@ -84,6 +84,10 @@ function chartCard(id, heading, ...controls) {
 const sliceParam = el("select", { id: "slice-param", onchange: () => redraw("slice") });
 const contourX = el("select", { id: "contour-x", onchange: () => redraw("contour") });
 const contourY = el("select", { id: "contour-y", onchange: () => redraw("contour") });
+const paretoPair = el("select", { id: "pareto-pair", onchange: () => redraw("pareto") });
+const [paretoCard, paretoNode, paretoNote] = chartCard("pareto", "Pareto front", paretoPair);
+paretoCard.classList.add("wide");
+paretoCard.hidden = true; // shown for a study with several objectives
 const [historyCard, historyNode] = chartCard("history", "Optimisation history");
 const [parallelCard, parallelNode, parallelNote] = chartCard("parallel", "Parallel coordinates");
 const [sliceCard, sliceNode] = chartCard("slice", "Slice", sliceParam);
@@ -108,12 +112,13 @@ main.append(
     el("div", { class: "pager" }, prev, next, pageSize, pagerText),
   ),
   sampleNote,
-  el("div", { class: "charts" }, historyCard, parallelCard, sliceCard, contourCard, importanceCard, curvesCard, timelineCard, ecdfCard),
+  el("div", { class: "charts" }, paretoCard, historyCard, parallelCard, sliceCard, contourCard, importanceCard, curvesCard, timelineCard, ecdfCard),
   el("div", { class: "card" }, el("details", {}, el("summary", {}, "Spec"), specText)),
 );
 crumbs(["Studies", "/"], [study]);
 
 const chartNodes = {
+  pareto: paretoNode,
   history: historyNode,
   parallel: parallelNode,
   slice: sliceNode,
@@ -152,7 +157,7 @@ function drawSummary(s) {
     stat("Running", c.running, "stat-running"),
     stat("Pruned · failed", `${c.pruned} · ${c.failed}`, "stat-pruned-failed"),
     stat("Queued", c.queued, "stat-queued"),
-    stat(`Best ${s.metric} (${s.goal})`, best, "stat-best"),
+    stat(`Best ${s.constrained ? "feasible " : ""}${s.metric} (${s.goal})`, best, "stat-best"),
     stat("Algorithm", s.algorithm, "stat-algorithm"),
     stat("Last activity", s.last_activity ? new Date(s.last_activity * 1000).toLocaleTimeString() : "–", "stat-activity"),
   );
@@ -163,6 +168,7 @@ function drawSummary(s) {
   } else {
     banner("state", null);
   }
+  paretoCard.hidden = (s.spec.objectives || []).length < 2;
   specText.textContent = JSON.stringify(s.spec, null, 2);
   const csvQuery = new URLSearchParams({ state: query.state, filter: query.filter, sort: query.sort });
   document.getElementById("download-csv").href = `${base}/export.csv?${csvQuery}`;
@@ -197,12 +203,22 @@ async function drawActions(s) {
 }
 
 // ------------------------------------------------------------------ table
+/** The metrics of a study with several objectives (its objectives', then its constraints'),
+ *  each a column of the table; [] for a single-objective study (one value column). */
+function metricColumns() {
+  const spec = summary ? summary.spec : {};
+  if ((spec.objectives || []).length < 2) return [];
+  const names = [...spec.objectives.map((o) => o.metric), ...(spec.constraints || []).map((c) => c.metric)];
+  return [...new Set(names)];
+}
+
 function columns() {
   const params = summary ? summary.parameters : [];
+  const metrics = metricColumns();
   return [
     ["#", "number"],
     ["State", "state"],
-    [summary ? summary.metric || "value" : "value", "value"],
+    ...(metrics.length ? metrics.map((m) => [m, `values.${m}`]) : [[summary ? summary.metric || "value" : "value", "value"]]),
     ...params.map((p) => [p, `params.${p}`]),
     ...(summary ? summary.attrs : []).map((a) => [`${a} (attr)`, `attrs.${a}`]),
     ["Worker", "worker"],
@@ -231,6 +247,7 @@ function drawTable(answer) {
     el("tr", {}, cols.map(([label, key]) => sortHeader(label, key, query.sort, (s) => { query.sort = s; query.page = 1; loadTable(); }))),
   );
   const params = summary ? summary.parameters : [];
+  const metrics = metricColumns();
   tableBody.replaceChildren(
     ...answer.rows.map((t) =>
       el(
@@ -238,7 +255,7 @@ function drawTable(answer) {
         { "data-number": t.number, "data-state": t.state },
         el("td", { class: "num" }, el("a", { href: `/studies/${encodeURIComponent(study)}/trials/${t.number}` }, t.number)),
         el("td", {}, stateBadge(t.state)),
-        el("td", { class: "num" }, fmtValue(t.value)),
+        metrics.length ? metrics.map((m) => el("td", { class: "num", "data-metric": m }, fmtValue(t.values[m]))) : el("td", { class: "num" }, fmtValue(t.value)),
         params.map((p) =>
           p in t.params
             ? el("td", { class: "num" }, fmtValue(t.params[p]))
@@ -297,6 +314,7 @@ function complete() {
 }
 
 function drawHistory() {
+  if (chartsData.pareto) return drawHistoryPerObjective(chartsData.pareto);
   const done = complete();
   const last = chartsData.trials.length ? chartsData.trials[chartsData.trials.length - 1].n : 0;
   const best = chartsData.best.slice();
@@ -319,6 +337,168 @@ function drawHistory() {
     },
     true,
   );
+}
+
+// ------------------------------------------------------------------ several objectives
+const TRIAL_URL = (n) => `/studies/${encodeURIComponent(study)}/trials/${n}`;
+const FRONT_COLOR = "#d84315";
+const INFEASIBLE_COLOR = "#9e9e9e";
+
+/** The complete trials with every objective's value: [number, values, feasible]. */
+function measured() {
+  return chartsData.trials.filter((t) => t.vs).map((t) => ({ n: t.n, vs: t.vs, f: t.f }));
+}
+
+function metricLabel(objective) {
+  return `${objective.metric} (${objective.goal === "maximize" ? "max" : "min"})`;
+}
+
+/** One panel per objective (its values, feasible ones filled, and its best so far over the
+ *  feasible trials), then the strip of pruned and failed trials. */
+function drawHistoryPerObjective(pareto) {
+  const objectives = pareto.objectives;
+  const m = objectives.length;
+  const panel = 150;
+  historyNode.style.height = `${m * (panel + 30) + 115}px`;
+  charts.history.resize();
+  const points = measured();
+  const last = chartsData.trials.length ? chartsData.trials[chartsData.trials.length - 1].n : 0;
+  const marks = (state, y) => chartsData.trials.filter((t) => t.s === state).map((t) => [t.n, y]);
+  const grids = [];
+  const xAxis = [];
+  const yAxis = [];
+  const series = [];
+  objectives.forEach((o, i) => {
+    grids.push({ left: 70, right: 20, top: 55 + i * (panel + 30), height: panel });
+    xAxis.push({ type: "value", gridIndex: i, min: 0, max: last || 1, axisLabel: { show: i === m - 1 } });
+    yAxis.push({ type: "value", scale: true, gridIndex: i, name: metricLabel(o), nameTextStyle: { align: "left" } });
+    const best = pareto.best[i].slice();
+    if (best.length) best.push([last, best[best.length - 1][1]]);
+    series.push(
+      { name: pareto.constraints.length ? "feasible" : "complete", type: "scatter", xAxisIndex: i, yAxisIndex: i, data: points.filter((p) => p.f).map((p) => [p.n, p.vs[i]]), symbolSize: 5, itemStyle: { color: COLORS.COMPLETE, opacity: 0.7 }, large: true },
+      { name: "infeasible", type: "scatter", xAxisIndex: i, yAxisIndex: i, data: points.filter((p) => !p.f).map((p) => [p.n, p.vs[i]]), symbolSize: 5, itemStyle: { color: INFEASIBLE_COLOR, opacity: 0.7 }, large: true },
+      { name: "best feasible so far", type: "line", step: "end", xAxisIndex: i, yAxisIndex: i, data: best, symbol: "none", lineStyle: { color: "#1f4e79", width: 2 } },
+    );
+  });
+  grids.push({ left: 70, right: 20, height: 28, bottom: 30 });
+  xAxis.push({ type: "value", gridIndex: m, min: 0, max: last || 1, name: "trial", axisLabel: { show: false } });
+  yAxis.push({ type: "category", gridIndex: m, data: ["failed", "pruned"], axisTick: { show: false } });
+  series.push(
+    { name: "pruned", type: "scatter", xAxisIndex: m, yAxisIndex: m, data: marks("PRUNED", "pruned"), symbol: "rect", symbolSize: [3, 12], itemStyle: { color: COLORS.PRUNED } },
+    { name: "failed", type: "scatter", xAxisIndex: m, yAxisIndex: m, data: marks("FAILED", "failed"), symbol: "rect", symbolSize: [3, 12], itemStyle: { color: COLORS.FAILED } },
+  );
+  charts.history.setOption(
+    {
+      animation: false,
+      tooltip: { trigger: "item", formatter: (p) => `#${p.value[0]}: ${p.seriesName} ${typeof p.value[1] === "number" ? fmtValue(p.value[1]) : ""}` },
+      legend: { top: 0, data: [...(pareto.constraints.length ? ["feasible", "infeasible"] : ["complete"]), "best feasible so far", "pruned", "failed"] },
+      grid: grids,
+      xAxis,
+      yAxis,
+      series,
+    },
+    true,
+  );
+}
+
+function fillPairs(objectives) {
+  const names = objectives.map((o) => o.metric);
+  const options = [];
+  if (names.length > 2) options.push(["all", "all pairs"]);
+  for (let i = 0; i < names.length; i += 1) {
+    for (let j = i + 1; j < names.length; j += 1) options.push([`${i},${j}`, `${names[i]} × ${names[j]}`]);
+  }
+  if (paretoPair.options.length !== options.length) {
+    paretoPair.replaceChildren(...options.map(([value, label]) => el("option", { value }, label)));
+    paretoPair.value = names.length > 2 && names.length <= 4 ? "all" : "0,1";
+  }
+  paretoPair.hidden = names.length < 3;
+}
+
+function describe(point, objectives) {
+  const values = objectives.map((o, i) => `${o.metric} ${fmtValue(point.vs[i])}`).join(", ");
+  return `#${point.n}: ${values}${point.f ? "" : " (infeasible)"}`;
+}
+
+/** The scatter of objective i against objective j: dominated feasible trials, infeasible
+ *  ones (hollow, grey) and the front (larger, with its attainment line when drawn alone). */
+function pairSeries(points, front, i, j, axis, line) {
+  const item = (p) => [p.vs[i], p.vs[j], p.n];
+  const onFront = points.filter((p) => front.has(p.n));
+  const series = [
+    { name: "feasible", type: "scatter", data: points.filter((p) => p.f && !front.has(p.n)).map(item), symbolSize: 6, itemStyle: { color: COLORS.RUNNING, opacity: 0.55 } },
+    { name: "infeasible", type: "scatter", data: points.filter((p) => !p.f).map(item), symbol: "emptyCircle", symbolSize: 6, itemStyle: { color: INFEASIBLE_COLOR } },
+    { name: "Pareto front", type: "scatter", data: onFront.map(item), symbolSize: 10, z: 5, itemStyle: { color: FRONT_COLOR, borderColor: "#fff", borderWidth: 1 } },
+  ];
+  if (line && onFront.length) {
+    const sorted = onFront.map((p) => [p.vs[i], p.vs[j]]).sort((a, b) => a[0] - b[0]);
+    const xMin = chartsData.pareto.objectives[i].goal !== "maximize";
+    series.push({ name: "front line", type: "line", step: xMin ? "end" : "start", data: sorted, symbol: "none", silent: true, z: 4, lineStyle: { color: FRONT_COLOR, width: 1.5 } });
+  }
+  return series.map((s) => ({ ...s, xAxisIndex: axis, yAxisIndex: axis }));
+}
+
+function drawPareto() {
+  const pareto = chartsData.pareto;
+  if (!pareto) return charts.pareto.clear();
+  const objectives = pareto.objectives;
+  fillPairs(objectives);
+  const points = measured();
+  const byNumber = new Map(points.map((p) => [p.n, p]));
+  const front = new Set(pareto.front);
+  const feasible = points.filter((p) => p.f).length;
+  const infeasible = points.length - feasible;
+  const source = pareto.front_source === "server" ? "as the server's GetBestTrials answers it" : "computed by the dashboard from the trials it read, by the same rule as the server's GetBestTrials";
+  paretoNote.textContent = !points.length
+    ? "Drawn once a trial is complete."
+    : `${pareto.front.length} trials on the front of the feasible trials (${source}); ${pareto.constraints.length ? `${pareto.feasible} feasible, ${pareto.infeasible} infeasible` : `${pareto.feasible} complete`}.` +
+      (pareto.feasible === 0 ? " No trial satisfies the constraints yet: the front is empty." : "") +
+      (objectives.length > 2 ? " A pair shows a projection: a front trial may look dominated in it." : "") +
+      " Click a point to open its trial.";
+  let pairs;
+  if (paretoPair.value === "all" && objectives.length > 2) {
+    pairs = [];
+    for (let j = 1; j < objectives.length; j += 1) for (let i = 0; i < j; i += 1) pairs.push([i, j]);
+  } else {
+    pairs = [paretoPair.value.split(",").map(Number)];
+  }
+  const cells = objectives.length > 2 && pairs.length > 1 ? objectives.length - 1 : 1;
+  const size = cells === 1 ? 380 : Math.max(170, Math.min(300, 900 / cells));
+  paretoNode.style.height = `${cells * (size + 50) + 40}px`;
+  charts.pareto.resize();
+  const width = paretoNode.clientWidth || 1000;
+  const gap = 90;
+  const cellWidth = cells === 1 ? width - 140 : Math.min((width - 100) / cells - gap, size * 1.6);
+  const grids = [];
+  const xAxis = [];
+  const yAxis = [];
+  const series = [];
+  pairs.forEach(([i, j], axis) => {
+    const row = cells === 1 ? 0 : j - 1;
+    const col = cells === 1 ? 0 : i;
+    grids.push({ left: 80 + col * (cellWidth + gap), top: 40 + row * (size + 50), width: cellWidth, height: size });
+    xAxis.push({ type: "value", scale: true, gridIndex: axis, name: metricLabel(objectives[i]), nameLocation: "middle", nameGap: 24, axisLine: { onZero: false } });
+    yAxis.push({ type: "value", scale: true, gridIndex: axis, name: metricLabel(objectives[j]), nameLocation: "middle", nameGap: 50, axisLine: { onZero: false } });
+    series.push(...pairSeries(points, front, i, j, axis, pairs.length === 1 && objectives.length === 2));
+  });
+  charts.pareto.setOption(
+    {
+      animation: false,
+      tooltip: { trigger: "item", formatter: (p) => (byNumber.has(p.value[2]) ? describe(byNumber.get(p.value[2]), objectives) : "") },
+      legend: { top: 0, data: ["Pareto front", "feasible", ...(pareto.constraints.length ? ["infeasible"] : [])] },
+      grid: grids,
+      xAxis,
+      yAxis,
+      series,
+    },
+    true,
+  );
+  if (!paretoNode.dataset.clicks) {
+    paretoNode.dataset.clicks = "true";
+    charts.pareto.on("click", (p) => {
+      if (p.seriesType === "scatter" && Array.isArray(p.value)) window.location.href = TRIAL_URL(p.value[2]);
+    });
+  }
 }
 
 function valueRange(done) {
@@ -533,6 +713,7 @@ function drawEcdf() {
 }
 
 const drawers = {
+  pareto: () => drawPareto(),
   history: () => drawHistory(),
   parallel: (params) => drawParallel(params),
   slice: (params) => drawSlice(params),

@@ -58,6 +58,8 @@ function draw(t) {
   kv(fields, [
     ["state", t.state],
     ["value", fmtValue(t.value) || "–"],
+    // Every metric told, when there is more than the one value above.
+    ...(Object.keys(t.values || {}).length > 1 ? Object.entries(t.values).sort().map(([k, v]) => [`value of ${k}`, fmtValue(v)]) : []),
     ["worker", t.worker || "–"],
     ["lease until", t.state === "RUNNING" ? fmtTime(t.lease_deadline) : "–"],
     ["started", fmtTime(t.create_time)],

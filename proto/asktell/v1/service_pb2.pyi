@@ -18,10 +18,23 @@ class AskStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ASK_STATUS_OK: _ClassVar[AskStatus]
     ASK_STATUS_EXHAUSTED: _ClassVar[AskStatus]
     ASK_STATUS_STOPPED: _ClassVar[AskStatus]
+
+class CallerRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALLER_ROLE_UNSPECIFIED: _ClassVar[CallerRole]
+    CALLER_ROLE_NONE: _ClassVar[CallerRole]
+    CALLER_ROLE_VIEWER: _ClassVar[CallerRole]
+    CALLER_ROLE_WORKER: _ClassVar[CallerRole]
+    CALLER_ROLE_ADMIN: _ClassVar[CallerRole]
 ASK_STATUS_UNSPECIFIED: AskStatus
 ASK_STATUS_OK: AskStatus
 ASK_STATUS_EXHAUSTED: AskStatus
 ASK_STATUS_STOPPED: AskStatus
+CALLER_ROLE_UNSPECIFIED: CallerRole
+CALLER_ROLE_NONE: CallerRole
+CALLER_ROLE_VIEWER: CallerRole
+CALLER_ROLE_WORKER: CallerRole
+CALLER_ROLE_ADMIN: CallerRole
 
 class CreateStudyRequest(_message.Message):
     __slots__ = ("study_id", "spec")
@@ -375,3 +388,13 @@ class EnqueueTrialsResponse(_message.Message):
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     queued: int
     def __init__(self, queued: _Optional[int] = ...) -> None: ...
+
+class GetCallerRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetCallerResponse(_message.Message):
+    __slots__ = ("role",)
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    role: CallerRole
+    def __init__(self, role: _Optional[_Union[CallerRole, str]] = ...) -> None: ...

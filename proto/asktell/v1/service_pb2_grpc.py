@@ -120,6 +120,11 @@ class AsktellServiceStub:
                 request_serializer=asktell_dot_v1_dot_service__pb2.EnqueueTrialsRequest.SerializeToString,
                 response_deserializer=asktell_dot_v1_dot_service__pb2.EnqueueTrialsResponse.FromString,
                 _registered_method=True)
+        self.GetCaller = channel.unary_unary(
+                '/asktell.v1.AsktellService/GetCaller',
+                request_serializer=asktell_dot_v1_dot_service__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=asktell_dot_v1_dot_service__pb2.GetCallerResponse.FromString,
+                _registered_method=True)
 
 
 class AsktellServiceServicer:
@@ -258,6 +263,16 @@ class AsktellServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaller(self, request, context):
+        """Says what the caller's token may do: its role, or CALLER_ROLE_NONE when
+        the server checks no tokens (every call is allowed). Open to every
+        authenticated role; a missing or unknown token is UNAUTHENTICATED. It
+        changes nothing and answers nothing secret (never the token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AsktellServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -345,6 +360,11 @@ def add_AsktellServiceServicer_to_server(servicer, server):
                     servicer.EnqueueTrials,
                     request_deserializer=asktell_dot_v1_dot_service__pb2.EnqueueTrialsRequest.FromString,
                     response_serializer=asktell_dot_v1_dot_service__pb2.EnqueueTrialsResponse.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=asktell_dot_v1_dot_service__pb2.GetCallerRequest.FromString,
+                    response_serializer=asktell_dot_v1_dot_service__pb2.GetCallerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -807,6 +827,33 @@ class AsktellService:
             '/asktell.v1.AsktellService/EnqueueTrials',
             asktell_dot_v1_dot_service__pb2.EnqueueTrialsRequest.SerializeToString,
             asktell_dot_v1_dot_service__pb2.EnqueueTrialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/asktell.v1.AsktellService/GetCaller',
+            asktell_dot_v1_dot_service__pb2.GetCallerRequest.SerializeToString,
+            asktell_dot_v1_dot_service__pb2.GetCallerResponse.FromString,
             options,
             channel_credentials,
             insecure,
