@@ -343,20 +343,25 @@ def best_trials(store: Store, study_id: str, count: int, now: float) -> list[Tri
     if not 0 <= count <= MAX_BEST_TRIALS:
         raise InvalidArgument(f"count must be 0 to {MAX_BEST_TRIALS}, got {count}")
     with store.read() as tx:
-        study = require_study(tx, study_id)
-        if not study.spec.pareto:
-            minimize = study.spec.objective.goal is Goal.MINIMIZE
-            return tx.best_trials(study_id, minimize, count or 1)
-        complete = [t for t in tx.history_trials(study_id) if t.state is TrialState.COMPLETE]
-        objectives = [trial_objectives(study.spec, t) for t in complete]
-        violations = [trial_violations(study.spec, t) for t in complete]
-        if count == 0:
-            feasible = [not any(v > 0 for v in row) for row in violations]
-            count = min(MAX_BEST_TRIALS, len(pareto.front_indices(objectives, feasible)) or 1)
-        order = pareto.best_order([t.number for t in complete], objectives, violations, count)
-        # With their measurements, as every other read of a trial answers it.
-        found = (tx.get_trial(study_id, complete[i].number) for i in order)
-        return [t for t in found if t is not None]
+        return best_trials_in(tx, require_study(tx, study_id), count)
+
+
+def best_trials_in(tx: Tx, study: Study, count: int) -> list[Trial]:
+    """`best_trials` read in `tx` (CreateStudy reads an earlier stage's best this way)."""
+    study_id = study.id
+    if not study.spec.pareto:
+        minimize = study.spec.objective.goal is Goal.MINIMIZE
+        return tx.best_trials(study_id, minimize, count or 1)
+    complete = [t for t in tx.history_trials(study_id) if t.state is TrialState.COMPLETE]
+    objectives = [trial_objectives(study.spec, t) for t in complete]
+    violations = [trial_violations(study.spec, t) for t in complete]
+    if count == 0:
+        feasible = [not any(v > 0 for v in row) for row in violations]
+        count = min(MAX_BEST_TRIALS, len(pareto.front_indices(objectives, feasible)) or 1)
+    order = pareto.best_order([t.number for t in complete], objectives, violations, count)
+    # With their measurements, as every other read of a trial answers it.
+    found = (tx.get_trial(study_id, complete[i].number) for i in order)
+    return [t for t in found if t is not None]
 
 
 def trial_objectives(spec: StudySpec, trial: Trial) -> list[float]:
