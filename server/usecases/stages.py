@@ -2,7 +2,7 @@
 
 A spec's `stages` name earlier studies (`domain.Stage`). CreateStudy resolves
 each unresolved one (`trial` 0) in its own write transaction (`resolve`): it
-reads the earlier study's best trial (`trials.best_trials_in` with count 1: the
+reads the earlier study's best trial (`best.best_trials_in` with count 1: the
 best value, or for several objectives or constraints the first of the ranked
 Pareto front, as GetBestTrials answers) and adds the values of the stage's
 parameters to the new study's space as fixed parameters (`FixedParam` with
@@ -28,6 +28,7 @@ import dataclasses
 from asktell.server.domain import FixedParam, SearchSpace, StudySpec
 from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from asktell.server.storage import Tx
+from asktell.server.usecases.best import best_trials_in
 
 
 def resolve(tx: Tx, spec: StudySpec) -> StudySpec:
@@ -39,8 +40,6 @@ def resolve(tx: Tx, spec: StudySpec) -> StudySpec:
         InvalidArgument: a stage names a parameter that the earlier best trial lacks,
             or one that the spec (or an earlier stage) defines already.
     """
-    from asktell.server.usecases.trials import best_trials_in  # trials imports studies
-
     if spec.resolved:
         return spec
     space = spec.space
