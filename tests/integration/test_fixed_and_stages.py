@@ -351,7 +351,12 @@ def test_cli_fix_from_show_best_and_export(live_server: LiveServer, tmp_path: Pa
     assert 'NOT_FOUND: stages[0].study: study "gone" does not exist' in result.output
 
 
-def _worker(live_server: LiveServer, study: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(
+    live_server: LiveServer,
+    study: str,
+    log: Path,
+    task: str = "tests.integration.stage_tasks:score",
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -363,7 +368,9 @@ def _worker(live_server: LiveServer, study: str, log: Path) -> subprocess.Popen[
             "--study",
             study,
             "--task",
-            "tests.integration.stage_tasks:score",
+            task,
+            "--device",
+            "cpu",
         ],
         cwd=REPO,
         stdout=log.open("wb"),
@@ -442,3 +449,38 @@ def test_two_stages_tuned_by_workers(live_server: LiveServer, tmp_path: Path) ->
     assert len({t.params["lr"] for t in trials2}) == 3  # stage 2 tunes the optimiser
     result = _cli(live_server, "study", "show", "digits-opt")
     assert f"fixed: depth = {architecture['depth']} (from digits-arch trial" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the example files, not the store
+def test_the_stage_examples_run_end_to_end(live_server: LiveServer, tmp_path: Path) -> None:
+    """examples/stage1-architecture.yaml then examples/stage2-optimizer.yaml --fix-from, each
+    tuned by an `asktell worker --task digits-cnn`, on small budgets (2 and 1 trials, 1 epoch)."""
+    ci.require_module("torch", "worker")
+    names = []
+    for example in ("stage1-architecture", "stage2-optimizer"):
+        spec = yaml.safe_load((REPO / "examples" / f"{example}.yaml").read_text())
+        spec["max_trials"] = 1 if names else 2
+        if "epochs" in spec["parameters"]:
+            spec["parameters"]["epochs"]["value"] = 1
+        small = tmp_path / f"{example}.yaml"
+        small.write_text(yaml.safe_dump(spec, sort_keys=False))
+        extra = ["--fix-from", names[0]] if names else []
+        result = _cli(live_server, "study", "create", "-f", str(small), *extra)
+        assert result.exit_code == 0, result.output
+        names.append(spec["name"])
+        log = tmp_path / f"{example}.log"
+        worker = _worker(live_server, spec["name"], log, task="digits-cnn")
+        assert worker.wait(timeout=120) == 0, log.read_text()
+    with live_server.client() as client:
+        best = client.get_study(names[0]).best_trial
+        assert best is not None
+        spec2 = client.get_study_info(names[1]).spec
+        trials = client.get_study(names[1]).trials()
+    architecture = {k: best.params[k] for k in ("width", "depth", "dropout", "weight_decay")}
+    assert [t.state for t in trials] == ["COMPLETE"]
+    for trial in trials:
+        assert {k: trial.params[k] for k in architecture} == architecture
+        assert trial.params["batch_size"] == 64 and trial.params["epochs"] == 1
+    tuned = [n for n, p in spec2["parameters"].items() if p["type"] != "fixed"]
+    assert tuned == ["optimizer", "lr", "momentum"]
