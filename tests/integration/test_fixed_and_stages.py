@@ -322,8 +322,8 @@ def test_cli_fix_from_show_best_and_export(live_server: LiveServer, tmp_path: Pa
     result = _cli(live_server, "study", "create", "-f", str(spec_file), "--fix-from", "arch")
     assert result.exit_code == 0, result.output
     with live_server.client() as client:
-        for trial in client.get_study("opt").ask_many(2):
-            trial.tell(0.5)
+        for i, trial in enumerate(client.get_study("opt").ask_many(5)):
+            trial.tell(0.5 + i / 10)
     result = _cli(live_server, "study", "show", "opt")
     assert result.exit_code == 0, result.output
     assert "stage: arch, trial 2" in result.output
@@ -334,6 +334,10 @@ def test_cli_fix_from_show_best_and_export(live_server: LiveServer, tmp_path: Pa
     best = tmp_path / "best.json"
     assert _cli(live_server, "study", "best", "opt", "--out", str(best)).exit_code == 0
     assert {k: json.loads(best.read_text())["params"][k] for k in ARCH} == ARCH
+    # The plot's importance leaves the fixed parameters (act is a string) out.
+    plot = tmp_path / "plot.png"
+    result = _cli(live_server, "study", "plot", "opt", "--out", str(plot))
+    assert result.exit_code == 0 and plot.stat().st_size > 0, result.output
     result = _cli(live_server, "study", "export", "opt", "--format", "csv")
     assert result.exit_code == 0 and "params.depth" in result.output.splitlines()[0]
     result = _cli(

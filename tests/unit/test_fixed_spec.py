@@ -275,3 +275,21 @@ def test_a_space_without_fixed_parameters_is_searched_as_it_is() -> None:
 
 def _settings(name: str) -> Any:
     return ALGORITHMS[name].parse_settings({})
+
+
+@pytest.mark.parametrize("name", ["random", "gp", "genetic"])
+def test_a_fixed_parameter_changes_nothing_the_algorithm_suggests(name: str) -> None:
+    tuned = SearchSpace((MOMENTUM, OPTIMIZER))
+    with_fixed = SearchSpace((MOMENTUM, OPTIMIZER), (), (SCHEDULE,))
+    configs = [{"momentum": m, "optimizer": o} for m, o in [(0.6, "adam"), (0.9, "sgd")] * 3]
+    plain = History(seed=1, completed=tuple(Observation(c, c["momentum"]) for c in configs))
+    fixed_history = History(
+        seed=1,
+        completed=tuple(Observation({**c, "schedule": "cosine"}, c["momentum"]) for c in configs),
+    )
+    info, settings = ALGORITHMS[name], _settings(name)
+    expected = info.suggest(tuned, plain, 2, np.random.default_rng(5), settings, NO_DEADLINE)
+    got = fixed.suggest(
+        info, with_fixed, fixed_history, 2, np.random.default_rng(5), settings, NO_DEADLINE
+    )
+    assert [s.params for s in got] == [{**s.params, "schedule": "cosine"} for s in expected]
