@@ -216,6 +216,9 @@ def test_a_stage_fixes_the_earlier_best_and_says_where_it_came_from(client: Clie
         client.create_study(_stage2_spec(stages=[{"study": "arch", "parameters": ["depth"]}]))
     with pytest.raises(AlreadyExistsError, match="differs only in max_trials"):
         client.create_study(_stage2_spec(stages=[{"study": "arch"}], max_trials=9))
+    # A rerun pipeline's create_or_extend: the same study (its budget unlimited already).
+    extended = client.create_or_extend(_stage2_spec(stages=[{"study": "arch"}]), 3).info()
+    assert extended.spec == spec
 
     # A new study takes the new best; `parameters:` picks what it fixes.
     picked = client.create_study(
