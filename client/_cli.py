@@ -33,7 +33,7 @@ from asktell.client._models import StudyInfo, Trial
 from asktell.client._spec import load_spec_file
 from asktell.client._wait import echo_progress, wait_for_study
 from asktell.client.cli_options import Connection, connection_options
-from asktell.v1.spec import constraints_of, is_feasible, objectives_of
+from asktell.v1.spec import constraints_of, fixed_of, is_feasible, objectives_of
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution, EntryPoint
@@ -202,12 +202,21 @@ study_connection_options = _retry_option(STUDY_RETRY_SECONDS)
     help="A --warm-start-from study that does not exist is reported, and the study "
     "starts cold (the first run of a pipeline); without it: exit 1.",
 )
+@click.option(
+    "--fix-from",
+    "fix_from",
+    multiple=True,
+    metavar="STUDY",
+    help="Staged tuning: fix every parameter of STUDY's best trial that the spec does "
+    "not define, at its value (appends {study: STUDY} to the spec's stages; repeatable).",
+)
 @study_connection_options
 def study_create(
     spec_file: str,
     name: str | None,
     warm_start_from: str | None,
     warm_start_optional: bool,
+    fix_from: tuple[str, ...],
     connection: Connection,
 ) -> None:
     """Create a study from a YAML spec file (again with the same spec: no change).
@@ -218,12 +227,21 @@ def study_create(
     and counted by reason on stderr. Exit 0 when the study is there, 1 on an
     error (a bad spec, a study of that name with another spec, OLD missing
     without --warm-start-optional, OLD with another objective).
+
+    With --fix-from STAGE1, the server fixes the parameters of STAGE1's best
+    trial that the spec does not define at their values (staged tuning: tune
+    the optimiser on the best architecture); `study show` says which.
     """
     spec = load_spec_file(spec_file)
+    if (name is not None or fix_from) and not isinstance(spec, dict):
+        raise AsktellError(f"INVALID_ARGUMENT: spec file {spec_file}: not a mapping")
     if name is not None:
-        if not isinstance(spec, dict):
-            raise AsktellError(f"INVALID_ARGUMENT: spec file {spec_file}: not a mapping")
         spec = {**spec, "name": name}
+    if fix_from:
+        listed = spec.get("stages") or []
+        if not isinstance(listed, list):
+            raise AsktellError(f"INVALID_ARGUMENT: spec file {spec_file}: stages must be a list")
+        spec = {**spec, "stages": [*listed, *({"study": s} for s in fix_from)]}
     with connection.client() as client:
         source = warm_start_from
         if source is not None and not _exists(client, source):
@@ -335,13 +353,18 @@ def study_show(name: str, limit: int, connection: Connection) -> None:
     for constraint in constraints_of(info.spec):
         click.echo(f"constraint: {_constraint_text(constraint)}")
     click.echo(f"algorithm: {info.spec['algorithm']}")
+    for stage in info.spec.get("stages") or []:
+        click.echo(f"stage: {_stage_text(stage)}")
+    fixed = fixed_of(info.spec)
+    for fixed_name, entry in fixed.items():
+        click.echo(f"fixed: {_fixed_text(fixed_name, entry)}")
     c = info.counts
     click.echo(
         f"trials: {c.complete} complete, {c.running} running, {c.failed} failed, "
         f"{c.pruned} pruned, {c.queued} queued"
     )
     if trials:
-        names = list(info.spec["parameters"])
+        names = [n for n in info.spec["parameters"] if n not in fixed]  # fixed: listed above
         shown = trials[-limit:]
         notes = any(t.attrs or t.reason for t in shown)
         rows = [("#", "STATE", "VALUE", *names, "BY", *(("NOTES",) if notes else ()))]
@@ -757,6 +780,29 @@ def _constraint_text(constraint: Mapping[str, Any]) -> str:
     if low is not None:
         return f"{constraint['metric']} >= {low:g}"
     return f"{constraint['metric']} <= {high:g}"
+
+
+def _stage_text(stage: Mapping[str, Any]) -> str:
+    """`digits-arch, trial 12 (depth, width)`: an earlier study that fixes parameters."""
+    text = str(stage["study"])
+    if stage.get("trial"):
+        text += f", trial {stage['trial']}"
+    if stage.get("parameters"):
+        text += f" ({', '.join(stage['parameters'])})"
+    return text
+
+
+def _fixed_text(name: str, entry: Mapping[str, Any]) -> str:
+    """`depth = 3 (from digits-arch trial 12)`: a fixed parameter and where it came from."""
+    text = f"{name} = {_fmt(entry['value'])}"
+    when = entry.get("when")
+    if when:
+        ((parent, values),) = when.items()
+        text += f" when {parent} in [{', '.join(_fmt(v) for v in values)}]"
+    stage = entry.get("stage")
+    if stage:
+        text += f" (from {stage['study']} trial {stage['trial']})"
+    return text
 
 
 def _best_line(best: Trial | None) -> str:

@@ -205,10 +205,15 @@ class Client:
         """Creates a study from a spec dict (the same form as a spec YAML file).
 
         Creating it again with an identical spec returns the existing study.
+        A spec with `stages: [{study: EARLIER}]` fixes the parameters of EARLIER's
+        best trial that it does not define (resolved by the server when the study
+        is created; `study.info().spec` says which, and from which trial).
 
         Raises:
             InvalidArgumentError: the spec is malformed (the message names the field).
             AlreadyExistsError: the name is taken by a study with a different spec.
+            NotFoundError: a stage's study does not exist.
+            FailedPreconditionError: a stage's study has no COMPLETE trial yet.
         """
         study_id, message = spec_to_proto(spec)
         request = pb.CreateStudyRequest(study_id=study_id, spec=message)

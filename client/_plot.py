@@ -32,8 +32,9 @@ def parameter_importance(info: StudyInfo, trials: list[Trial]) -> dict[str, floa
     from sklearn.ensemble import RandomForestRegressor
 
     done = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
-    names = list(info.spec["parameters"])
-    if len(done) < 4:
+    # A fixed parameter has one value: it explains nothing (and may be a string).
+    names = [n for n, p in info.spec["parameters"].items() if p["type"] != "fixed"]
+    if len(done) < 4 or not names:
         return {}
     columns: list[list[float]] = []
     for name in names:

@@ -285,6 +285,56 @@ Param = FloatParam | IntParam | DiscreteParam | CategoricalParam
 
 
 @dataclass(frozen=True, slots=True)
+class FixedParam:
+    """A parameter held at one value: trials carry it, the algorithms never search it.
+
+    `stage_study` and `stage_trial` say where a value fixed by an earlier stage
+    came from (the study and its trial number); empty for a value the spec fixes.
+    """
+
+    name: str
+    value: ParamValue
+    stage_study: str = ""
+    stage_trial: int = 0
+
+    def __post_init__(self) -> None:
+        value = self.value
+        if isinstance(value, str):
+            if not value or len(value) > 256:
+                raise InvalidArgument(
+                    f'parameter "{self.name}": a fixed string must be 1 to 256 characters, '
+                    f"got {_shown(value)}"
+                )
+        elif isinstance(value, float):
+            _finite(self.name, "the fixed value", value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -(2**63) <= value <= 2**63 - 1:
+                raise InvalidArgument(
+                    f'parameter "{self.name}": the fixed value is outside the 64-bit integer range'
+                )
+        elif not isinstance(value, bool):
+            raise InvalidArgument(
+                f'parameter "{self.name}": a fixed value must be a string, a number or a '
+                f"boolean, got {_shown(value)}"
+            )
+        if self.stage_trial < 0 or (self.stage_trial and not self.stage_study):
+            raise InvalidArgument(
+                f'parameter "{self.name}": stage_trial is set only with stage_study'
+            )
+
+    def normalise(self, value: ParamValue) -> ParamValue:
+        """`value` as the fixed value when it is the same number (3.0 for a fixed 3)."""
+        if hasattr(value, "item"):  # a NumPy scalar
+            value = value.item()
+        numbers = [v for v in (value, self.value) if isinstance(v, int | float)]
+        same_number = len(numbers) == 2 and not any(isinstance(v, bool) for v in numbers)
+        return self.value if same_number and value == self.value else value
+
+    def contains(self, value: ParamValue) -> bool:
+        return typed_key(self.normalise(value)) == typed_key(self.value)
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
     """Parameter `param` is active only when parameter `parent` takes one of `values`."""
 
@@ -304,19 +354,27 @@ class SearchSpace:
 
     params: tuple[Param, ...]
     conditions: tuple[Condition, ...] = ()
+    # Parameters held at one value (`FixedParam`): part of every configuration in
+    # which they are active, never searched. `searched()` is the space without them.
+    fixed: tuple[FixedParam, ...] = ()
+    # Every parameter's name (searched and fixed) in the spec's order; empty: params, then fixed.
+    order: tuple[str, ...] = ()
     # Derived once: every Ask and Tell asks for them.
     _condition_of: Mapping[str, Condition] = field(init=False, repr=False, compare=False)
     _ordered: tuple[Param, ...] = field(init=False, repr=False, compare=False)
+    _all_ordered: tuple[Param | FixedParam, ...] = field(init=False, repr=False, compare=False)
+    _searched: SearchSpace | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.params:
+        every: tuple[Param | FixedParam, ...] = (*self.params, *self.fixed)
+        if not every:
             raise InvalidArgument("parameters: the search space is empty; give at least one")
-        if len(self.params) > MAX_PARAMETERS:
+        if len(every) > MAX_PARAMETERS:
             raise InvalidArgument(
-                f"parameters: at most {MAX_PARAMETERS} parameters, got {len(self.params)}"
+                f"parameters: at most {MAX_PARAMETERS} parameters, got {len(every)}"
             )
         seen: set[str] = set()
-        for param in self.params:
+        for param in every:
             if not NAME_PATTERN.fullmatch(param.name):
                 raise InvalidArgument(
                     f"parameters: invalid name {param.name[:80]!r}: use 1-64 letters, digits, "
@@ -325,12 +383,19 @@ class SearchSpace:
             if param.name in seen:
                 raise InvalidArgument(f'parameters: duplicate name "{param.name}"')
             seen.add(param.name)
+        if not self.order:
+            object.__setattr__(self, "order", tuple(p.name for p in every))
+        elif sorted(self.order) != sorted(seen):
+            raise InvalidArgument("parameters: the order must name every parameter once")
         self._check_conditions()
         object.__setattr__(self, "_condition_of", {c.param: c for c in self.conditions})
-        object.__setattr__(self, "_ordered", self._parents_first())
+        object.__setattr__(self, "_all_ordered", self._parents_first())
+        ordered = tuple(p for p in self._all_ordered if not isinstance(p, FixedParam))
+        object.__setattr__(self, "_ordered", ordered)
+        object.__setattr__(self, "_searched", self._without_fixed() if self.fixed else self)
 
     def _check_conditions(self) -> None:
-        by_name = {p.name: p for p in self.params}
+        by_name: dict[str, Param | FixedParam] = {p.name: p for p in (*self.params, *self.fixed)}
         parents: dict[str, str] = {}
         normalised: list[Condition] = []
         for condition in self.conditions:
@@ -346,6 +411,16 @@ class SearchSpace:
                 )
             if parent.name == condition.param:
                 raise InvalidArgument(f"{where}: a parameter cannot be its own parent")
+            if isinstance(parent, FixedParam):
+                # Any value may be listed: the child is always active or never.
+                if not condition.values:
+                    raise InvalidArgument(f"{where}: list at least one value of {parent.name!r}")
+                fixed_values = tuple(parent.normalise(v) for v in condition.values)
+                if len({typed_key(v) for v in fixed_values}) != len(fixed_values):
+                    raise InvalidArgument(f"{where}: values must be unique")
+                parents[condition.param] = condition.parent
+                normalised.append(Condition(condition.param, condition.parent, fixed_values))
+                continue
             if isinstance(parent, FloatParam):
                 raise InvalidArgument(
                     f'{where}: parent "{parent.name}" is a float parameter; a parent must be '
@@ -376,7 +451,8 @@ class SearchSpace:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params)
+        """Every parameter's name, fixed ones included, in the spec's order."""
+        return self.order
 
     @property
     def conditional(self) -> bool:
@@ -396,11 +472,61 @@ class SearchSpace:
         """Every parameter, parents before their children, otherwise in spec order."""
         return self._ordered
 
-    def _parents_first(self) -> tuple[Param, ...]:
+    def searched(self) -> SearchSpace | None:
+        """The space the algorithms search: without the fixed parameters; None when that
+        leaves nothing (the study has one configuration).
+
+        A parameter whose parent is fixed is always active (its condition lists the
+        fixed value; it then takes the fixed parent's own condition, if any) or never
+        (it is left out, with its descendants).
+        """
+        return self._searched
+
+    def _without_fixed(self) -> SearchSpace | None:
+        fixed = {f.name: f for f in self.fixed}
+        kept: dict[str, Condition | None] = {}
+        for param in self._all_ordered:  # parents first: a dropped parent is known
+            if isinstance(param, FixedParam):
+                continue
+            condition = self.condition(param.name)
+            while condition is not None and condition.parent in fixed:
+                parent = fixed[condition.parent]
+                if typed_key(parent.value) not in {typed_key(v) for v in condition.values}:
+                    break
+                above = self.condition(parent.name)
+                condition = (
+                    None if above is None else Condition(param.name, above.parent, above.values)
+                )
+            else:
+                if condition is None or condition.parent in kept:
+                    kept[param.name] = condition
+        if not kept:
+            return None
+        params = tuple(p for p in self.params if p.name in kept)
+        conditions = tuple(c for c in kept.values() if c is not None)
+        return SearchSpace(params, conditions)
+
+    def with_fixed(self, params: Params) -> dict[str, ParamValue]:
+        """`params` (a configuration of `searched()`) with every fixed parameter active in it."""
+        merged = dict(params)
+        for param in self._all_ordered:
+            if isinstance(param, FixedParam) and self.is_active(param.name, merged):
+                merged[param.name] = param.value
+        return {name: merged[name] for name in self.names if name in merged}
+
+    def without_fixed(self, params: Params) -> dict[str, ParamValue]:
+        """`params` without the fixed parameters: the configuration an algorithm sees."""
+        if not self.fixed:
+            return dict(params)
+        fixed = {f.name for f in self.fixed}
+        return {name: value for name, value in params.items() if name not in fixed}
+
+    def _parents_first(self) -> tuple[Param | FixedParam, ...]:
         parent_of = {c.param: c.parent for c in self.conditions}
         done: set[str] = set()
-        out: list[Param] = []
-        remaining = list(self.params)
+        out: list[Param | FixedParam] = []
+        position = {name: i for i, name in enumerate(self.order)}
+        remaining = sorted([*self.params, *self.fixed], key=lambda p: position[p.name])
         while remaining:
             for param in remaining:
                 parent = parent_of.get(param.name)
@@ -429,7 +555,7 @@ class SearchSpace:
         """
         return {
             p.name: params[p.name]
-            for p in self.ordered
+            for p in self._all_ordered
             if p.name in params and self.is_active(p.name, params)
         }
 
@@ -448,15 +574,18 @@ class SearchSpace:
         for a categorical's listed 1. Nothing else changes type: "32" is not 32,
         and 1 is not True.
 
+        A fixed parameter may be left out (it is filled in) or given with exactly
+        its value.
+
         Raises:
             InvalidArgument: a parameter is missing, unknown, inactive or out of
-                its domain, named.
+                its domain, or a fixed one has another value, named.
         """
         unknown = sorted(set(params) - set(self.names))
         if unknown:
             raise InvalidArgument(f"params: unknown parameter {_shown(unknown[0])}")
         normalised: dict[str, ParamValue] = {}
-        for param in self.ordered:
+        for param in self._all_ordered:
             active = self.is_active(param.name, normalised)
             if not active:
                 if param.name in params:
@@ -466,6 +595,14 @@ class SearchSpace:
                         f'params: "{param.name}" is inactive here (it applies only when '
                         f"{condition.parent} is one of {list(condition.values)!r}); leave it out"
                     )
+                continue
+            if isinstance(param, FixedParam):
+                if param.name in params and not param.contains(params[param.name]):
+                    raise InvalidArgument(
+                        f'params: "{param.name}" is fixed at {_shown(param.value)}, got '
+                        f"{_shown(params[param.name])}; leave it out or give exactly that value"
+                    )
+                normalised[param.name] = param.value
                 continue
             if param.name not in params:
                 raise InvalidArgument(f'params: missing parameter "{param.name}"')
@@ -644,6 +781,45 @@ class SuccessiveHalving:
 
 EarlyStopping = MedianStopping | SuccessiveHalving
 
+MAX_STAGES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """An earlier study whose best trial fixes parameters of this one (staged tuning).
+
+    `parameters` empty means every parameter of that best trial that the spec does
+    not define; `trial` is the number of the trial the values came from, 0 until
+    CreateStudy resolves the stage (`usecases.stages`).
+    """
+
+    study: str
+    parameters: tuple[str, ...] = ()
+    trial: int = 0
+    where: str = field(default="stages[0]", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not STUDY_ID_PATTERN.fullmatch(self.study):
+            raise InvalidArgument(
+                f"{self.where}.study: {self.study[:80]!r} is not a study id: use 1-63 "
+                "lower-case letters, digits, '-', '_' or '.', starting and ending with a "
+                "letter or digit"
+            )
+        if len(self.parameters) > MAX_PARAMETERS:
+            raise InvalidArgument(
+                f"{self.where}.parameters: at most {MAX_PARAMETERS}, got {len(self.parameters)}"
+            )
+        for name in self.parameters:
+            if not NAME_PATTERN.fullmatch(name):
+                raise InvalidArgument(
+                    f"{self.where}.parameters: {_shown(name)} is not a parameter name"
+                )
+        if len(set(self.parameters)) != len(self.parameters):
+            raise InvalidArgument(f"{self.where}.parameters: names must be unique")
+        if self.trial < 0:
+            raise InvalidArgument(f"{self.where}.trial must be >= 0, got {self.trial}")
+
+
 DEFAULT_LEASE_SECONDS = 600.0
 # How the reason of a trial failed by lease expiry starts; metrics count them by it.
 LEASE_EXPIRED_REASON = "lease expired"
@@ -668,6 +844,8 @@ class StudySpec:
     early_stopping: EarlyStopping | None = None
     constraints: tuple[Constraint, ...] = ()
     early_stopping_metric: str = ""
+    # Earlier studies whose best trials fix parameters (their values are in `space.fixed`).
+    stages: tuple[Stage, ...] = ()
 
     @property
     def objective(self) -> Objective:
@@ -735,6 +913,21 @@ class StudySpec:
             )
         if not (0 <= self.max_retries <= 100):
             raise InvalidArgument(f"max_retries must be 0 to 100, got {self.max_retries}")
+        self._check_stages()
+
+    def _check_stages(self) -> None:
+        if len(self.stages) > MAX_STAGES:
+            raise InvalidArgument(f"stages: at most {MAX_STAGES}, got {len(self.stages)}")
+        seen: set[str] = set()
+        for i, stage in enumerate(self.stages):
+            if stage.study in seen:
+                raise InvalidArgument(f'stages[{i}].study: "{stage.study}" is listed twice')
+            seen.add(stage.study)
+
+    @property
+    def resolved(self) -> bool:
+        """Whether every stage has been resolved (its values are among the fixed parameters)."""
+        return all(stage.trial for stage in self.stages)
 
 
 def check_id(field: str, value: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -24,6 +24,7 @@ from asktell.server.domain import (
     Constraint,
     DiscreteParam,
     EarlyStopping,
+    FixedParam,
     FloatParam,
     Goal,
     IntParam,
@@ -34,6 +35,7 @@ from asktell.server.domain import (
     ParamValue,
     Scale,
     SearchSpace,
+    Stage,
     StudySpec,
     SuccessiveHalving,
 )
@@ -143,7 +145,30 @@ def _param(spec: pb.ParameterSpec) -> Param:
         )
     raise InvalidArgument(
         f'parameter "{name}": no type given; set one of float_parameter, int_parameter, '
-        "discrete_parameter or categorical_parameter"
+        "discrete_parameter, categorical_parameter or fixed_parameter"
+    )
+
+
+def _fixed(spec: pb.ParameterSpec) -> FixedParam:
+    f = spec.fixed_parameter
+    if not f.HasField("value"):
+        raise InvalidArgument(f'parameter "{spec.name}": fixed_parameter.value is required')
+    value = typed_value(f.value, f'parameter "{spec.name}": fixed_parameter.value')
+    return FixedParam(spec.name, value, f.stage_study, f.stage_trial)
+
+
+def search_space(parameters: Sequence[pb.ParameterSpec]) -> SearchSpace:
+    """The space of a spec's parameters: searched ones, fixed ones, their conditions, in order."""
+    conditions = tuple(c for c in (_condition(p) for p in parameters) if c is not None)
+    tuned = tuple(_param(p) for p in parameters if p.WhichOneof("domain") != "fixed_parameter")
+    fixed = tuple(_fixed(p) for p in parameters if p.WhichOneof("domain") == "fixed_parameter")
+    return SearchSpace(tuned, conditions, fixed, tuple(p.name for p in parameters))
+
+
+def _stages(message: pb.StudySpec) -> tuple[Stage, ...]:
+    return tuple(
+        Stage(s.study, tuple(s.parameters), s.trial, where=f"stages[{i}]")
+        for i, s in enumerate(message.stages)
     )
 
 
@@ -207,7 +232,6 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
         if message.HasField("lease_duration")
         else None
     )
-    conditions = tuple(c for c in (_condition(p) for p in message.parameters) if c is not None)
     return StudySpec(
         objectives=objectives,
         constraints=tuple(
@@ -221,11 +245,12 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
         ),
         early_stopping_metric=message.early_stopping.metric,
         algorithm=_algorithm(message.algorithm),
-        space=SearchSpace(tuple(_param(p) for p in message.parameters), conditions),
+        space=search_space(message.parameters),
         max_trials=message.max_trials,
         **({"lease_seconds": lease} if lease is not None else {}),
         max_retries=message.max_retries,
         early_stopping=_early_stopping(message.early_stopping),
+        stages=_stages(message),
     )
 
 
@@ -291,7 +316,11 @@ def study_spec_message(spec: StudySpec) -> pb.StudySpec:
             pb.Constraint(metric=c.metric, min=c.low, max=c.high) for c in spec.constraints
         ],
         algorithm=algorithm,
-        parameters=[_param_message(p, spec.space.condition(p.name)) for p in spec.space.params],
+        parameters=parameter_messages(spec.space),
+        stages=[
+            pb.Stage(study=s.study, parameters=list(s.parameters), trial=s.trial)
+            for s in spec.stages
+        ],
         max_trials=spec.max_trials,
         lease_duration=duration_message(spec.lease_seconds),
         max_retries=spec.max_retries,
@@ -307,10 +336,24 @@ def _objective_message(objective: Objective) -> pb.Objective:
     return pb.Objective(metric=objective.metric, goal=goal)
 
 
-def _param_message(param: Param, condition: Condition | None) -> pb.ParameterSpec:
+def parameter_messages(space: SearchSpace) -> list[pb.ParameterSpec]:
+    """Every parameter of `space` (fixed ones too) in the spec's order."""
+    by_name: dict[str, Param | FixedParam] = {p.name: p for p in (*space.params, *space.fixed)}
+    return [_param_message(by_name[name], space.condition(name)) for name in space.names]
+
+
+def _param_message(param: Param | FixedParam, condition: Condition | None) -> pb.ParameterSpec:
     message = pb.ParameterSpec(name=param.name)
     scale = pb.SCALE_LOG if getattr(param, "scale", Scale.LINEAR) is Scale.LOG else pb.SCALE_LINEAR
-    if isinstance(param, FloatParam):
+    if isinstance(param, FixedParam):
+        message.fixed_parameter.CopyFrom(
+            pb.FixedParameter(
+                value=value_message(param.value),
+                stage_study=param.stage_study,
+                stage_trial=param.stage_trial,
+            )
+        )
+    elif isinstance(param, FloatParam):
         message.float_parameter.CopyFrom(
             pb.FloatParameter(
                 min=param.low, max=param.high, scale=scale, grid_points=param.grid_points

@@ -45,7 +45,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from asktell.server.algorithms import ALGORITHMS, AlgorithmInfo, Deadline, History, Observation
+from asktell.server.algorithms import (
+    ALGORITHMS,
+    AlgorithmInfo,
+    Deadline,
+    History,
+    Observation,
+    fixed,
+)
 from asktell.server.domain import (
     Goal,
     Params,
@@ -337,7 +344,9 @@ def _suggest(plan: _Plan, history: History, caller: Caller) -> _Suggested:
     # Seeded by study seed and trial number: the same seed and history give the same suggestion.
     first_number = plan.first_number + len(plan.queued)
     rng = np.random.default_rng([study.seed, first_number])
-    suggestions = info.suggest(
+    # The fixed parameters are stripped here and added to every suggestion (`fixed`).
+    suggestions = fixed.suggest(
+        info,
         study.spec.space,
         history,
         plan.n_suggest,

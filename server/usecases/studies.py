@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from asktell.server import spec_proto
-from asktell.server.algorithms import ALGORITHMS
+from asktell.server.algorithms import ALGORITHMS, fixed
 from asktell.server.domain import Study, StudySpec, StudyState, TrialCounts, check_study_id
 from asktell.server.errors import AlreadyExists, InvalidArgument, NotFound
 from asktell.server.storage import Store, Tx
+from asktell.server.usecases import stages
 from asktell.server.usecases.leases import reap_before_read, reap_expired
 from asktell.server.usecases.retry import retry_on_conflict
 
@@ -142,26 +143,34 @@ def create_study(
 ) -> tuple[StudyView, bool]:
     """Creates a study, or returns the existing one if its spec is identical.
 
+    Stages are resolved in the same transaction (`usecases.stages`).
+
     Returns:
         (study with its trial counts, created): created is False when an identical
         study already existed.
 
     Raises:
-        InvalidArgument: a bad id, or a space the algorithm cannot search.
+        InvalidArgument: a bad id, a space the algorithm cannot search, or a stage
+            naming a parameter its study's best trial lacks or this spec defines.
+        NotFound: a stage's study does not exist.
+        FailedPrecondition: a stage's study has no COMPLETE trial.
         AlreadyExists: the id is taken by a study with a different spec; when only
             fields UpdateStudy may change differ, the message names them and says
             to update the study instead.
     """
     check_study_id(study_id)
-    ALGORITHMS[spec.algorithm.name].check_space(spec.space, spec.algorithm.settings)
+    # The searched part: the parameters a stage adds are fixed, which no algorithm searches.
+    fixed.check_space(ALGORITHMS[spec.algorithm.name], spec.space, spec.algorithm.settings)
     if spec.algorithm.seed is not None and not 0 <= spec.algorithm.seed <= MAX_SEED:
         raise InvalidArgument(f"algorithm.seed must be 0 to {MAX_SEED}")
     with store.write() as tx:
         existing = tx.get_study(study_id)
         if existing is not None:
-            if spec_proto.dump_spec(existing.spec) == spec_proto.dump_spec(spec):
+            # A spec with stages is identified by what was asked (`stages.as_requested`).
+            asked = stages.as_requested(existing.spec, spec)
+            if spec_proto.dump_spec(asked) == spec_proto.dump_spec(spec):
                 return StudyView(existing, tx.trial_counts(study_id)), False
-            differences = _mutable_differences(existing.spec, spec)
+            differences = _mutable_differences(asked, spec)
             if differences is not None:
                 raise AlreadyExists(
                     f'study "{study_id}" already exists; its spec differs only in '
@@ -173,6 +182,7 @@ def create_study(
                 f'study "{study_id}" already exists with a different spec; '
                 "choose another id, or delete the study first"
             )
+        spec = stages.resolve(tx, spec)
         seed = spec.algorithm.seed if spec.algorithm.seed is not None else secrets.randbits(63)
         study = Study(study_id, spec, seed, StudyState.ACTIVE, now)
         tx.insert_study(study)

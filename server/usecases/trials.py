@@ -8,10 +8,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from asktell.server import early_stopping, pareto
+from asktell.server import early_stopping
 from asktell.server.domain import (
     Attrs,
-    Goal,
     Params,
     ParamValue,
     Study,
@@ -25,6 +24,7 @@ from asktell.server.domain import (
 )
 from asktell.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from asktell.server.storage import QueuedTrial, Store, Tx
+from asktell.server.usecases.best import MAX_BEST_TRIALS, best_trials_in
 from asktell.server.usecases.leases import fail_trial, reap_before_read, reap_expired
 from asktell.server.usecases.retry import retry_on_conflict
 from asktell.server.usecases.studies import page_size, require_study
@@ -32,7 +32,6 @@ from asktell.server.usecases.studies import page_size, require_study
 MAX_REASON_LENGTH = 4096
 MAX_ADDED_TRIALS = 10_000
 MAX_ENQUEUED_TRIALS = 1000
-MAX_BEST_TRIALS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,39 +363,7 @@ def best_trials(store: Store, study_id: str, count: int, now: float) -> list[Tri
     if not 0 <= count <= MAX_BEST_TRIALS:
         raise InvalidArgument(f"count must be 0 to {MAX_BEST_TRIALS}, got {count}")
     with store.read() as tx:
-        study = require_study(tx, study_id)
-        if not study.spec.pareto:
-            minimize = study.spec.objective.goal is Goal.MINIMIZE
-            return tx.best_trials(study_id, minimize, count or 1)
-        complete = [t for t in tx.history_trials(study_id) if t.state is TrialState.COMPLETE]
-        objectives = [trial_objectives(study.spec, t) for t in complete]
-        violations = [trial_violations(study.spec, t) for t in complete]
-        if count == 0:
-            feasible = [not any(v > 0 for v in row) for row in violations]
-            count = min(MAX_BEST_TRIALS, len(pareto.front_indices(objectives, feasible)) or 1)
-        order = pareto.best_order([t.number for t in complete], objectives, violations, count)
-        # With their measurements, as every other read of a trial answers it.
-        found = (tx.get_trial(study_id, complete[i].number) for i in order)
-        return [t for t in found if t is not None]
-
-
-def trial_objectives(spec: StudySpec, trial: Trial) -> list[float]:
-    """A COMPLETE trial's objectives, each flipped so that lower is better."""
-    values = trial.values
-    out = []
-    for i, objective in enumerate(spec.objectives):
-        raw = values.get(objective.metric, trial.value if i == 0 else None)
-        number = math.inf if raw is None else float(raw)
-        out.append(number if objective.goal is Goal.MINIMIZE else -number)
-    return out
-
-
-def trial_violations(spec: StudySpec, trial: Trial) -> list[float]:
-    """A COMPLETE trial's violation of each constraint (0 where it holds; inf when unknown)."""
-    return [
-        c.violation(trial.values[c.metric]) if c.metric in trial.values else math.inf
-        for c in spec.constraints
-    ]
+        return best_trials_in(tx, require_study(tx, study_id), count)
 
 
 @dataclass(frozen=True, slots=True)

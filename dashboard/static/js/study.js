@@ -285,11 +285,11 @@ function paramSpec(name) {
 }
 function isCategorical(name) {
   const spec = paramSpec(name);
-  return spec.type === "categorical" || spec.type === "discrete" || spec.type === "bool";
+  return spec.type === "categorical" || spec.type === "discrete" || spec.type === "bool" || spec.type === "fixed";
 }
 function categories(name) {
   const spec = paramSpec(name);
-  const listed = spec.values || spec.choices;
+  const listed = spec.type === "fixed" ? [spec.value] : spec.values || spec.choices;
   if (listed) return listed.map((v) => fmtValue(v));
   return [...new Set(chartsData.trials.filter((t) => name in t.p).map((t) => fmtValue(t.p[name])))].sort();
 }

@@ -114,6 +114,7 @@ function same(a, b) {
 
 /** The value a form input holds, typed as its parameter wants; throws naming the parameter. */
 function reader(name, p, input) {
+  if (p.type === "fixed") return () => p.value;
   const listed = p.values || p.choices;
   if (listed) return () => listed[Number(input.value)];
   return () => {
@@ -135,7 +136,8 @@ async function drawEnqueue(t, spec) {
   const rows = {}; // name -> { label, input, note, read, listed }
   const grid = el("div", { class: "form-grid" });
   for (const [name, p] of Object.entries(parameters)) {
-    const listed = p.values || p.choices;
+    const fixed = p.type === "fixed"; // one value, filled in by the server: shown, not sent
+    const listed = fixed ? [p.value] : p.values || p.choices;
     let input;
     if (listed) {
       const current = listed.findIndex((v) => same(v, t.params[name]));
@@ -151,8 +153,8 @@ async function drawEnqueue(t, spec) {
     }
     const label = el("label", { for: `enqueue-${name}` }, name);
     const when = p.when ? Object.entries(p.when)[0] : null;
-    const note = when ? el("span", { class: "muted note" }, ` when ${when[0]} is ${when[1].map(fmtValue).join(" or ")}`) : null;
-    rows[name] = { label, input, read: reader(name, p, input), listed, when };
+    const note = el("span", { class: "muted note" }, `${fixed ? " fixed" : ""}${when ? ` when ${when[0]} is ${when[1].map(fmtValue).join(" or ")}` : ""}`);
+    rows[name] = { label, input, read: reader(name, p, input), listed, when, fixed };
     grid.append(el("span", {}, label, note), input);
   }
 
@@ -176,7 +178,7 @@ async function drawEnqueue(t, spec) {
   function updateActive() {
     for (const [name, row] of Object.entries(rows)) {
       const active = isActive(name);
-      row.input.disabled = !active;
+      row.input.disabled = !active || row.fixed;
       row.input.dataset.active = String(active);
       row.label.classList.toggle("inactive", !active);
       row.input.classList.toggle("inactive", !active);
@@ -194,7 +196,7 @@ async function drawEnqueue(t, spec) {
     const choices = {};
     try {
       for (const [name, row] of Object.entries(rows)) {
-        if (!isActive(name)) continue; // an inactive parameter is left out, as the server wants
+        if (!isActive(name) || row.fixed) continue; // inactive or fixed: left out, as the server wants
         config[name] = row.read();
         if (row.listed) choices[name] = Number(row.input.value);
       }

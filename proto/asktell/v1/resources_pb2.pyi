@@ -104,6 +104,16 @@ class CategoricalParameter(_message.Message):
     choices: _containers.RepeatedCompositeFieldContainer[ParameterValue]
     def __init__(self, values: _Optional[_Iterable[str]] = ..., choices: _Optional[_Iterable[_Union[ParameterValue, _Mapping]]] = ...) -> None: ...
 
+class FixedParameter(_message.Message):
+    __slots__ = ("value", "stage_study", "stage_trial")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STAGE_STUDY_FIELD_NUMBER: _ClassVar[int]
+    STAGE_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    value: ParameterValue
+    stage_study: str
+    stage_trial: int
+    def __init__(self, value: _Optional[_Union[ParameterValue, _Mapping]] = ..., stage_study: _Optional[str] = ..., stage_trial: _Optional[int] = ...) -> None: ...
+
 class ParentCondition(_message.Message):
     __slots__ = ("parent", "values")
     PARENT_FIELD_NUMBER: _ClassVar[int]
@@ -113,20 +123,22 @@ class ParentCondition(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., values: _Optional[_Iterable[_Union[ParameterValue, _Mapping]]] = ...) -> None: ...
 
 class ParameterSpec(_message.Message):
-    __slots__ = ("name", "float_parameter", "int_parameter", "discrete_parameter", "categorical_parameter", "when")
+    __slots__ = ("name", "float_parameter", "int_parameter", "discrete_parameter", "categorical_parameter", "fixed_parameter", "when")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FLOAT_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     INT_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     DISCRETE_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     CATEGORICAL_PARAMETER_FIELD_NUMBER: _ClassVar[int]
+    FIXED_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     WHEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     float_parameter: FloatParameter
     int_parameter: IntParameter
     discrete_parameter: DiscreteParameter
     categorical_parameter: CategoricalParameter
+    fixed_parameter: FixedParameter
     when: ParentCondition
-    def __init__(self, name: _Optional[str] = ..., float_parameter: _Optional[_Union[FloatParameter, _Mapping]] = ..., int_parameter: _Optional[_Union[IntParameter, _Mapping]] = ..., discrete_parameter: _Optional[_Union[DiscreteParameter, _Mapping]] = ..., categorical_parameter: _Optional[_Union[CategoricalParameter, _Mapping]] = ..., when: _Optional[_Union[ParentCondition, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., float_parameter: _Optional[_Union[FloatParameter, _Mapping]] = ..., int_parameter: _Optional[_Union[IntParameter, _Mapping]] = ..., discrete_parameter: _Optional[_Union[DiscreteParameter, _Mapping]] = ..., categorical_parameter: _Optional[_Union[CategoricalParameter, _Mapping]] = ..., fixed_parameter: _Optional[_Union[FixedParameter, _Mapping]] = ..., when: _Optional[_Union[ParentCondition, _Mapping]] = ...) -> None: ...
 
 class ParameterValue(_message.Message):
     __slots__ = ("number_value", "int_value", "string_value", "bool_value")
@@ -236,8 +248,18 @@ class EarlyStopping(_message.Message):
     metric: str
     def __init__(self, median: _Optional[_Union[MedianStopping, _Mapping]] = ..., asha: _Optional[_Union[SuccessiveHalving, _Mapping]] = ..., metric: _Optional[str] = ...) -> None: ...
 
+class Stage(_message.Message):
+    __slots__ = ("study", "parameters", "trial")
+    STUDY_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    study: str
+    parameters: _containers.RepeatedScalarFieldContainer[str]
+    trial: int
+    def __init__(self, study: _Optional[str] = ..., parameters: _Optional[_Iterable[str]] = ..., trial: _Optional[int] = ...) -> None: ...
+
 class StudySpec(_message.Message):
-    __slots__ = ("objective", "algorithm", "parameters", "max_trials", "lease_duration", "max_retries", "early_stopping", "objectives", "constraints")
+    __slots__ = ("objective", "algorithm", "parameters", "max_trials", "lease_duration", "max_retries", "early_stopping", "objectives", "constraints", "stages")
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +269,7 @@ class StudySpec(_message.Message):
     EARLY_STOPPING_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVES_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
     objective: Objective
     algorithm: Algorithm
     parameters: _containers.RepeatedCompositeFieldContainer[ParameterSpec]
@@ -256,7 +279,8 @@ class StudySpec(_message.Message):
     early_stopping: EarlyStopping
     objectives: _containers.RepeatedCompositeFieldContainer[Objective]
     constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
-    def __init__(self, objective: _Optional[_Union[Objective, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, _Mapping]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., max_trials: _Optional[int] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_retries: _Optional[int] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ...) -> None: ...
+    stages: _containers.RepeatedCompositeFieldContainer[Stage]
+    def __init__(self, objective: _Optional[_Union[Objective, _Mapping]] = ..., algorithm: _Optional[_Union[Algorithm, _Mapping]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., max_trials: _Optional[int] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_retries: _Optional[int] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ..., objectives: _Optional[_Iterable[_Union[Objective, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., stages: _Optional[_Iterable[_Union[Stage, _Mapping]]] = ...) -> None: ...
 
 class TrialCounts(_message.Message):
     __slots__ = ("running", "complete", "failed", "pruned", "queued")

@@ -134,6 +134,9 @@ class AsktellServiceServicer:
     def CreateStudy(self, request, context):
         """Creates a study. Creating it again with an identical spec returns the
         existing study (`created` false); a different spec is ALREADY_EXISTS.
+        The spec's stages are resolved in the same transaction (see `Stage`): an
+        unknown earlier study is NOT_FOUND, one without a COMPLETE trial
+        FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

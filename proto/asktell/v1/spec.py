@@ -26,6 +26,9 @@ parameters:
   width_3: {type: discrete, values: [64, 128, 256], when: {depth: [3]}}
   batch_size: {type: discrete, values: [16, 32, 64, 128]}   # ints in, ints out
   augment: {type: categorical, values: [true, false]}       # booleans in, booleans out
+  lr_schedule: {type: fixed, value: cosine}                 # one value, not searched
+stages: [{study: digits-arch}]     # optional: fix what an earlier study's best trial has
+                                   # ({study: S, parameters: [depth, width]} for some of it)
 ```
 Structure and types are checked here (unknown keys, a string for a number);
 ranges, domains and conditions by the server, which names what it rejects.
@@ -62,6 +65,7 @@ TOP_KEYS = frozenset(
         "max_retries",
         "parameters",
         "early_stopping",
+        "stages",
     }
 )
 PARAMETER_KEYS = {
@@ -69,7 +73,10 @@ PARAMETER_KEYS = {
     "int": frozenset({"type", "min", "max", "scale", "step", "when"}),
     "discrete": frozenset({"type", "values", "when"}),
     "categorical": frozenset({"type", "values", "when"}),
+    # `stage` is what a spec read back says of a value an earlier stage fixed.
+    "fixed": frozenset({"type", "value", "when", "stage"}),
 }
+STAGE_KEYS = frozenset({"study", "parameters", "trial"})
 # The algorithm-wide keys of `algorithm:`; the rest are the chosen algorithm's settings.
 ALGORITHM_COMMON_KEYS = frozenset({"name", "seed", "suggestion_deadline"})
 # Each name is a field of the contract's oneof, so a new algorithm or rule is known by both sides.
@@ -236,16 +243,19 @@ def parameter_to_proto(name: str, data: Any) -> pb.ParameterSpec:
     kind = data.get("type")
     if kind not in PARAMETER_KEYS:
         raise SpecError(
-            f"{where}.type must be one of float, int, discrete, categorical; got {kind!r}"
+            f"{where}.type must be one of float, int, discrete, categorical, fixed; got {kind!r}"
         )
     unknown = sorted(set(data) - PARAMETER_KEYS[kind])
     if unknown:
         raise SpecError(f"{where}: unknown key {unknown[0]!r} for a {kind} parameter")
-    for key in ("min", "max") if kind in ("float", "int") else ("values",):
+    required = {"float": ("min", "max"), "int": ("min", "max"), "fixed": ("value",)}
+    for key in required.get(kind, ("values",)):
         if key not in data:
             raise SpecError(f"{where}.{key} is required for a {kind} parameter")
     spec = pb.ParameterSpec(name=str(name))
-    if kind == "float":
+    if kind == "fixed":
+        spec.fixed_parameter.CopyFrom(_fixed_to_proto(where, data))
+    elif kind == "float":
         spec.float_parameter.CopyFrom(
             pb.FloatParameter(
                 min=_number(f"{where}.min", data["min"]),
@@ -292,6 +302,45 @@ def parameter_to_proto(name: str, data: Any) -> pb.ParameterSpec:
     if data.get("when") is not None:
         spec.when.CopyFrom(_when(where, data["when"]))
     return spec
+
+
+def _fixed_to_proto(where: str, data: Mapping[str, Any]) -> pb.FixedParameter:
+    fixed = pb.FixedParameter(value=_typed(f"{where}.value", data["value"]))
+    stage = data.get("stage")
+    if stage is not None:
+        if not isinstance(stage, Mapping) or set(stage) != {"study", "trial"}:
+            raise SpecError(f"{where}.stage must be {{study: STUDY, trial: NUMBER}}")
+        fixed.stage_study = str(stage["study"])
+        fixed.stage_trial = _integer(
+            f"{where}.stage.trial", stage["trial"], pb.FixedParameter, "stage_trial"
+        )
+    return fixed
+
+
+def _stages_to_proto(items: Any) -> list[pb.Stage]:
+    """`stages:`: a list of {study: S, parameters: [...]} (or of study ids)."""
+    if items is None:
+        return []
+    if not isinstance(items, list | tuple):
+        raise SpecError("stages must be a list of {study: STUDY, parameters: [NAMES...]}")
+    out = []
+    for i, item in enumerate(items):
+        where = f"stages[{i}]"
+        if isinstance(item, str):
+            item = {"study": item}
+        if not isinstance(item, Mapping) or "study" not in item:
+            raise SpecError(f"{where} must be {{study: STUDY, parameters: [NAMES...]}}")
+        unknown = sorted(set(item) - STAGE_KEYS)
+        if unknown:
+            raise SpecError(f"{where}: unknown key {unknown[0]!r}; known: parameters, study, trial")
+        names = item.get("parameters") or []
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise SpecError(f"{where}.parameters must be a list of parameter names")
+        stage = pb.Stage(study=str(item["study"]), parameters=list(names))
+        if item.get("trial") is not None:
+            stage.trial = _integer(f"{where}.trial", item["trial"], pb.Stage, "trial")
+        out.append(stage)
+    return out
 
 
 def fill_settings_message(
@@ -418,6 +467,7 @@ def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
         objective=objectives[0],
         objectives=objectives if len(objectives) > 1 else [],
         constraints=_constraints_to_proto(spec.get("constraints")),
+        stages=_stages_to_proto(spec.get("stages")),
         algorithm=_algorithm_to_proto(spec.get("algorithm", "random")),
         parameters=[parameter_to_proto(name, p) for name, p in parameters.items()],
         max_trials=_integer("max_trials", spec.get("max_trials", 0), pb.StudySpec, "max_trials"),
@@ -510,6 +560,11 @@ def parameter_from_proto(message: pb.ParameterSpec) -> dict[str, Any]:
     elif kind == "discrete_parameter":
         d = message.discrete_parameter
         entry = {"type": "discrete", "values": list(d.int_values) or list(d.values)}
+    elif kind == "fixed_parameter":
+        x = message.fixed_parameter
+        entry = {"type": "fixed", "value": value_of(x.value)}
+        if x.stage_study:
+            entry["stage"] = {"study": x.stage_study, "trial": x.stage_trial}
     else:
         c = message.categorical_parameter
         entry = {"type": "categorical", "values": list(c.values) or _values(c.choices)}
@@ -556,6 +611,8 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
         "max_retries": message.max_retries,
         "parameters": {p.name: parameter_from_proto(p) for p in message.parameters},
     }
+    if message.stages:
+        spec["stages"] = [_stage_from_proto(stage) for stage in message.stages]
     rule = message.early_stopping.WhichOneof("rule") if message.HasField("early_stopping") else None
     if rule is not None:
         rule_settings = getattr(message.early_stopping, rule)
@@ -565,6 +622,15 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
             **({"metric": message.early_stopping.metric} if message.early_stopping.metric else {}),
         }
     return spec
+
+
+def _stage_from_proto(stage: pb.Stage) -> dict[str, Any]:
+    entry: dict[str, Any] = {"study": stage.study}
+    if stage.parameters:
+        entry["parameters"] = list(stage.parameters)
+    if stage.trial:
+        entry["trial"] = stage.trial
+    return entry
 
 
 # ------------------------------------------------------------------ reading a spec dict
@@ -578,6 +644,15 @@ def objectives_of(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 def constraints_of(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A spec dict's constraints, `{metric, min?, max?}` each."""
     return [dict(c) for c in spec.get("constraints") or []]
+
+
+def fixed_of(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A spec dict's fixed parameters by name: `{type: fixed, value, stage?, when?}` each."""
+    return {
+        str(name): dict(p)
+        for name, p in (spec.get("parameters") or {}).items()
+        if isinstance(p, Mapping) and p.get("type") == "fixed"
+    }
 
 
 def is_feasible(spec: Mapping[str, Any], values: Mapping[str, float]) -> bool:
