@@ -18,7 +18,8 @@ a generation:
   length is read back as its distance to the nearest trial completed before it, and a
   child's step is the median of its pool's step lengths times a log-normal factor, so
   lengths that produced good children survive with them, and the step shrinks as the
-  population converges and grows back when long steps succeed;
+  population converges and grows back when long steps succeed; an integer or discrete
+  gene's step keeps a standard deviation of at least half of one value's width;
 - in a conditional space crossover and mutation touch only the genes active in the child;
   a gene that a changed parent value activates is inherited from the parent that has it
   (or drawn from its prior), one it deactivates is dropped;
@@ -47,7 +48,15 @@ from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
 from asktell.server.algorithms.random import unseen_sobol_point
-from asktell.server.domain import CategoricalParam, Param, Params, ParamValue, SearchSpace
+from asktell.server.domain import (
+    CategoricalParam,
+    DiscreteParam,
+    IntParam,
+    Param,
+    Params,
+    ParamValue,
+    SearchSpace,
+)
 from asktell.server.errors import InvalidArgument
 
 MUTATION_SCALE = 0.1  # standard deviation of a numeric mutation, in cube units (several objectives)
@@ -56,6 +65,9 @@ MUTATION_SCALE = 0.1  # standard deviation of a numeric mutation, in cube units 
 # unless longer ones keep succeeding (measured in docs/benchmarks.md).
 STEP_TAU = 0.3
 STEP_FACTOR = 0.85
+# The smallest standard deviation of an integer or discrete gene's step, in widths of one
+# of its values in the cube: a converged integer keeps trying its neighbours.
+INT_STEP_FLOOR = 0.5
 BLEND_ALPHA = 0.25  # BLX-alpha: children may land a quarter of the parents' gap outside it
 N_BREED_TRIES = 20
 NOTE_NO_NEW = "genetic: no new child: quasi-random"
@@ -285,7 +297,9 @@ def _breed_adaptive(
     """One child of a single-objective study: tournament-selected parents, a line
     crossover of the numeric genes (one blend factor), categorical genes from either
     parent, then a Gaussian step of length about `step` (times a log-normal factor) over
-    every active numeric gene and categorical resampling at `mutation_rate`.
+    every active numeric gene (on an integer or discrete gene a standard deviation of at
+    least `INT_STEP_FLOOR` of one value's width) and categorical resampling at
+    `mutation_rate`.
 
     Conditional spaces are handled as in `_breed`: only the child's active genes are
     crossed and mutated, a gene that becomes active is inherited or drawn from its prior.
@@ -347,7 +361,12 @@ def _breed_adaptive(
                 child[cols] = 0.0
                 child[cols.start + int(rng.integers(len(param.values)))] = 1.0
         else:
-            child[cols] = _reflect(child[cols] + scale * rng.standard_normal())
+            sd = scale
+            if isinstance(param, IntParam):
+                sd = max(scale, INT_STEP_FLOOR / param.n_values)
+            elif isinstance(param, DiscreteParam):
+                sd = max(scale, INT_STEP_FLOOR / len(param.values))
+            child[cols] = _reflect(child[cols] + sd * rng.standard_normal())
         config[param.name] = _value(encoder, param, child)
     return {name: config[name] for name in space.names if name in config}
 

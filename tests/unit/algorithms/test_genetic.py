@@ -152,3 +152,17 @@ def test_exhausted_small_space_falls_back_with_a_note() -> None:
     history = history_of(0, [(c, float(i)) for i, c in enumerate(configs[:-1])])
     [out] = suggest(space, history, 1, np.random.default_rng(0), settings, NO_DEADLINE)
     assert out.params == configs[-1]
+
+
+def test_integer_genes_keep_trying_their_neighbours_when_the_step_has_shrunk() -> None:
+    space = PROBLEMS["mixed"].space
+    # A converged population: the float moves by 1e-6 of its range, the integers never.
+    configs = [
+        {"lr": 1e-3 * (1 + 1e-5 * i), "width": 128, "layers": 4, "optimizer": "adam"}
+        for i in range(30)
+    ]
+    history = history_of(0, [(c, float(-i)) for i, c in enumerate(configs)])
+    out = suggest(space, history, 20, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    moved = [s for s in out if s.params["layers"] != 4 or s.params["width"] != 128]
+    assert len(moved) >= 6  # none without the floor
+    assert all(abs(int(s.params["layers"]) - 4) <= 3 for s in out)
