@@ -15,7 +15,7 @@ a generation:
   mutate in log space and integers are rounded by decoding) and resamples categorical
   genes; the step's length **adapts itself** (self-adaptation, as evolution strategies
   do) while the population stays a pure function of the history: a trial's own step
-  length is read back as its distance to the nearest trial completed before it, and a
+  length is read back as its distance to the nearest earlier completed trial, and a
   child's step is the median of its pool's step lengths times a log-normal factor, so
   lengths that produced good children survive with them, and the step shrinks as the
   population converges and grows back when long steps succeed; an integer or discrete
@@ -269,8 +269,10 @@ def _breed(
 
 def step_lengths(encoder: Encoder, history: History, pool: list[int]) -> np.ndarray:
     """(len(pool),) the step length each pool member was bred with, as far as the history
-    tells it: its distance (numeric genes active in it, in the cube) to the nearest trial
-    completed before it. The first trial, which has none, counts as a step of 0.3 per gene.
+    tells it: its distance (numeric genes active in it, in the cube) to the nearest of the
+    completed trials before it in `history.completed` (trial-number order, as the server
+    builds it: a child's parents always come earlier). The first trial, which has none,
+    counts as a step of 0.3 per gene.
     """
     numeric = ~encoder.is_categorical
     X = encoder.encode([o.params for o in history.completed])
