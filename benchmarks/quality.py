@@ -10,7 +10,8 @@ interquartile range over seeds after 20, 50 and 100 trials. asktell's algorithms
 called directly in a sequential loop (n=1 per Ask, history rebuilt from the results).
 On a conditional problem Optuna's samplers run define-by-run (a child parameter is
 suggested only inside its branch) and scikit-optimize, which has no conditional
-parameters, is left out.
+parameters, is left out. `deap-ga` (a plain (10 + 10) GA written with DEAP) and
+`optuna-nsga2-p10` (NSGA-II with a population of 10) are the genetic algorithm's anchors.
 """
 
 from __future__ import annotations
