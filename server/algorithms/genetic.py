@@ -6,12 +6,20 @@ a generation:
 - until `population_size` suggestions were made (or half that many trials completed),
   suggestions are quasi-random (the study's Sobol sequence) and form the first population;
 - the parent pool is the `elite_count` best completed trials (elitism) plus the most
-  recent other completed trials up to `population_size`: each finished child pushes the
-  oldest member out, like a generation turning over one member at a time;
+  recent other completed trials up to `population_size`; by default every member is an
+  elite, so each child that beats the worst member replaces it (a steady state);
 - parents are picked by tournament; a child is a blend crossover of two parents (numeric
-  genes) with each categorical gene taken from either parent, or a copy of one parent;
-- mutation perturbs numeric genes in the cube (so log parameters mutate in log space and
-  integers are rounded by decoding) and resamples categorical genes;
+  genes, one blend factor for all of them: a point on the line through the parents) with
+  each categorical gene taken from either parent, or a copy of one parent;
+- mutation adds a Gaussian step to every numeric gene in the cube (so log parameters
+  mutate in log space and integers are rounded by decoding) and resamples categorical
+  genes; the step's length **adapts itself** (self-adaptation, as evolution strategies
+  do) while the population stays a pure function of the history: a trial's own step
+  length is read back as its distance to the nearest earlier completed trial, and a
+  child's step is the median of its pool's step lengths times a log-normal factor, so
+  lengths that produced good children survive with them, and the step shrinks as the
+  population converges and grows back when long steps succeed; an integer or discrete
+  gene's step keeps a standard deviation of at least half of one value's width;
 - in a conditional space crossover and mutation touch only the genes active in the child;
   a gene that a changed parent value activates is inherited from the parent that has it
   (or drawn from its prior), one it deactivates is dropped;
@@ -21,6 +29,8 @@ a generation:
   (feasible before infeasible, infeasible by total violation, feasible by non-dominated
   front), each front ordered by crowding distance; a tournament picks the entrant
   ranked first in that order, so fronts first and, within one, the least crowded;
+  children there are bred with a fixed mutation step (each gene with probability
+  `mutation_rate`) and per-gene blends, and the defaults are NSGA-II's (`resolve`);
 - a child that repeats a known configuration (completed, pruned, pending, failed, or
   produced in this call) is bred again, a bounded number of times, then replaced by a
   quasi-random point.
@@ -38,10 +48,26 @@ from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
 from asktell.server.algorithms.random import unseen_sobol_point
-from asktell.server.domain import CategoricalParam, Param, Params, ParamValue, SearchSpace
+from asktell.server.domain import (
+    CategoricalParam,
+    DiscreteParam,
+    IntParam,
+    Param,
+    Params,
+    ParamValue,
+    SearchSpace,
+)
 from asktell.server.errors import InvalidArgument
 
-MUTATION_SCALE = 0.1  # standard deviation of a numeric mutation, in cube units
+MUTATION_SCALE = 0.1  # standard deviation of a numeric mutation, in cube units (several objectives)
+# Self-adaptive step (one objective): the median of the pool's step lengths, times
+# exp(STEP_TAU * N(0, 1)) and STEP_FACTOR. The factor below 1 makes the steps shrink
+# unless longer ones keep succeeding (measured in docs/benchmarks.md).
+STEP_TAU = 0.3
+STEP_FACTOR = 0.85
+# The smallest standard deviation of an integer or discrete gene's step, in widths of one
+# of its values in the cube: a converged integer keeps trying its neighbours.
+INT_STEP_FLOOR = 0.5
 BLEND_ALPHA = 0.25  # BLX-alpha: children may land a quarter of the parents' gap outside it
 N_BREED_TRIES = 20
 NOTE_NO_NEW = "genetic: no new child: quasi-random"
@@ -99,20 +125,30 @@ class _Resolved:
     elite_count: int
 
 
-def resolve(settings: GeneticSettings, space: SearchSpace) -> _Resolved:
+def resolve(settings: GeneticSettings, space: SearchSpace, multi: bool = False) -> _Resolved:
     """The settings with every 0 replaced by its default for `space`.
 
-    Defaults: population 4 per parameter within [10, 40], mutation rate 1 / parameters,
-    crossover rate 0.9, tournaments of 2, one elite.
+    Defaults with one objective: population 1 per parameter within [10, 40], every pool
+    member an elite (elite_count = population: the worst member is replaced), tournaments
+    of 3, mutation rate (categorical genes) 1 / parameters, crossover rate 0.9. With
+    several objectives or constraints (`multi`): population 4 per parameter within
+    [10, 40], tournaments of 2, mutation rate 1 / parameters, crossover rate 0.9.
     """
     n_params = len(space.params)
-    population = settings.population_size or min(max(4 * n_params, 10), 40)
+    if multi:
+        population = settings.population_size or min(max(4 * n_params, 10), 40)
+        tournament = settings.tournament_size or 2
+        elites = settings.elite_count or 1
+    else:
+        population = settings.population_size or min(max(n_params, 10), 40)
+        tournament = settings.tournament_size or 3
+        elites = settings.elite_count or population
     return _Resolved(
         population_size=population,
         mutation_rate=settings.mutation_rate or 1.0 / n_params,
         crossover_rate=settings.crossover_rate or 0.9,
-        tournament_size=min(settings.tournament_size or 2, population),
-        elite_count=min(settings.elite_count or 1, population - 1),
+        tournament_size=min(tournament, population),
+        elite_count=min(elites, population),
     )
 
 
@@ -231,6 +267,112 @@ def _breed(
     return {name: config[name] for name in space.names if name in config}
 
 
+def step_lengths(encoder: Encoder, history: History, pool: list[int]) -> np.ndarray:
+    """(len(pool),) the step length each pool member was bred with, as far as the history
+    tells it: its distance (numeric genes active in it, in the cube) to the nearest of the
+    completed trials before it in `history.completed` (trial-number order, as the server
+    builds it: a child's parents always come earlier). The first trial, which has none,
+    counts as a step of 0.3 per gene.
+    """
+    numeric = ~encoder.is_categorical
+    X = encoder.encode([o.params for o in history.completed])
+    active = encoder.active_columns(X) & numeric
+    out = np.empty(len(pool))
+    for q, i in enumerate(pool):
+        cols = active[i]
+        if i == 0 or not cols.any():
+            out[q] = 0.3 * np.sqrt(max(int(cols.sum()), 1))
+            continue
+        out[q] = float(np.sqrt(((X[:i][:, cols] - X[i, cols]) ** 2).sum(axis=1).min()))
+    return out
+
+
+def _breed_adaptive(
+    encoder: Encoder,
+    X_pool: np.ndarray,
+    pool_configs: list[Params],
+    fitness: np.ndarray,
+    step: float,
+    cfg: _Resolved,
+    rng: np.random.Generator,
+) -> Params:
+    """One child of a single-objective study: tournament-selected parents, a line
+    crossover of the numeric genes (one blend factor), categorical genes from either
+    parent, then a Gaussian step of length about `step` (times a log-normal factor) over
+    every active numeric gene (on an integer or discrete gene a standard deviation of at
+    least `INT_STEP_FLOOR` of one value's width) and categorical resampling at
+    `mutation_rate`.
+
+    Conditional spaces are handled as in `_breed`: only the child's active genes are
+    crossed and mutated, a gene that becomes active is inherited or drawn from its prior.
+    """
+    space = encoder.space
+    ia = _tournament(fitness, cfg.tournament_size, rng)
+    a, config_a = X_pool[ia], pool_configs[ia]
+    child = a.copy()
+    b: np.ndarray | None = None
+    config_b: Params = {}
+    after: Params = config_a  # the child's active values after crossover
+    changed = False
+    if rng.random() < cfg.crossover_rate:
+        values: dict[str, ParamValue] = {}
+        ib = _tournament(fitness, cfg.tournament_size, rng)
+        b, config_b = X_pool[ib], pool_configs[ib]
+        u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)
+        for param in space.ordered:
+            if not space.is_active(param.name, values):
+                continue
+            cols = encoder.columns[param.name]
+            if param.name in config_a and param.name in config_b:
+                if isinstance(param, CategoricalParam):
+                    if rng.random() < 0.5:
+                        child[cols] = b[cols]
+                else:
+                    child[cols] = a[cols] + u * (b[cols] - a[cols])
+            elif param.name not in config_a:  # activated by the crossover: repair
+                _repair(encoder, param, child, b if param.name in config_b else None, rng)
+            values[param.name] = _value(encoder, param, child)
+        after = values
+        changed = not np.array_equal(child, a)
+    numeric = [p for p in space.params if p.name in after and not isinstance(p, CategoricalParam)]
+    flip = rng.random(len(space.params)) < cfg.mutation_rate
+    flips = {
+        p.name
+        for p, f in zip(space.params, flip, strict=True)
+        if f and isinstance(p, CategoricalParam)
+    }
+    if not changed and not numeric and not flips:
+        # An unchanged copy would repeat its parent: resample one of its categorical genes.
+        held = [p.name for p in space.params if p.name in config_a]
+        flips = {held[int(rng.integers(len(held)))]}
+    scale = step * float(np.exp(STEP_TAU * rng.standard_normal())) / np.sqrt(max(len(numeric), 1))
+    config: dict[str, ParamValue] = {}
+    for param in space.ordered:
+        cols = encoder.columns[param.name]
+        if not space.is_active(param.name, config):
+            if space.conditional:
+                encoder.set_inactive(param, child)
+            continue
+        if param.name not in after:  # activated by a mutation: repair
+            source = b if b is not None and param.name in config_b else None
+            if source is None and param.name in config_a:
+                source = a
+            _repair(encoder, param, child, source, rng)
+        if isinstance(param, CategoricalParam):
+            if param.name in flips:
+                child[cols] = 0.0
+                child[cols.start + int(rng.integers(len(param.values)))] = 1.0
+        else:
+            sd = scale
+            if isinstance(param, IntParam):
+                sd = max(scale, INT_STEP_FLOOR / param.n_values)
+            elif isinstance(param, DiscreteParam):
+                sd = max(scale, INT_STEP_FLOOR / len(param.values))
+            child[cols] = _reflect(child[cols] + sd * rng.standard_normal())
+        config[param.name] = _value(encoder, param, child)
+    return {name: config[name] for name in space.names if name in config}
+
+
 def _value(encoder: Encoder, param: Param, x: np.ndarray) -> ParamValue:
     """The value of `param` in the (unclipped) child x (d,)."""
     return encoder.decode_param(param, np.clip(x[encoder.columns[param.name]], 0.0, 1.0))
@@ -269,7 +411,8 @@ def suggest(
     /,
 ) -> list[Suggestion]:
     """`n` children of the current population (quasi-random until there is one)."""
-    cfg = resolve(settings, space)
+    multi = is_multi(history)
+    cfg = resolve(settings, space, multi)
     encoder = Encoder.from_space(space)
     seen = Seen.of_history(space, history)
     out: list[Suggestion] = []
@@ -280,7 +423,6 @@ def suggest(
 
     n_completed = len(history.completed)
     evolving = n_completed >= max(2, cfg.population_size // 2)
-    multi = is_multi(history)
     pool: list[int] = []
     if evolving:
         pool = (
@@ -294,13 +436,18 @@ def suggest(
         fitness = np.arange(1, len(pool) + 1, dtype=float)
     else:
         fitness = _ranks([history.completed[i].value for i in pool])
+    step = STEP_FACTOR * float(np.median(step_lengths(encoder, history, pool))) if pool else 0.0
     while len(out) < n:
         position = history.n_suggested + len(out)
         if X_pool is None or position < cfg.population_size:
             add(unseen_sobol_point(encoder, history.seed, position, seen, rng, N_BREED_TRIES))
             continue
         for _ in range(N_BREED_TRIES):
-            config = _breed(encoder, X_pool, pool_configs, fitness, cfg, rng)
+            config = (
+                _breed(encoder, X_pool, pool_configs, fitness, cfg, rng)
+                if multi
+                else _breed_adaptive(encoder, X_pool, pool_configs, fitness, step, cfg, rng)
+            )
             if config not in seen:
                 add(config)
                 break

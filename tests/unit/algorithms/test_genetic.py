@@ -15,9 +15,10 @@ from asktell.server.algorithms.genetic import (
     GeneticSettings,
     parent_pool,
     resolve,
+    step_lengths,
     suggest,
 )
-from asktell.server.domain import CategoricalParam, IntParam, SearchSpace
+from asktell.server.domain import CategoricalParam, FloatParam, IntParam, SearchSpace
 from benchmarks.functions import PROBLEMS
 from benchmarks.loop import history_of, random_results, run
 
@@ -74,13 +75,48 @@ def test_parent_pool_is_elites_then_most_recent() -> None:
 
 
 def test_defaults_grow_with_the_number_of_parameters() -> None:
+    wide = SearchSpace(tuple(FloatParam(f"x{i}", 0.0, 1.0) for i in range(25)))
     small = resolve(SETTINGS, PROBLEMS["branin"].space)
-    large = resolve(SETTINGS, PROBLEMS["ackley10"].space)
+    large = resolve(SETTINGS, wide)
+    assert (small.population_size, large.population_size) == (10, 25)
+    assert small.mutation_rate == 0.5 and large.mutation_rate == 0.04
+    # One objective: every pool member is an elite (the worst is replaced), tournaments of 3.
+    assert (small.crossover_rate, small.tournament_size, small.elite_count) == (0.9, 3, 10)
+    # Several objectives keep NSGA-II's defaults.
+    small = resolve(SETTINGS, PROBLEMS["branin"].space, multi=True)
+    large = resolve(SETTINGS, PROBLEMS["ackley10"].space, multi=True)
     assert (small.population_size, large.population_size) == (10, 40)
-    assert small.mutation_rate == 0.5 and large.mutation_rate == 0.1
     assert (small.crossover_rate, small.tournament_size, small.elite_count) == (0.9, 2, 1)
     explicit = resolve(GeneticSettings(12, 0.2, 0.5, 3, 2), PROBLEMS["branin"].space)
     assert explicit == type(explicit)(12, 0.2, 0.5, 3, 2)
+
+
+def test_step_lengths_are_distances_to_the_nearest_earlier_trial() -> None:
+    space = SearchSpace((FloatParam("x", 0.0, 10.0), FloatParam("y", 0.0, 10.0)))
+    points = [(0.0, 0.0), (10.0, 0.0), (3.0, 4.0), (9.0, 0.0), (3.0, 4.5)]
+    history = history_of(0, [({"x": x, "y": y}, float(i)) for i, (x, y) in enumerate(points)])
+    steps = step_lengths(Encoder.from_space(space), history, [4, 3, 2, 1, 0])
+    np.testing.assert_allclose(steps, [0.05, 0.1, 0.5, 1.0, 0.3 * np.sqrt(2)])
+
+
+def test_the_mutation_step_shrinks_with_the_population_and_grows_back() -> None:
+    """Children of a pool bred with short steps stay close; long steps give long ones."""
+    space = PROBLEMS["branin"].space
+    encoder = Encoder.from_space(space)
+    rng = np.random.default_rng(0)
+
+    def spread(step: float) -> float:
+        # A cloud of 40 trials each `step` (in the cube) from the one before it.
+        X = 0.5 + np.cumsum(rng.choice([-1.0, 1.0], (40, 2)) * step / np.sqrt(2), axis=0)
+        configs = encoder.decode(np.clip(X, 0.0, 1.0))
+        history = history_of(0, [(c, float(i)) for i, c in enumerate(configs)])
+        out = suggest(space, history, 20, np.random.default_rng(1), SETTINGS, NO_DEADLINE)
+        children = encoder.encode([s.params for s in out])
+        parents = encoder.encode(configs)
+        return float(np.median(np.abs(children[:, None] - parents[None]).sum(2).min(1)))
+
+    short, long = spread(0.001), spread(0.05)
+    assert short < 0.002 and long > 0.01 and long > 20 * short
 
 
 def test_children_are_valid_and_new_in_a_mixed_space() -> None:
@@ -116,3 +152,17 @@ def test_exhausted_small_space_falls_back_with_a_note() -> None:
     history = history_of(0, [(c, float(i)) for i, c in enumerate(configs[:-1])])
     [out] = suggest(space, history, 1, np.random.default_rng(0), settings, NO_DEADLINE)
     assert out.params == configs[-1]
+
+
+def test_integer_genes_keep_trying_their_neighbours_when_the_step_has_shrunk() -> None:
+    space = PROBLEMS["mixed"].space
+    # A converged population: the float moves by 1e-6 of its range, the integers never.
+    configs = [
+        {"lr": 1e-3 * (1 + 1e-5 * i), "width": 128, "layers": 4, "optimizer": "adam"}
+        for i in range(30)
+    ]
+    history = history_of(0, [(c, float(-i)) for i, c in enumerate(configs)])
+    out = suggest(space, history, 20, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
+    moved = [s for s in out if s.params["layers"] != 4 or s.params["width"] != 128]
+    assert len(moved) >= 6  # none without the floor
+    assert all(abs(int(s.params["layers"]) - 4) <= 3 for s in out)
