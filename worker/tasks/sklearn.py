@@ -53,8 +53,6 @@ class TaskError(ValueError):
     `TaskNotFound`). This module does not import `asktell.worker.tasks`, which imports it."""
 
 
-
-
 class Reporter(Protocol):
     """What the task uses of `asktell.worker.tasks.Reporter`."""
 
@@ -101,9 +99,7 @@ def parse_options(name: str, options: Mapping[str, str]) -> Options:
     except ValueError:
         cv = 0
     if not 2 <= cv <= MAX_FOLDS:
-        raise TaskError(
-            f"task {name!r}: cv must be an integer from 2 to {MAX_FOLDS}, got {text!r}"
-        )
+        raise TaskError(f"task {name!r}: cv must be an integer from 2 to {MAX_FOLDS}, got {text!r}")
     return Options(data, cv, options.get("scoring") or None, options.get("metric") or None)
 
 
