@@ -96,9 +96,10 @@ def _seed(study_seed: int, number: int) -> int:
 
 
 def run_asktell(
-    client: Client, algorithm: str, racing: bool, n_trials: int, seed: int, data: str
+    client: Client, algorithm: str, racing: float, n_trials: int, seed: int, data: str
 ) -> Outcome:
-    name = f"cv-{algorithm}-{'racing' if racing else 'off'}-{seed}"
+    """One study; `racing` is the rule's spread_factor (0: no early stopping)."""
+    name = f"cv-{algorithm}-{racing:g}-{seed}"
     spec: dict[str, Any] = {
         "name": name,
         "objective": {"metric": "cv_accuracy", "goal": "maximize", "aggregate": "mean"},
@@ -107,7 +108,7 @@ def run_asktell(
         "parameters": PARAMETERS,
     }
     if racing:
-        spec["early_stopping"] = {"name": "racing"}
+        spec["early_stopping"] = {"name": "racing", "spread_factor": racing}
     study = client.create_study(spec)
     estimator = estimator_class(ESTIMATOR)
     options = Options(data=data, cv=FOLDS)
@@ -176,6 +177,15 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--data", default="breast_cancer")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--spread-factors",
+        type=float,
+        nargs="+",
+        default=[2.0],
+        help="racing's spread_factor for the asktell random rows (2 is the default)",
+    )
+    parser.add_argument("--no-optuna", action="store_true", help="asktell rows only")
+    parser.add_argument("--no-gp", action="store_true", help="no asktell gp row")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.trials = 2, 20
@@ -192,13 +202,25 @@ def main() -> None:
             with Client(f"127.0.0.1:{port}") as client:
                 for seed in range(args.seeds):
                     runs: list[tuple[str, Callable[..., Outcome], tuple[Any, ...]]] = [
-                        ("asktell random, no pruning", run_asktell, (client, "random", False)),
-                        ("asktell random, racing", run_asktell, (client, "random", True)),
-                        ("asktell gp, racing", run_asktell, (client, "gp", True)),
-                        ("optuna random, no pruning", run_optuna, ("none",)),
-                        ("optuna random, MedianPruner", run_optuna, ("median",)),
-                        ("optuna random, SuccessiveHalving", run_optuna, ("sha",)),
+                        ("asktell random, no pruning", run_asktell, (client, "random", 0.0)),
+                        *(
+                            (
+                                "asktell random, racing"
+                                + ("" if factor == 2.0 else f" (spread_factor {factor:g})"),
+                                run_asktell,
+                                (client, "random", factor),
+                            )
+                            for factor in args.spread_factors
+                        ),
                     ]
+                    if not args.no_gp:
+                        runs.append(("asktell gp, racing", run_asktell, (client, "gp", 2.0)))
+                    if not args.no_optuna:
+                        runs += [
+                            ("optuna random, no pruning", run_optuna, ("none",)),
+                            ("optuna random, MedianPruner", run_optuna, ("median",)),
+                            ("optuna random, SuccessiveHalving", run_optuna, ("sha",)),
+                        ]
                     for label, function, head in runs:
                         outcome = function(*head, args.trials, seed, args.data)
                         results.setdefault(label, []).append(outcome)

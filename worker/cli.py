@@ -132,7 +132,7 @@ def task_option_pairs(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     multiple=True,
     metavar="KEY=VALUE",
     help="An option of the sklearn:ESTIMATOR task (data=breast_cancer, cv=5, scoring=..., "
-    "metric=...); repeat it. [env ASKTELL_TASK_OPTIONS, space-separated]",
+    "metric=...); repeat it. [env ASKTELL_TASK_OPTIONS]",
 )
 @click.option(
     "--processes",
