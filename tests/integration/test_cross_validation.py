@@ -210,7 +210,7 @@ def test_bad_cross_validation_specs(
     assert snapshot(module_server.db_url) == before, "a rejected request changed the store"
 
 
-def test_spec_file_keys_are_checked(client: Client) -> None:
+def test_spec_file_keys_are_checked() -> None:
     from asktell.v1.spec import SpecError, spec_to_proto
 
     bad = _spec()
