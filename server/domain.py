@@ -11,8 +11,9 @@ import enum
 import json
 import math
 import re
+import statistics
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,19 @@ class Scale(enum.StrEnum):
 class Goal(enum.StrEnum):
     MINIMIZE = "minimize"
     MAXIMIZE = "maximize"
+
+
+class Aggregate(enum.StrEnum):
+    """How a cross-validated objective's value is made from a trial's reported folds."""
+
+    MEAN = "mean"
+    MEDIAN = "median"
+
+    def of(self, values: Sequence[float]) -> float:
+        """The aggregate of `values` (at least one)."""
+        if self is Aggregate.MEAN:
+            return math.fsum(values) / len(values)
+        return float(statistics.median(values))
 
 
 class TrialState(enum.StrEnum):
@@ -653,6 +667,8 @@ class Objective:
     metric: str
     goal: Goal
     where: str = field(default="objective", compare=False, repr=False)
+    # Set: the value is the aggregate of the trial's reported folds (see `usecases.trials`).
+    aggregate: Aggregate | None = None
 
     def __post_init__(self) -> None:
         if not self.metric or len(self.metric) > 128:
@@ -779,7 +795,35 @@ class SuccessiveHalving:
             )
 
 
-EarlyStopping = MedianStopping | SuccessiveHalving
+@dataclass(frozen=True, slots=True)
+class Racing:
+    """Racing over cross-validation folds; see `asktell.server.early_stopping`."""
+
+    min_folds: int = 2
+    top_k: int = 1
+    min_trials: int = 1
+    spread_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.min_folds < 2:
+            raise InvalidArgument(
+                f"early_stopping.racing.min_folds must be >= 2 (a spread needs two folds), "
+                f"got {self.min_folds}"
+            )
+        if self.top_k < 1:
+            raise InvalidArgument(f"early_stopping.racing.top_k must be >= 1, got {self.top_k}")
+        if self.min_trials < 1:
+            raise InvalidArgument(
+                f"early_stopping.racing.min_trials must be >= 1, got {self.min_trials}"
+            )
+        if not (math.isfinite(self.spread_factor) and self.spread_factor > 0):
+            raise InvalidArgument(
+                "early_stopping.racing.spread_factor must be a finite number > 0, "
+                f"got {self.spread_factor}"
+            )
+
+
+EarlyStopping = MedianStopping | SuccessiveHalving | Racing
 
 MAX_STAGES = 8
 
@@ -866,6 +910,24 @@ class StudySpec:
         """Every metric a COMPLETE trial must report: the objectives', then the constraints'."""
         return tuple(o.metric for o in self.objectives) + tuple(c.metric for c in self.constraints)
 
+    def aggregated_objective(self) -> Objective | None:
+        """The objective whose value aggregates the trial's reported folds, if any."""
+        for objective in self.objectives:
+            if objective.aggregate is not None:
+                return objective
+        return None
+
+    def _check_aggregates(self) -> None:
+        """Only the objective that Report values refer to can aggregate them."""
+        reported = self.early_stopping_objective().metric
+        for objective in self.objectives:
+            if objective.aggregate is not None and objective.metric != reported:
+                raise InvalidArgument(
+                    f'{objective.where}.aggregate: Report values are those of "{reported[:80]}" '
+                    f"(early_stopping.metric, or the first objective), so only that objective "
+                    f'can aggregate them, not "{objective.metric[:80]}"'
+                )
+
     def early_stopping_objective(self) -> Objective:
         """The objective that Report values (and early stopping) refer to."""
         for objective in self.objectives:
@@ -905,6 +967,7 @@ class StudySpec:
 
     def __post_init__(self) -> None:
         self._check_metrics()
+        self._check_aggregates()
         if self.max_trials < 0:
             raise InvalidArgument("max_trials must be >= 0 (0 means unlimited)")
         if not (1.0 <= self.lease_seconds <= 7 * 24 * 3600.0):

@@ -18,6 +18,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from asktell.server.algorithms import ALGORITHMS
 from asktell.server.domain import (
+    Aggregate,
     AlgorithmConfig,
     CategoricalParam,
     Condition,
@@ -33,6 +34,7 @@ from asktell.server.domain import (
     Param,
     Params,
     ParamValue,
+    Racing,
     Scale,
     SearchSpace,
     Stage,
@@ -51,6 +53,7 @@ MAX_NANOS = 999_999_999
 NANOS_PER_SECOND = 1_000_000_000
 
 _GOALS = {pb.GOAL_MINIMIZE: Goal.MINIMIZE, pb.GOAL_MAXIMIZE: Goal.MAXIMIZE}
+_AGGREGATES = {pb.AGGREGATE_MEAN: Aggregate.MEAN, pb.AGGREGATE_MEDIAN: Aggregate.MEDIAN}
 _SCALES: dict[int, Scale] = {
     pb.SCALE_UNSPECIFIED: Scale.LINEAR,
     pb.SCALE_LINEAR: Scale.LINEAR,
@@ -217,7 +220,19 @@ def _early_stopping(message: pb.EarlyStopping) -> EarlyStopping | None:
         return SuccessiveHalving(
             min_resource=a.min_resource or 1, reduction_factor=a.reduction_factor or 3
         )
+    if kind == "racing":
+        return _racing(message.racing)
     return None
+
+
+def _racing(r: pb.Racing) -> Racing:
+    top_k = r.top_k or 1
+    return Racing(
+        min_folds=r.min_folds or 2,
+        top_k=top_k,
+        min_trials=r.min_trials or top_k,
+        spread_factor=r.spread_factor or 2.0,
+    )
 
 
 def study_spec(message: pb.StudySpec) -> StudySpec:
@@ -257,7 +272,14 @@ def study_spec(message: pb.StudySpec) -> StudySpec:
 def _objective(message: pb.Objective, where: str) -> Objective:
     if message.goal not in _GOALS:
         raise InvalidArgument(f"{where}.goal: set MINIMIZE or MAXIMIZE")
-    return Objective(message.metric, _GOALS[message.goal], where=where)
+    if message.aggregate and message.aggregate not in _AGGREGATES:
+        raise InvalidArgument(f"{where}.aggregate: unknown aggregate {message.aggregate}")
+    return Objective(
+        message.metric,
+        _GOALS[message.goal],
+        where=where,
+        aggregate=_AGGREGATES.get(message.aggregate),
+    )
 
 
 def _objectives(message: pb.StudySpec) -> tuple[Objective, ...]:
@@ -281,6 +303,15 @@ def _early_stopping_message(rule: EarlyStopping) -> pb.EarlyStopping:
     if isinstance(rule, MedianStopping):
         return pb.EarlyStopping(
             median=pb.MedianStopping(min_steps=rule.min_steps, min_trials=rule.min_trials)
+        )
+    if isinstance(rule, Racing):
+        return pb.EarlyStopping(
+            racing=pb.Racing(
+                min_folds=rule.min_folds,
+                top_k=rule.top_k,
+                min_trials=rule.min_trials,
+                spread_factor=rule.spread_factor,
+            )
         )
     return pb.EarlyStopping(
         asha=pb.SuccessiveHalving(
@@ -333,7 +364,11 @@ def study_spec_message(spec: StudySpec) -> pb.StudySpec:
 
 def _objective_message(objective: Objective) -> pb.Objective:
     goal = pb.GOAL_MINIMIZE if objective.goal is Goal.MINIMIZE else pb.GOAL_MAXIMIZE
-    return pb.Objective(metric=objective.metric, goal=goal)
+    message = pb.Objective(metric=objective.metric, goal=goal)
+    for number, aggregate in _AGGREGATES.items():
+        if objective.aggregate is aggregate:
+            message.aggregate = number
+    return message
 
 
 def parameter_messages(space: SearchSpace) -> list[pb.ParameterSpec]:

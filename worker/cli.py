@@ -99,6 +99,17 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
     return 0 if all(code == 0 for code in codes) else 1
 
 
+def task_option_pairs(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`--task-option KEY=VALUE` values as pairs; TaskNotFound for one without `=`."""
+    pairs = []
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise TaskNotFound(f"--task-option {item!r}: give KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
 @click.command("worker")
 @connection_options
 @click.option(
@@ -111,8 +122,17 @@ def run_processes(configs: list[WorkerConfig], placements: list[Placement], verb
     "--task",
     envvar="ASKTELL_TASK",
     required=True,
-    help=f"{', '.join(sorted(BUILTIN_TASKS))}, or package.module:function (see docs/workers.md). "
-    "[env ASKTELL_TASK]",
+    help=f"{', '.join(sorted(BUILTIN_TASKS))}, sklearn:ESTIMATOR (an estimator's import path), "
+    "or package.module:function (see docs/workers.md). [env ASKTELL_TASK]",
+)
+@click.option(
+    "--task-option",
+    "task_options",
+    envvar="ASKTELL_TASK_OPTIONS",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the sklearn:ESTIMATOR task (data=breast_cancer, cv=5, scoring=..., "
+    "metric=...); repeat it. [env ASKTELL_TASK_OPTIONS]",
 )
 @click.option(
     "--processes",
@@ -173,6 +193,7 @@ def worker_command(
     connection: Connection,
     study: str,
     task: str,
+    task_options: tuple[str, ...],
     processes: int,
     device: str,
     prefetch: bool,
@@ -186,7 +207,8 @@ def worker_command(
     SIGTERM ends the current trial as FAILED ("worker stopped (SIGTERM)") and exits 0.
     """
     try:
-        check_task_name(task)
+        options = task_option_pairs(task_options)
+        check_task_name(task, dict(options))
     except TaskNotFound as exc:
         click.echo(f"asktell worker: cannot start: {exc}", err=True)
         sys.exit(2)
@@ -214,6 +236,7 @@ def worker_command(
             metrics_port=None
             if metrics_port is None
             else (metrics_port + k if metrics_port else 0),
+            task_options=options,
         )
         for k in range(n)
     ]

@@ -63,6 +63,7 @@ class WorkerConfig:
         timeout: seconds each call may take.
         token, tls_ca, tls_cert, tls_key: credentials, as for `asktell.client.Client`.
         metrics_port: serve Prometheus metrics on this port (0: a free one); None: off.
+        task_options: (key, value) pairs for the task (`sklearn:ESTIMATOR` takes them).
     """
 
     server: str
@@ -78,6 +79,7 @@ class WorkerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     metrics_port: int | None = None
+    task_options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -274,7 +276,7 @@ class Worker:
         self.shutdown = Shutdown()
         self.stats = WorkerStats()
         self.metrics = WorkerMetrics()
-        self._task: Task = load_task(config.task)
+        self._task: Task = load_task(config.task, dict(config.task_options))
 
     def run(self) -> WorkerStats:
         """Runs trials until the study is exhausted or stopped, max_trials, or a signal.

@@ -13,6 +13,7 @@ from asktell.server.domain import (
     Attrs,
     Params,
     ParamValue,
+    Racing,
     Study,
     StudySpec,
     Trial,
@@ -48,7 +49,10 @@ class TellCommand:
     def __post_init__(self) -> None:
         if self.state is TrialState.RUNNING:
             raise InvalidArgument("state must be COMPLETE, FAILED or PRUNED")
-        check_outcome("", self.state, self.value, self.values)
+        # A COMPLETE Tell without a value is checked against the study: a cross-validated
+        # objective takes the aggregate of the trial's folds (see `aggregate_values`).
+        if self.value is not None or self.values or self.state is not TrialState.COMPLETE:
+            check_outcome("", self.state, self.value, self.values)
         check_reason("reason", self.reason)
         check_id("worker_id", self.worker_id)
         check_attrs("attrs", self.attrs)
@@ -137,6 +141,50 @@ def complete_values(
     return told[first], told
 
 
+# How far a told value of a cross-validated objective may be from the server's aggregate
+# (relative): a worker's own mean of the same doubles may differ in the last bits.
+AGGREGATE_TOLERANCE = 1e-9
+
+
+def aggregate_values(
+    spec: StudySpec, trial: Trial, value: float | None, values: Mapping[str, float]
+) -> tuple[float | None, dict[str, float]]:
+    """A COMPLETE Tell's (value, values) with the cross-validated objective's aggregate.
+
+    When the study has an objective with `aggregate` and the trial reported values
+    (one per fold), that objective's value is their aggregate: a Tell that omits it
+    gets it; one that gives it must agree within a relative 1e-9, and the stored
+    value is the aggregate itself. A trial that reported nothing is told as usual.
+
+    Raises:
+        InvalidArgument: naming the metric, when the told value differs, or when
+            nothing is told and there is nothing to aggregate.
+    """
+    objective = spec.aggregated_objective()
+    folds = [v for _, v in trial.measurements]
+    if objective is None or objective.aggregate is None or not folds:
+        if value is None and not values:
+            check_value("value", None)
+        return value, dict(values)
+    metric = objective.metric
+    aggregate = objective.aggregate.of(folds)
+    told = dict(values)
+    given = [("values", told[metric])] if metric in told else []
+    if value is not None and metric == spec.objective.metric:
+        given.append(("value", value))
+    for field_name, number in given:
+        if abs(number - aggregate) > AGGREGATE_TOLERANCE * max(1.0, abs(aggregate)):
+            where = field_name if field_name == "value" else f'values["{metric[:80]}"]'
+            raise InvalidArgument(
+                f"{where}: {number:.12g} is not the {objective.aggregate} of the "
+                f"{len(folds)} values trial {trial.number} reported ({aggregate:.12g}); objective "
+                f'"{metric[:80]}" is cross-validated: omit it to take the {objective.aggregate}, '
+                "or tell that"
+            )
+    told[metric] = aggregate
+    return (aggregate if metric == spec.objective.metric else value), told
+
+
 def _told_values(study: Study, trial: Trial) -> dict[str, float]:
     """The metrics a trial was told with; for one told before `values` existed, its value."""
     if trial.values or trial.value is None:
@@ -207,7 +255,8 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
         study, trial = _trial_in_tx(tx, command.study_id, command.number)
         value, values = command.value, dict(command.values)
         if command.state is TrialState.COMPLETE:
-            value, values = complete_values(study.spec, command.value, command.values)
+            value, values = aggregate_values(study.spec, trial, command.value, command.values)
+            value, values = complete_values(study.spec, value, values)
         if trial.state is TrialState.RUNNING:
             trial = _still_running(tx, study, trial, command.worker_id, now)
         elif (
@@ -283,6 +332,8 @@ def report(
 def _should_stop(tx: Tx, study: Study, trial: Trial, step: int, value: float) -> bool:
     """The study's early-stopping rule applied to the value just reported."""
     rule = study.spec.early_stopping
+    if isinstance(rule, Racing):
+        return _racing_should_stop(tx, study, rule, trial, step, value)
     states = early_stopping.competitors(rule, step)
     if states is None:
         return False
@@ -292,6 +343,31 @@ def _should_stop(tx: Tx, study: Study, trial: Trial, step: int, value: float) ->
     return early_stopping.should_stop(
         rule, study.spec.early_stopping_objective().goal, step, own, list(others.values())
     )
+
+
+def _racing_should_stop(
+    tx: Tx, study: Study, rule: Racing, trial: Trial, step: int, value: float
+) -> bool:
+    """The racing rule: this trial's folds so far against the reference COMPLETE trial."""
+    own = [v for s, v in trial.measurements if s != step] + [value]
+    if not early_stopping.racing_judges(rule, own):
+        return False
+    objective = study.spec.early_stopping_objective()
+    complete: list[tuple[int, float]] = []
+    for other in tx.history_trials(study.id):
+        if other.state is TrialState.COMPLETE and other.number != trial.number:
+            told = other.values.get(objective.metric)
+            if told is None and objective.metric == study.spec.objective.metric:
+                told = other.value
+            if told is not None:
+                complete.append((other.number, told))
+    index = early_stopping.racing_reference(rule, objective.goal, [v for _, v in complete])
+    if index is None:
+        return False
+    number, reference = complete[index]
+    held = tx.get_trial(study.id, number)
+    folds = [v for _, v in held.measurements] if held is not None else []
+    return early_stopping.racing_says_stop(rule, objective.goal, own, reference, folds)
 
 
 @retry_on_conflict

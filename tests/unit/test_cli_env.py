@@ -32,6 +32,8 @@ def _sample(option: click.Option, tmp_path: Path) -> tuple[str, Any]:
     kind = option.type
     if option.is_flag:
         return "1", True
+    if option.multiple:  # a space-separated list
+        return "a=1 b=2", ("a=1", "b=2")
     if isinstance(kind, click.Choice):
         choice = kind.choices[-1]
         return str(choice), choice

@@ -89,7 +89,7 @@ def test_every_algorithm_setting_is_a_field_of_its_contract_message() -> None:
         assert {f.name for f in dataclasses.fields(info.settings_type)} == {
             f.name for f in message.DESCRIPTOR.fields
         }, name
-    assert EARLY_STOPPING_RULES == ("median", "asha")
+    assert EARLY_STOPPING_RULES == ("median", "asha", "racing")
     assert enum_names(pb.Acquisition.DESCRIPTOR) == {"log_ei": 1, "ei": 2, "ucb": 3}
 
 

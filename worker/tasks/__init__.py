@@ -12,7 +12,11 @@ A task is `function(params: dict, reporter) -> dict`:
 - the returned dict holds the final metrics and must contain the objective metric.
 
 An exception fails the trial, with the exception's first line as the reason.
-Built-in tasks import torch; nothing else in the worker does.
+The torch built-in tasks import torch; nothing else in the worker does.
+
+`sklearn:ESTIMATOR` (an estimator's import path) is the built-in cross-validation
+task of `asktell.worker.tasks.sklearn`, configured by task options (`--task-option
+data=breast_cancer`); other tasks take no options.
 """
 
 from __future__ import annotations
@@ -52,15 +56,42 @@ class TaskNotFound(ValueError):
     """The task name is neither built in nor an importable `module:function`."""
 
 
-def load_task(name: str) -> Task:
-    """The task called `name`: a built-in name or `package.module:function`.
+SKLEARN_PREFIX = "sklearn:"
+
+
+def sklearn_task(name: str, options: Mapping[str, str]) -> Task | None:
+    """The `sklearn:ESTIMATOR` task with its options; None for another task name.
+
+    Raises:
+        TaskNotFound: options given to another task, or the estimator or an option is bad.
+    """
+    if not name.startswith(SKLEARN_PREFIX):
+        if options:
+            raise TaskNotFound(
+                f"task {name!r} takes no options (--task-option is for sklearn:ESTIMATOR); "
+                f"got {', '.join(sorted(options))}"
+            )
+        return None
+    from asktell.worker.tasks import sklearn
+
+    try:
+        return cast(Task, sklearn.make_task(name, options))
+    except sklearn.TaskError as exc:
+        raise TaskNotFound(str(exc)) from exc
+
+
+def load_task(name: str, options: Mapping[str, str] | None = None) -> Task:
+    """The task called `name`: a built-in name, `sklearn:ESTIMATOR` or `package.module:function`.
 
     The current directory is importable, as with `python -m`, so a module next
     to where the worker starts can be named.
 
     Raises:
-        TaskNotFound: unknown name, module or function.
+        TaskNotFound: unknown name, module or function, or bad options.
     """
+    found = sklearn_task(name, options or {})
+    if found is not None:
+        return found
     target = BUILTIN_TASKS.get(name, name)
     module_name, sep, function_name = target.partition(":")
     if not sep or not module_name or not function_name:
@@ -84,13 +115,17 @@ def load_task(name: str) -> Task:
     return cast(Task, function)
 
 
-def check_task_name(name: str) -> None:
+def check_task_name(name: str, options: Mapping[str, str] | None = None) -> None:
     """Checks, without importing it, that the task's module can be found (the CLI, at start).
+
+    `sklearn:ESTIMATOR` is loaded whole (the estimator imported, the options checked).
 
     Raises:
         TaskNotFound: neither a built-in name nor `module:function`, or no module of that
-            name (nor its package) on the path.
+            name (nor its package) on the path; bad options.
     """
+    if sklearn_task(name, options or {}) is not None:
+        return
     target = BUILTIN_TASKS.get(name, name)
     module_name, sep, function_name = target.partition(":")
     if not sep or not module_name or not function_name:

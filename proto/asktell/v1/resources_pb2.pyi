@@ -23,6 +23,12 @@ class Goal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GOAL_MINIMIZE: _ClassVar[Goal]
     GOAL_MAXIMIZE: _ClassVar[Goal]
 
+class Aggregate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGGREGATE_UNSPECIFIED: _ClassVar[Aggregate]
+    AGGREGATE_MEAN: _ClassVar[Aggregate]
+    AGGREGATE_MEDIAN: _ClassVar[Aggregate]
+
 class Acquisition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ACQUISITION_UNSPECIFIED: _ClassVar[Acquisition]
@@ -50,6 +56,9 @@ SCALE_LOG: Scale
 GOAL_UNSPECIFIED: Goal
 GOAL_MINIMIZE: Goal
 GOAL_MAXIMIZE: Goal
+AGGREGATE_UNSPECIFIED: Aggregate
+AGGREGATE_MEAN: Aggregate
+AGGREGATE_MEDIAN: Aggregate
 ACQUISITION_UNSPECIFIED: Acquisition
 ACQUISITION_LOG_EI: Acquisition
 ACQUISITION_EI: Acquisition
@@ -153,12 +162,14 @@ class ParameterValue(_message.Message):
     def __init__(self, number_value: _Optional[float] = ..., int_value: _Optional[int] = ..., string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ...) -> None: ...
 
 class Objective(_message.Message):
-    __slots__ = ("metric", "goal")
+    __slots__ = ("metric", "goal", "aggregate")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     GOAL_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_FIELD_NUMBER: _ClassVar[int]
     metric: str
     goal: Goal
-    def __init__(self, metric: _Optional[str] = ..., goal: _Optional[_Union[Goal, str]] = ...) -> None: ...
+    aggregate: Aggregate
+    def __init__(self, metric: _Optional[str] = ..., goal: _Optional[_Union[Goal, str]] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ...) -> None: ...
 
 class Constraint(_message.Message):
     __slots__ = ("metric", "min", "max")
@@ -238,15 +249,29 @@ class SuccessiveHalving(_message.Message):
     reduction_factor: int
     def __init__(self, min_resource: _Optional[int] = ..., reduction_factor: _Optional[int] = ...) -> None: ...
 
+class Racing(_message.Message):
+    __slots__ = ("min_folds", "top_k", "min_trials", "spread_factor")
+    MIN_FOLDS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    MIN_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SPREAD_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    min_folds: int
+    top_k: int
+    min_trials: int
+    spread_factor: float
+    def __init__(self, min_folds: _Optional[int] = ..., top_k: _Optional[int] = ..., min_trials: _Optional[int] = ..., spread_factor: _Optional[float] = ...) -> None: ...
+
 class EarlyStopping(_message.Message):
-    __slots__ = ("median", "asha", "metric")
+    __slots__ = ("median", "asha", "racing", "metric")
     MEDIAN_FIELD_NUMBER: _ClassVar[int]
     ASHA_FIELD_NUMBER: _ClassVar[int]
+    RACING_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     median: MedianStopping
     asha: SuccessiveHalving
+    racing: Racing
     metric: str
-    def __init__(self, median: _Optional[_Union[MedianStopping, _Mapping]] = ..., asha: _Optional[_Union[SuccessiveHalving, _Mapping]] = ..., metric: _Optional[str] = ...) -> None: ...
+    def __init__(self, median: _Optional[_Union[MedianStopping, _Mapping]] = ..., asha: _Optional[_Union[SuccessiveHalving, _Mapping]] = ..., racing: _Optional[_Union[Racing, _Mapping]] = ..., metric: _Optional[str] = ...) -> None: ...
 
 class Stage(_message.Message):
     __slots__ = ("study", "parameters", "trial")

@@ -197,7 +197,9 @@ class AsktellServiceServicer:
     def Tell(self, request, context):
         """Finishes a trial: COMPLETE with a value, FAILED with a reason, or PRUNED.
         Repeating the same Tell is harmless; a different outcome for a finished
-        trial is FAILED_PRECONDITION.
+        trial is FAILED_PRECONDITION. A cross-validated objective
+        (`Objective.aggregate`) is the aggregate of the trial's reported values:
+        omitted, it is filled in; given, it must match.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

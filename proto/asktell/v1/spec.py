@@ -9,6 +9,8 @@ both sides by its field name, and an enum setting by its value names.
 ```yaml
 name: digits-mlp
 objective: {metric: val_accuracy, goal: maximize}
+# a cross-validated objective: Report sends one value per fold, the value is their mean
+# objective: {metric: cv_accuracy, goal: maximize, aggregate: mean}     # or median
 # or several, the first being the primary one, and limits on other metrics:
 # objectives: [{metric: val_accuracy, goal: maximize}, {metric: latency_ms, goal: minimize}]
 # constraints: [{metric: memory_mb, max: 512}, {metric: recall, min: 0.8}]
@@ -16,7 +18,7 @@ algorithm: {name: gp, seed: 7}            # grid | random | gp | genetic, plus t
 max_trials: 50
 lease_seconds: 600                         # optional
 max_retries: 0                             # optional
-early_stopping: {name: median, min_steps: 2}   # optional: median | asha, plus settings
+early_stopping: {name: median, min_steps: 2}   # optional: median | asha | racing, plus settings
                                                # (and `metric:`, an objective; default the first)
 parameters:
   lr: {type: float, min: 1e-4, max: 1e-1, scale: log}
@@ -483,11 +485,35 @@ def _spec_to_proto(spec: Mapping[str, Any]) -> tuple[str, pb.StudySpec]:
 
 
 def _objective_to_proto(where: str, data: Any) -> pb.Objective:
-    if not isinstance(data, Mapping) or set(data) != {"metric", "goal"}:
-        raise SpecError(f"{where} must be {{metric: NAME, goal: minimize|maximize}}")
+    if (
+        not isinstance(data, Mapping)
+        or not {"metric", "goal"} <= set(data)
+        or not set(data) <= {"metric", "goal", "aggregate"}
+    ):
+        raise SpecError(
+            f"{where} must be {{metric: NAME, goal: minimize|maximize}} "
+            "(and optionally aggregate: mean|median)"
+        )
     if data["goal"] not in GOALS:
         raise SpecError(f"{where}.goal must be minimize or maximize, got {data['goal']!r}")
-    return pb.Objective(metric=str(data["metric"]), goal=GOALS[data["goal"]])
+    objective = pb.Objective(metric=str(data["metric"]), goal=GOALS[data["goal"]])
+    if data.get("aggregate") is not None:
+        aggregates = enum_names(pb.Aggregate.DESCRIPTOR)
+        if data["aggregate"] not in aggregates:
+            raise SpecError(
+                f"{where}.aggregate must be one of {', '.join(aggregates)}, "
+                f"got {data['aggregate']!r}"
+            )
+        objective.aggregate = aggregates[data["aggregate"]]  # type: ignore[assignment]
+    return objective
+
+
+def _objective_from_proto(objective: pb.Objective) -> dict[str, Any]:
+    entry: dict[str, Any] = {"metric": objective.metric, "goal": _goal_name(objective)}
+    aggregate = enum_name(pb.Aggregate.DESCRIPTOR, objective.aggregate)
+    if aggregate is not None:
+        entry["aggregate"] = aggregate
+    return entry
 
 
 def _objectives_to_proto(spec: Mapping[str, Any]) -> list[pb.Objective]:
@@ -589,12 +615,10 @@ def spec_from_proto(name: str, message: pb.StudySpec) -> dict[str, Any]:
         algorithm["suggestion_deadline"] = deadline
     spec: dict[str, Any] = {"name": name}
     if len(message.objectives) > 1:
-        spec["objectives"] = [
-            {"metric": o.metric, "goal": _goal_name(o)} for o in message.objectives
-        ]
+        spec["objectives"] = [_objective_from_proto(o) for o in message.objectives]
     else:
         objective = message.objectives[0] if message.objectives else message.objective
-        spec["objective"] = {"metric": objective.metric, "goal": _goal_name(objective)}
+        spec["objective"] = _objective_from_proto(objective)
     if message.constraints:
         spec["constraints"] = [
             {
