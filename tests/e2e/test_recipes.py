@@ -17,7 +17,7 @@ import yaml
 
 from asktell.client import Client, Trial
 from tests import ci
-from tests.conftest import REPO
+from tests.conftest import REPO, LiveServer
 from tests.e2e import test_workers
 from tests.e2e.test_workers import Workers
 
@@ -223,12 +223,22 @@ def test_tensorboard_writes_a_run_per_trial_with_curves_told_metrics_and_hparams
         assert status == api_pb2.STATUS_SUCCESS
 
 
+@pytest.fixture
+def on_each_store(live_server: LiveServer, tmp_path: Path) -> Iterator[tuple[Client, Workers]]:
+    """A client and workers of a server on each store (SQLite and PostgreSQL)."""
+    pool = Workers(live_server.address, tmp_path)
+    with live_server.client() as store_client:
+        yield store_client, pool
+    pool.close()
+
+
 def test_tensorboard_runs_of_failed_and_retried_trials_are_closed_and_complete(
-    client: Client, workers: Workers, tmp_path: Path
+    on_each_store: tuple[Client, Workers], tmp_path: Path
 ) -> None:
     ci.require_module("tensorboard", "tensorboard")
     from tensorboard.plugins.hparams import api_pb2
 
+    client, workers = on_each_store
     study = client.create_study(
         {
             "name": "raises",
