@@ -12,7 +12,7 @@ A task is `function(params: dict, reporter) -> dict`:
 - the returned dict holds the final metrics and must contain the objective metric.
 
 An exception fails the trial, with the exception's first line as the reason.
-Built-in tasks import torch; nothing else in the worker does.
+Built-in tasks import torch; elsewhere in the worker only the `--tensorboard` writer does.
 """
 
 from __future__ import annotations
