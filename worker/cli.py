@@ -21,6 +21,7 @@ from asktell.client.cli_options import Connection, connection_options
 from asktell.worker.device import Placement, available_cores, default_processes, plan, visible_gpus
 from asktell.worker.loop import DEFAULT_SERVER_WAIT, Worker, WorkerConfig, WorkerStats
 from asktell.worker.tasks import BUILTIN_TASKS, TaskNotFound, check_task_name
+from asktell.worker.tensorboard import missing as tensorboard_missing
 
 log = logging.getLogger("asktell.worker")
 
@@ -110,6 +111,20 @@ def task_option_pairs(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _check_tensorboard(directory: str) -> None:
+    """Exits 2 with one line unless the tensorboard package is there and `directory` can
+    be created."""
+    problem = tensorboard_missing()
+    if problem is None:
+        try:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"--tensorboard {directory}: {exc.strerror or exc}"
+    if problem is not None:
+        click.echo(f"asktell worker: cannot start: {problem}", err=True)
+        sys.exit(2)
+
+
 @click.command("worker")
 @connection_options
 @click.option(
@@ -189,6 +204,15 @@ def task_option_pairs(given: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     help="Serve Prometheus metrics; process k listens on this port + k (0: free ports). "
     "[env ASKTELL_WORKER_METRICS_PORT]",
 )
+@click.option(
+    "--tensorboard",
+    "tensorboard_dir",
+    envvar="ASKTELL_TENSORBOARD",
+    default=None,
+    metavar="DIR",
+    help="Write a TensorBoard run per trial, DIR/STUDY/trial-N: reported metrics, told "
+    "metrics, hyperparameters (needs asktell[tensorboard]). [env ASKTELL_TENSORBOARD]",
+)
 def worker_command(
     connection: Connection,
     study: str,
@@ -201,6 +225,7 @@ def worker_command(
     server_wait: float,
     max_trials: int,
     metrics_port: int | None,
+    tensorboard_dir: str | None,
 ) -> None:
     """Pull trials of a study, train, report each epoch and tell, until the study ends.
 
@@ -212,6 +237,8 @@ def worker_command(
     except TaskNotFound as exc:
         click.echo(f"asktell worker: cannot start: {exc}", err=True)
         sys.exit(2)
+    if tensorboard_dir is not None:
+        _check_tensorboard(tensorboard_dir)
     try:
         gpus = _gpus(device)
         n = processes or default_processes(gpus)
@@ -237,6 +264,7 @@ def worker_command(
             if metrics_port is None
             else (metrics_port + k if metrics_port else 0),
             task_options=options,
+            tensorboard=tensorboard_dir,
         )
         for k in range(n)
     ]

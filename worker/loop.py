@@ -39,6 +39,7 @@ from asktell.worker.device import Placement
 from asktell.worker.leases import LeaseKeeper
 from asktell.worker.metrics import WorkerMetrics
 from asktell.worker.tasks import Task, load_task
+from asktell.worker.tensorboard import TrialRun
 
 log = logging.getLogger("asktell.worker")
 
@@ -64,6 +65,8 @@ class WorkerConfig:
         token, tls_ca, tls_cert, tls_key: credentials, as for `asktell.client.Client`.
         metrics_port: serve Prometheus metrics on this port (0: a free one); None: off.
         task_options: (key, value) pairs for the task (`sklearn:ESTIMATOR` takes them).
+        tensorboard: write a TensorBoard run per trial under this directory
+            (`asktell.worker.tensorboard`); None: off.
     """
 
     server: str
@@ -80,6 +83,7 @@ class WorkerConfig:
     tls_key: str | None = None
     metrics_port: int | None = None
     task_options: tuple[tuple[str, str], ...] = ()
+    tensorboard: str | None = None
 
 
 @dataclass
@@ -144,6 +148,7 @@ class TrialReporter:
         seed: int,
         placement: Placement,
         metrics: WorkerMetrics,
+        board: TrialRun | None = None,
     ) -> None:
         self.trial = trial
         self.metric = metric
@@ -157,6 +162,7 @@ class TrialReporter:
         self._keeper = keeper
         self._shutdown = shutdown
         self._metrics = metrics
+        self._board = board
 
     @property
     def lost(self) -> str | None:
@@ -181,6 +187,8 @@ class TrialReporter:
             raise ValueError(
                 f"report() needs the study's metric {self.metric!r}; got {sorted(metrics)}"
             )
+        if self._board is not None:
+            self._board.report(step, metrics)
         if self.lost is None:
             try:
                 if self.trial.report(step, float(metrics[self.metric])):
@@ -366,6 +374,24 @@ class Worker:
 
     # ------------------------------------------------------------ one trial
     def _run_trial(self, trial: Trial) -> None:
+        board = self._open_board(trial)
+        try:
+            self._train_and_tell(trial, board)
+        finally:
+            if board is not None:
+                board.close()
+
+    def _open_board(self, trial: Trial) -> TrialRun | None:
+        """The trial's TensorBoard run with --tensorboard (None without, or if it fails)."""
+        if self.config.tensorboard is None:
+            return None
+        try:
+            return TrialRun(self.config.tensorboard, self.config.study, trial.number, trial.params)
+        except OSError as exc:
+            log.warning("trial %d: no tensorboard run: %s", trial.number, exc)
+            return None
+
+    def _train_and_tell(self, trial: Trial, board: TrialRun | None) -> None:
         reporter = TrialReporter(
             trial,
             self._metric,
@@ -374,6 +400,7 @@ class Worker:
             trial_seed(self._study_seed, trial),
             self.placement,
             self.metrics,
+            board,
         )
         self.metrics.trial_started(trial.number, self.placement.device)
         result: Any = None
@@ -390,6 +417,11 @@ class Worker:
         self._keeper.release(trial)
         outcome = self._finish(trial, reporter, result, error)
         self.metrics.trial_finished(outcome, task_seconds)
+        if board is not None:
+            told = dict(trial.values)
+            if not told and trial.value is not None:
+                told = {self._value_metric: trial.value}
+            board.end(outcome, told if outcome == "COMPLETE" else {})
         log.info(
             "trial %d %s%s in %.2f s%s",
             trial.number,

@@ -12,7 +12,8 @@ A task is `function(params: dict, reporter) -> dict`:
 - the returned dict holds the final metrics and must contain the objective metric.
 
 An exception fails the trial, with the exception's first line as the reason.
-The torch built-in tasks import torch; nothing else in the worker does.
+The torch built-in tasks import torch; elsewhere in the worker only the `--tensorboard`
+writer does.
 
 `sklearn:ESTIMATOR` (an estimator's import path) is the built-in cross-validation
 task of `asktell.worker.tasks.sklearn`, configured by task options (`--task-option

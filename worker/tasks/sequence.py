@@ -2,10 +2,19 @@
 
 Each example is a window of WINDOW values of sin(2*pi*f*t + phase) plus Gaussian
 noise, with f and phase drawn per example; the target is the next noiseless value.
-Hyperparameters (optional, defaults in brackets): lr [1e-2], weight_decay [0],
-width [32] (hidden units), depth [1] (stacked layers), dropout [0], batch_size
-[64], optimizer [adam], epochs [10]. Reports val_loss (mean squared error) and
-val_mae after each epoch.
+Reports val_loss (mean squared error) and val_mae after each epoch.
+
+Hyperparameters (all optional, defaults in brackets):
+- `width` [32]: hidden units (the LSTM's hidden size);
+- `depth` [1]: stacked LSTM layers;
+- `dropout` [0]: between stacked layers and before the output layer;
+- `l2` [0]: an L2 penalty on the weights in the loss; `grad_clip` [0: off]: clip the
+  gradients' total norm (LSTMs' usual guard against exploding gradients);
+- the training parameters of `asktell.worker.tasks._torch`: `optimizer` [adam]
+  (adam, adamw, sgd), `lr` [1e-2], `weight_decay` [0], `beta1` [0.9] (adam, adamw),
+  `momentum` [0.9] (sgd), `lr_schedule` [none] (none, or plateau: ReduceLROnPlateau
+  on val_loss) with `plateau_factor` [0.5] and `plateau_patience` [2], `batch_size`
+  [64], `epochs` [10], `patience` [0: off].
 """
 
 from __future__ import annotations
@@ -18,12 +27,13 @@ import torch
 from torch import nn
 
 from asktell.worker.tasks import Reporter
-from asktell.worker.tasks._torch import prepare, train
+from asktell.worker.tasks._torch import TRAINING_PARAMETERS, number, prepare, train, warn_unknown
 
 WINDOW = 24
 N_EXAMPLES = 1200
 NOISE = 0.1
 DATA_SEED = 0  # one data set for every trial, so values compare
+LSTM_PARAMETERS = TRAINING_PARAMETERS | {"width", "depth", "dropout"}
 
 
 @functools.cache
@@ -46,6 +56,10 @@ class Forecaster(nn.Module):
 
     def __init__(self, width: int, depth: int, dropout: float) -> None:
         super().__init__()
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
         self.lstm = nn.LSTM(
             1, width, num_layers=depth, batch_first=True, dropout=dropout if depth > 1 else 0.0
         )
@@ -59,10 +73,13 @@ class Forecaster(nn.Module):
 
 def lstm(params: dict[str, Any], reporter: Reporter) -> dict[str, float]:
     """Trains the forecaster; see the module docstring."""
+    warn_unknown("sequence-lstm", params, LSTM_PARAMETERS)
     device = prepare(reporter)
     x_train, y_train, x_val, y_val = (torch.from_numpy(a).to(device) for a in _waves())
     model = Forecaster(
-        int(params.get("width", 32)), int(params.get("depth", 1)), float(params.get("dropout", 0.0))
+        int(params.get("width", 32)),
+        int(params.get("depth", 1)),
+        number(params, "dropout", 0.0, 0.0, 1.0),
     ).to(device)
     loss_fn = nn.MSELoss()
 
