@@ -9,7 +9,8 @@ Notation (shapes in brackets):
     L  (n, n)   lower Cholesky factor of K
     alpha (n,)  K^-1 y
 
-The prior mean is 0 (y is standardised). Fitting maximises log p(y | theta) + log p(theta).
+The prior mean is 0 (y is standardised). Fitting maximises log p(y | theta) + log p(theta)
+(the priors: `_neg_log_posterior`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,22 @@ from asktell.server.algorithms._gp.kernel import (
 LOG_LS_BOUNDS = (math.log(5e-3), math.log(50.0))
 LOG_S2_BOUNDS = (math.log(1e-2), math.log(1e2))
 LOG_NOISE_BOUNDS = (math.log(1e-6), math.log(1.0))
-# Prior on log noise: centred on a small noise, wide enough for truly noisy objectives.
-LOG_NOISE_PRIOR = (math.log(1e-3), 2.0)
 LOG_S2_PRIOR = (0.0, 1.5)
+# Gamma(shape, rate) prior on the noise variance (of standardised values): its density
+# barely grows towards zero noise (shape - 1 = 0.1 per nat), so a noiseless objective
+# fits a noise near the lower bound and the model can exploit, while rate 30 still lets
+# a noisy one fit its noise. A log-normal prior centred on 1e-3 held a noise floor that
+# stopped convergence at 50 trials (docs/benchmarks.md, GP ablations).
+NOISE_GAMMA = (1.1, 30.0)
+# Lengthscale prior: log p(ls) = -LS_PRIOR_RATE (ls^2 + 1 / ls^2), peaked at 1 (the
+# cube's width) and steep on both sides: unlike a log-normal it keeps a relevant
+# dimension from fitting an "irrelevant" lengthscale of 10 after a few flat trials,
+# which froze Hartmann6 in a local optimum.
+LS_PRIOR_RATE = 0.1
+# In a conditional space an inactive parameter's column sits outside the cube (at -1),
+# so distances between branches reach 2: a flatter lengthscale prior lets the model
+# keep branches apart (measured on tests/unit/algorithms/test_conditional.py's tree).
+LS_PRIOR_RATE_CONDITIONAL = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +63,14 @@ class Hyperparameters:
         return cls(np.exp(theta[:-2]), float(np.exp(theta[-2])), float(np.exp(theta[-1])))
 
 
-def lengthscale_prior(d: int) -> tuple[float, float]:
-    """(mean, sd) of the log-normal prior on each lengthscale in a d-dimensional cube.
+def smooth_log_lengthscale(d: int) -> float:
+    """The log lengthscale the smooth fit starts from in a d-dimensional cube.
 
-    NOTE: the median grows with sqrt(d) so that high-dimensional models start smooth, as
-    in Hvarfner et al. 2024, "Vanilla Bayesian Optimization Performs Great in High
-    Dimensions" (arXiv:2402.02229); our base (0.3 sqrt(d)) is shorter than theirs, which
-    explored corners too long at 30-trial budgets on Hartmann6 in our benchmarks.
+    NOTE: it grows with sqrt(d) so that high-dimensional models start smooth, as in
+    Hvarfner et al. 2024, "Vanilla Bayesian Optimization Performs Great in High
+    Dimensions" (arXiv:2402.02229), from a base (0.3 sqrt(d)) shorter than theirs.
     """
-    return math.log(0.3) + 0.5 * math.log(max(d, 1)), math.sqrt(3.0)
+    return math.log(0.3) + 0.5 * math.log(max(d, 1))
 
 
 def cholesky(K: np.ndarray) -> np.ndarray:
@@ -99,7 +112,7 @@ class Posterior:
 
 
 def _neg_log_posterior(
-    theta: np.ndarray, X: np.ndarray, y: np.ndarray, ls_prior: tuple[float, float]
+    theta: np.ndarray, X: np.ndarray, y: np.ndarray, ls_rate: float = LS_PRIOR_RATE
 ) -> tuple[float, np.ndarray]:
     """-(log marginal likelihood + log prior) and its gradient in theta (d+2,)."""
     n = len(X)
@@ -120,15 +133,21 @@ def _neg_log_posterior(
     grad[:-2] = 0.5 * contract_lengthscale_grad(X, hyper.ls, W * G)
     grad[-2] = 0.5 * float((W * K0).sum())
     grad[-1] = 0.5 * hyper.noise * float(np.trace(W))
-    # Gaussian priors on the log hyperparameters.
-    mu = np.concatenate(
-        [np.full(len(theta) - 2, ls_prior[0]), [LOG_S2_PRIOR[0], LOG_NOISE_PRIOR[0]]]
+    # Priors, in the log hyperparameters: log-normal on s2, Gamma on the noise variance,
+    # -ls_rate (ls^2 + ls^-2) on each lengthscale.
+    log_s2, log_noise = theta[-2], theta[-1]
+    s2_mean, s2_sd = LOG_S2_PRIOR
+    shape, rate = NOISE_GAMMA
+    up, down = np.exp(2.0 * theta[:-2]), np.exp(-2.0 * theta[:-2])
+    log_prior = (
+        -0.5 * ((log_s2 - s2_mean) / s2_sd) ** 2
+        + (shape - 1.0) * log_noise
+        - rate * hyper.noise
+        - ls_rate * float((up + down).sum())
     )
-    sd = np.concatenate(
-        [np.full(len(theta) - 2, ls_prior[1]), [LOG_S2_PRIOR[1], LOG_NOISE_PRIOR[1]]]
-    )
-    log_prior = -0.5 * (((theta - mu) / sd) ** 2).sum()
-    grad -= (theta - mu) / sd**2
+    grad[-2] -= (log_s2 - s2_mean) / s2_sd**2
+    grad[-1] += (shape - 1.0) - rate * hyper.noise
+    grad[:-2] -= 2.0 * ls_rate * (up - down)
     return -(log_ml + log_prior), -grad
 
 
@@ -139,6 +158,7 @@ def fit(
     n_max_iter: int = 60,
     should_stop: Callable[[], bool] = lambda: False,
     second_start_noise: float | None = None,
+    ls_prior_rate: float = LS_PRIOR_RATE,
 ) -> Hyperparameters:
     """MAP hyperparameters for (X, y) by L-BFGS-B from two starts (smooth and wiggly).
 
@@ -146,13 +166,13 @@ def fit(
     `second_start_noise`, the wiggly start runs only when the smooth one ends with a noise
     variance above that fraction of the signal variance (the failure it guards against:
     everything called noise); the multi-metric models use it to fit several models in
-    about the time of two.
+    about the time of two. `ls_prior_rate`: the lengthscale prior's weight (see
+    `_neg_log_posterior`).
     """
     d = X.shape[1]
-    ls_prior = lengthscale_prior(d)
     bounds = [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
     starts = [
-        np.concatenate([np.full(d, ls_prior[0]), [0.0, math.log(1e-3)]]),
+        np.concatenate([np.full(d, smooth_log_lengthscale(d)), [0.0, math.log(1e-3)]]),
         # A short-lengthscale start: the smooth one can get stuck calling everything noise.
         np.concatenate([np.full(d, math.log(0.1 * math.sqrt(d))), [0.0, math.log(1e-4)]]),
     ]
@@ -169,7 +189,7 @@ def fit(
         result = scipy.optimize.minimize(
             _neg_log_posterior,
             theta0,
-            args=(X, y, ls_prior),
+            args=(X, y, ls_prior_rate),
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
