@@ -38,6 +38,7 @@ a generation:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,24 +217,18 @@ def _breed(
     config_b: Params = {}
     after: Params = config_a  # the child's active values after crossover
     if rng.random() < cfg.crossover_rate:
-        values: dict[str, ParamValue] = {}
         ib = _tournament(fitness, cfg.tournament_size, rng)
         b, config_b = X_pool[ib], pool_configs[ib]
-        for param in space.ordered:
-            if not space.is_active(param.name, values):
-                continue
-            cols = encoder.columns[param.name]
-            if param.name in config_a and param.name in config_b:
-                if isinstance(param, CategoricalParam):
-                    if rng.random() < 0.5:
-                        child[cols] = b[cols]
-                else:
-                    u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)
-                    child[cols] = a[cols] + u * (b[cols] - a[cols])
-            elif param.name not in config_a:  # activated by the crossover: repair
-                _repair(encoder, param, child, b if param.name in config_b else None, rng)
-            values[param.name] = _value(encoder, param, child)
-        after = values
+        after = _cross(
+            encoder,
+            child,
+            a,
+            b,
+            config_a,
+            config_b,
+            lambda: rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA),
+            rng,
+        )
         changed = not np.array_equal(child, a)
     else:
         changed = False
@@ -248,15 +243,8 @@ def _breed(
     config: dict[str, ParamValue] = {}
     for param in space.ordered:
         cols = encoder.columns[param.name]
-        if not space.is_active(param.name, config):
-            if space.conditional:
-                encoder.set_inactive(param, child)
+        if not _prepare(encoder, param, child, config, after, a, config_a, b, config_b, rng):
             continue
-        if param.name not in after:  # activated by a mutation: repair
-            source = b if b is not None and param.name in config_b else None
-            if source is None and param.name in config_a:
-                source = a
-            _repair(encoder, param, child, source, rng)
         if param.name in flips:
             if isinstance(param, CategoricalParam):
                 child[cols] = 0.0
@@ -315,24 +303,10 @@ def _breed_adaptive(
     after: Params = config_a  # the child's active values after crossover
     changed = False
     if rng.random() < cfg.crossover_rate:
-        values: dict[str, ParamValue] = {}
         ib = _tournament(fitness, cfg.tournament_size, rng)
         b, config_b = X_pool[ib], pool_configs[ib]
-        u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)
-        for param in space.ordered:
-            if not space.is_active(param.name, values):
-                continue
-            cols = encoder.columns[param.name]
-            if param.name in config_a and param.name in config_b:
-                if isinstance(param, CategoricalParam):
-                    if rng.random() < 0.5:
-                        child[cols] = b[cols]
-                else:
-                    child[cols] = a[cols] + u * (b[cols] - a[cols])
-            elif param.name not in config_a:  # activated by the crossover: repair
-                _repair(encoder, param, child, b if param.name in config_b else None, rng)
-            values[param.name] = _value(encoder, param, child)
-        after = values
+        u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)  # one factor: a line crossover
+        after = _cross(encoder, child, a, b, config_a, config_b, lambda: u, rng)
         changed = not np.array_equal(child, a)
     numeric = [p for p in space.params if p.name in after and not isinstance(p, CategoricalParam)]
     flip = rng.random(len(space.params)) < cfg.mutation_rate
@@ -349,15 +323,8 @@ def _breed_adaptive(
     config: dict[str, ParamValue] = {}
     for param in space.ordered:
         cols = encoder.columns[param.name]
-        if not space.is_active(param.name, config):
-            if space.conditional:
-                encoder.set_inactive(param, child)
+        if not _prepare(encoder, param, child, config, after, a, config_a, b, config_b, rng):
             continue
-        if param.name not in after:  # activated by a mutation: repair
-            source = b if b is not None and param.name in config_b else None
-            if source is None and param.name in config_a:
-                source = a
-            _repair(encoder, param, child, source, rng)
         if isinstance(param, CategoricalParam):
             if param.name in flips:
                 child[cols] = 0.0
@@ -371,6 +338,64 @@ def _breed_adaptive(
             child[cols] = _reflect(child[cols] + sd * rng.standard_normal())
         config[param.name] = _value(encoder, param, child)
     return {name: config[name] for name in space.names if name in config}
+
+
+def _cross(
+    encoder: Encoder,
+    child: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    config_a: Params,
+    config_b: Params,
+    blend: Callable[[], float],
+    rng: np.random.Generator,
+) -> Params:
+    """Crosses parent b into `child` (a copy of parent a) in place and returns the child's
+    active values: each categorical gene both parents have from either at random, each
+    numeric one at a + blend() * (b - a); a gene only b has is repaired from b."""
+    space = encoder.space
+    values: dict[str, ParamValue] = {}
+    for param in space.ordered:
+        if not space.is_active(param.name, values):
+            continue
+        cols = encoder.columns[param.name]
+        if param.name in config_a and param.name in config_b:
+            if isinstance(param, CategoricalParam):
+                if rng.random() < 0.5:
+                    child[cols] = b[cols]
+            else:
+                child[cols] = a[cols] + blend() * (b[cols] - a[cols])
+        elif param.name not in config_a:  # activated by the crossover: repair
+            _repair(encoder, param, child, b if param.name in config_b else None, rng)
+        values[param.name] = _value(encoder, param, child)
+    return values
+
+
+def _prepare(
+    encoder: Encoder,
+    param: Param,
+    child: np.ndarray,
+    config: Params,
+    after: Params,
+    a: np.ndarray,
+    config_a: Params,
+    b: np.ndarray | None,
+    config_b: Params,
+    rng: np.random.Generator,
+) -> bool:
+    """Whether `param` is active in the child given the values decided so far (`config`);
+    an inactive one is cleared, one activated since the crossover (`after`) repaired."""
+    space = encoder.space
+    if not space.is_active(param.name, config):
+        if space.conditional:
+            encoder.set_inactive(param, child)
+        return False
+    if param.name not in after:  # activated by a mutation: repair
+        source = b if b is not None and param.name in config_b else None
+        if source is None and param.name in config_a:
+            source = a
+        _repair(encoder, param, child, source, rng)
+    return True
 
 
 def _value(encoder: Encoder, param: Param, x: np.ndarray) -> ParamValue:
