@@ -44,6 +44,7 @@ const RETRYABLE = new Set([grpc.status.UNAVAILABLE, grpc.status.ABORTED]);
 const IDEMPOTENT = new Set([
   'CreateStudy', 'GetStudy', 'ListStudies', 'StopStudy', 'ResumeStudy',
   'Ask', 'Tell', 'Report', 'Heartbeat', 'GetTrial', 'ListTrials', 'GetBestTrials',
+  'GetCaller',
 ]);
 
 /** A failed call: the gRPC status and the server's message. */
@@ -124,6 +125,8 @@ class AsktellClient {
    * @param {string} address HOST:PORT of the server.
    * @param {object} [options]
    * @param {grpc.ChannelCredentials} [options.credentials] defaults to plaintext.
+   * @param {string} [options.token] a bearer token, sent with every call (a server
+   *   started with --auth-file checks it).
    * @param {number} [options.deadlineMs=30000] deadline of each attempt.
    * @param {number} [options.retries=5] extra attempts of an idempotent call.
    * @param {number} [options.backoffMs=100] first retry delay; doubles, with jitter, up to 5 s.
@@ -133,6 +136,8 @@ class AsktellClient {
     this.deadlineMs = options.deadlineMs ?? 30000;
     this.retries = options.retries ?? 5;
     this.backoffMs = options.backoffMs ?? 100;
+    this.metadata = new grpc.Metadata();
+    if (options.token) this.metadata.set('authorization', `Bearer ${options.token}`);
     this.stub = new v1.AsktellService(
       address,
       options.credentials || grpc.credentials.createInsecure(),
@@ -164,11 +169,21 @@ class AsktellClient {
   callOnce(method, request) {
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + this.deadlineMs);
-      this.stub[method](request, { deadline }, (err, response) => {
+      this.stub[method](request, this.metadata, { deadline }, (err, response) => {
         if (err) reject(new AsktellError(method, err));
         else resolve(response);
       });
     });
+  }
+
+  /**
+   * The role of this client's token: 'admin', 'worker' or 'viewer'; 'none' when the
+   * server checks no tokens; 'unknown' for a role a newer server adds.
+   */
+  async caller() {
+    const { role } = await this.call('GetCaller', {});
+    const name = String(role).replace(/^CALLER_ROLE_/, '').toLowerCase();
+    return ['admin', 'worker', 'viewer', 'none'].includes(name) ? name : 'unknown';
   }
 
   /** Creates a study (idempotent on an identical spec): { study, created }. */

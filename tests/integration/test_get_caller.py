@@ -93,3 +93,35 @@ def test_without_auth_the_role_is_none(live_server: LiveServer) -> None:
     )
     with live_server.client() as client:
         assert client.caller() == "none"
+
+
+CALLER_SCRIPT = """
+const { AsktellClient } = require('./asktell');
+const [address, ...tokens] = process.argv.slice(1);
+(async () => {
+  const roles = {};
+  for (const token of ['', ...tokens]) {
+    const client = new AsktellClient(address, { token, retries: 0 });
+    try {
+      roles[token] = await client.caller();
+    } catch (err) {
+      roles[token] = err.codeName;
+    } finally {
+      client.close();
+    }
+  }
+  console.log(JSON.stringify(roles));
+})().catch((err) => { console.error(err); process.exit(1); });
+"""
+
+
+def test_the_node_client_sends_its_token_and_reads_its_role(auth_address: str) -> None:
+    import json
+
+    from tests.integration.test_node_client import run_node
+    from tests.node_tools import NODE_DIR
+
+    result = run_node("-e", CALLER_SCRIPT, auth_address, *TOKENS, "not-a-token", cwd=NODE_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    roles = json.loads(result.stdout)
+    assert roles == {**TOKENS, "": "UNAUTHENTICATED", "not-a-token": "UNAUTHENTICATED"}
