@@ -393,7 +393,7 @@ def _objective_data(history: History) -> tuple[list[tuple[list[Params], np.ndarr
             raw += [max(o.value, floor) for o in history.pruned]
         y_raw = np.array(raw, dtype=float)
         keep = np.isfinite(y_raw)
-        y = warp(y_raw[keep])
+        y = warp(y_raw[keep], outliers_only=True)
         kept_completed = keep[: len(completed)]
         W[kept_completed, j] = y[: int(kept_completed.sum())]
         data.append(([c for c, k in zip(configs, keep, strict=True) if k], y))

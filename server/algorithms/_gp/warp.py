@@ -36,15 +36,33 @@ def _log1p_ratio(d: np.ndarray, spread: float) -> np.ndarray:
     return np.asarray(np.logaddexp(0.0, np.log(d) - np.log(spread)))
 
 
-def warp(y_raw: np.ndarray) -> np.ndarray:
-    """Warped, standardised copy of `y_raw` (n,), finite for any finite input."""
+OUTLIER_FENCE = 3.0  # interquartile ranges above the upper quartile (Tukey's far fence)
+
+
+def warp(y_raw: np.ndarray, *, outliers_only: bool = False) -> np.ndarray:
+    """Warped, standardised copy of `y_raw` (n,), finite for any finite input.
+
+    `outliers_only`: log-compress only the values beyond the far fence (upper quartile
+    plus OUTLIER_FENCE interquartile ranges) and leave the rest linear. The models of a
+    study with several objectives use it: compressing the whole bad half bends each
+    objective differently, and the hypervolume the acquisition improves is measured
+    in those bent units (DTLZ2's 3-objective hypervolume at 50 trials: 0.155 with the
+    full warp, 0.22 with this one; docs/benchmarks.md).
+    """
     y = np.array(y_raw, dtype=float)
     if not len(y):
         return y
     # Scale before subtracting anything: 1e308 - (-1e308) overflows, 1 - (-1) does not.
     y = _scaled(y)
     y = _scaled(y - median(y))
-    if len(y) >= 3:
+    if outliers_only and len(y) >= 4:
+        q1, q3 = (float(q) for q in np.quantile(y, [0.25, 0.75]))
+        spread = q3 - q1 if q3 > q1 else float(np.std(y))
+        if spread > 0.0:
+            fence = q3 + OUTLIER_FENCE * spread
+            far = y > fence
+            y[far] = fence + spread * _log1p_ratio(y[far] - fence, spread)
+    elif not outliers_only and len(y) >= 3:
         middle = median(y)
         spread = middle - float(y.min())
         if spread <= 0.0:

@@ -348,7 +348,20 @@ def test_int_bounds_are_accepted_exactly_within_the_exact_doubles(bound: int) ->
 @given(values=st.lists(observed_values, min_size=1, max_size=30))
 def test_warping_is_finite_and_keeps_the_order_for_any_finite_values(values: list[float]) -> None:
     y = np.array(values)
-    warped = warp(y)
-    assert np.all(np.isfinite(warped))
-    assert np.all(np.diff(warped[np.argsort(y, kind="stable")]) >= 0.0)  # monotone
+    for warped in (warp(y), warp(y, outliers_only=True)):
+        assert np.all(np.isfinite(warped))
+        assert np.all(np.diff(warped[np.argsort(y, kind="stable")]) >= 0.0)  # monotone
     assert min(values) <= median(y) <= max(values)
+
+
+def test_the_outliers_only_warp_is_linear_inside_the_fence_and_compresses_beyond_it() -> None:
+    y = np.array([0.1, 0.4, 0.2, 0.9, 0.5, 0.3, 0.7, 0.6])
+    warped = warp(y, outliers_only=True)
+    assert np.allclose(warped, (y - y.mean()) / y.std())  # no outlier: standardised only
+    with_outlier = np.append(y, 1e6)
+    diverged = warp(with_outlier, outliers_only=True)
+    # The diverged run stays the worst, but does not squash the others together: plain
+    # standardisation leaves them within 1e-6 of each other, the warp about 0.1 apart.
+    standardised = (with_outlier - with_outlier.mean()) / with_outlier.std()
+    assert np.argmax(diverged) == len(y)
+    assert np.std(diverged[:-1]) > 0.05 > 1e4 * np.std(standardised[:-1])
