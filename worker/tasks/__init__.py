@@ -81,6 +81,19 @@ def sklearn_task(name: str, options: Mapping[str, str]) -> Task | None:
         raise TaskNotFound(str(exc)) from exc
 
 
+def _module_and_function(name: str) -> tuple[str, str]:
+    """(module, function) of a built-in name or `package.module:function`, with the
+    current directory made importable; TaskNotFound for a name of neither form."""
+    target = BUILTIN_TASKS.get(name, name)
+    module_name, sep, function_name = target.partition(":")
+    if not sep or not module_name or not function_name:
+        known = ", ".join(sorted(BUILTIN_TASKS))
+        raise TaskNotFound(f"task {name!r}: give one of {known} or package.module:function")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return module_name, function_name
+
+
 def load_task(name: str, options: Mapping[str, str] | None = None) -> Task:
     """The task called `name`: a built-in name, `sklearn:ESTIMATOR` or `package.module:function`.
 
@@ -93,13 +106,7 @@ def load_task(name: str, options: Mapping[str, str] | None = None) -> Task:
     found = sklearn_task(name, options or {})
     if found is not None:
         return found
-    target = BUILTIN_TASKS.get(name, name)
-    module_name, sep, function_name = target.partition(":")
-    if not sep or not module_name or not function_name:
-        known = ", ".join(sorted(BUILTIN_TASKS))
-        raise TaskNotFound(f"task {name!r}: give one of {known} or package.module:function")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    module_name, function_name = _module_and_function(name)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -127,13 +134,7 @@ def check_task_name(name: str, options: Mapping[str, str] | None = None) -> None
     """
     if sklearn_task(name, options or {}) is not None:
         return
-    target = BUILTIN_TASKS.get(name, name)
-    module_name, sep, function_name = target.partition(":")
-    if not sep or not module_name or not function_name:
-        known = ", ".join(sorted(BUILTIN_TASKS))
-        raise TaskNotFound(f"task {name!r}: give one of {known} or package.module:function")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    module_name, _ = _module_and_function(name)
     try:
         found = importlib.util.find_spec(module_name)
     except ImportError as exc:  # a parent package is missing
