@@ -38,8 +38,8 @@ a generation:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -210,28 +210,8 @@ def _breed(
     crossover and mutation of every gene, drawing the same random numbers.
     """
     space = encoder.space
-    ia = _tournament(fitness, cfg.tournament_size, rng)
-    a, config_a = X_pool[ia], pool_configs[ia]
-    child = a.copy()
-    b: np.ndarray | None = None
-    config_b: Params = {}
-    after: Params = config_a  # the child's active values after crossover
-    if rng.random() < cfg.crossover_rate:
-        ib = _tournament(fitness, cfg.tournament_size, rng)
-        b, config_b = X_pool[ib], pool_configs[ib]
-        after = _cross(
-            encoder,
-            child,
-            a,
-            b,
-            config_a,
-            config_b,
-            lambda: rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA),
-            rng,
-        )
-        changed = not np.array_equal(child, a)
-    else:
-        changed = False
+    parents = _parents(encoder, X_pool, pool_configs, fitness, cfg, rng, line=False)
+    a, config_a, b, config_b, child, after, changed = parents
     mutate = rng.random(len(space.params)) < cfg.mutation_rate
     if not changed and not mutate.any():
         # An unchanged copy would repeat its parent: mutate one of its active genes.
@@ -295,19 +275,8 @@ def _breed_adaptive(
     crossed and mutated, a gene that becomes active is inherited or drawn from its prior.
     """
     space = encoder.space
-    ia = _tournament(fitness, cfg.tournament_size, rng)
-    a, config_a = X_pool[ia], pool_configs[ia]
-    child = a.copy()
-    b: np.ndarray | None = None
-    config_b: Params = {}
-    after: Params = config_a  # the child's active values after crossover
-    changed = False
-    if rng.random() < cfg.crossover_rate:
-        ib = _tournament(fitness, cfg.tournament_size, rng)
-        b, config_b = X_pool[ib], pool_configs[ib]
-        u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA)  # one factor: a line crossover
-        after = _cross(encoder, child, a, b, config_a, config_b, lambda: u, rng)
-        changed = not np.array_equal(child, a)
+    parents = _parents(encoder, X_pool, pool_configs, fitness, cfg, rng, line=True)
+    a, config_a, b, config_b, child, after, changed = parents
     numeric = [p for p in space.params if p.name in after and not isinstance(p, CategoricalParam)]
     flip = rng.random(len(space.params)) < cfg.mutation_rate
     flips = {
@@ -340,6 +309,43 @@ def _breed_adaptive(
     return {name: config[name] for name in space.names if name in config}
 
 
+class _Parents(NamedTuple):
+    """The parents a child was bred from and the child after crossover."""
+
+    a: np.ndarray
+    config_a: Params
+    b: np.ndarray | None  # None: no crossover
+    config_b: Params
+    child: np.ndarray  # a copy of a, crossed with b
+    after: Params  # the child's active values after crossover
+    changed: bool  # whether the crossover changed the child
+
+
+def _parents(
+    encoder: Encoder,
+    X_pool: np.ndarray,
+    pool_configs: list[Params],
+    fitness: np.ndarray,
+    cfg: _Resolved,
+    rng: np.random.Generator,
+    *,
+    line: bool,
+) -> _Parents:
+    """Tournament-selected parent a, and with probability `crossover_rate` parent b crossed
+    into the child: one blend factor for every numeric gene (`line`, a line crossover) or
+    one per gene."""
+    ia = _tournament(fitness, cfg.tournament_size, rng)
+    a, config_a = X_pool[ia], pool_configs[ia]
+    child = a.copy()
+    if rng.random() >= cfg.crossover_rate:
+        return _Parents(a, config_a, None, {}, child, config_a, False)
+    ib = _tournament(fitness, cfg.tournament_size, rng)
+    b, config_b = X_pool[ib], pool_configs[ib]
+    factor = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA) if line else None
+    after = _cross(encoder, child, a, b, config_a, config_b, factor, rng)
+    return _Parents(a, config_a, b, config_b, child, after, not np.array_equal(child, a))
+
+
 def _cross(
     encoder: Encoder,
     child: np.ndarray,
@@ -347,12 +353,13 @@ def _cross(
     b: np.ndarray,
     config_a: Params,
     config_b: Params,
-    blend: Callable[[], float],
+    factor: float | None,
     rng: np.random.Generator,
 ) -> Params:
     """Crosses parent b into `child` (a copy of parent a) in place and returns the child's
     active values: each categorical gene both parents have from either at random, each
-    numeric one at a + blend() * (b - a); a gene only b has is repaired from b."""
+    numeric one at a + u * (b - a), u = `factor` or, when None, a fresh blend factor per
+    gene; a gene only b has is repaired from b."""
     space = encoder.space
     values: dict[str, ParamValue] = {}
     for param in space.ordered:
@@ -364,7 +371,8 @@ def _cross(
                 if rng.random() < 0.5:
                     child[cols] = b[cols]
             else:
-                child[cols] = a[cols] + blend() * (b[cols] - a[cols])
+                u = rng.uniform(-BLEND_ALPHA, 1.0 + BLEND_ALPHA) if factor is None else factor
+                child[cols] = a[cols] + u * (b[cols] - a[cols])
         elif param.name not in config_a:  # activated by the crossover: repair
             _repair(encoder, param, child, b if param.name in config_b else None, rng)
         values[param.name] = _value(encoder, param, child)
