@@ -207,15 +207,17 @@ def list_studies(
     """
     limit = page_size(requested_page_size)
     with store.read() as tx:
-        ids = [s.id for s in tx.list_studies(after, limit)]
-        stale = tx.studies_with_expired_leases(ids, now)
-    for study_id in stale:
-        reap_before_read(store, study_id, now)
-    with store.read() as tx:
         studies = tx.list_studies(after, limit + 1)
         page = studies[:limit]
-        counts = tx.trial_counts_of([s.id for s in page])  # one query for the whole page
-        views = [StudyView(s, counts.get(s.id, TrialCounts())) for s in page]
+        ids = [s.id for s in page]
+        stale = tx.studies_with_expired_leases(ids, now)
+        counts = tx.trial_counts_of(ids)  # one query for the whole page
+    if stale:  # rare: count again once their leases are failed
+        for study_id in stale:
+            reap_before_read(store, study_id, now)
+        with store.read() as tx:
+            counts = tx.trial_counts_of(ids)
+    views = [StudyView(s, counts.get(s.id, TrialCounts())) for s in page]
     return views, (views[-1].study.id if len(studies) > limit else None)
 
 
