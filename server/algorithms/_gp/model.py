@@ -62,6 +62,10 @@ class Hyperparameters:
     def from_theta(cls, theta: np.ndarray) -> Hyperparameters:
         return cls(np.exp(theta[:-2]), float(np.exp(theta[-2])), float(np.exp(theta[-1])))
 
+    def theta(self) -> np.ndarray:
+        """The log hyperparameters (d+2,), as `from_theta` takes them."""
+        return np.asarray(np.log(np.concatenate([self.ls, [self.s2, self.noise]])))
+
 
 def smooth_log_lengthscale(d: int) -> float:
     """The log lengthscale the smooth fit starts from in a d-dimensional cube.
@@ -151,6 +155,71 @@ def _neg_log_posterior(
     return -(log_ml + log_prior), -grad
 
 
+def _bounds(d: int) -> list[tuple[float, float]]:
+    return [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
+
+
+def _smooth_start(d: int) -> np.ndarray:
+    return np.concatenate([np.full(d, smooth_log_lengthscale(d)), [0.0, math.log(1e-3)]])
+
+
+def _minimize(
+    theta0: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    ls_prior_rate: float,
+    n_max_iter: int,
+    should_stop: Callable[[], bool],
+) -> scipy.optimize.OptimizeResult:
+    """One L-BFGS-B run on the negative log posterior from theta0 (clipped to the bounds)."""
+    bounds = _bounds(X.shape[1])
+    theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
+
+    def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        if should_stop():
+            raise StopIteration
+
+    return scipy.optimize.minimize(
+        _neg_log_posterior,
+        theta0,
+        args=(X, y, ls_prior_rate),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        callback=callback,
+        options={"maxiter": n_max_iter},
+    )
+
+
+def fit_warm(
+    X: np.ndarray,
+    y: np.ndarray,
+    theta: np.ndarray,
+    *,
+    n_max_iter: int = 60,
+    should_stop: Callable[[], bool] = lambda: False,
+    ls_prior_rate: float = LS_PRIOR_RATE,
+) -> Hyperparameters | None:
+    """MAP hyperparameters by one L-BFGS-B run from `theta` (d+2,), the log hyperparameters of
+    an earlier fit on (almost) the same trials; None when that is no use and `fit` must run:
+    `theta` has another shape or is not finite, or the run ends at a worse log posterior than
+    the point `fit`'s smooth start begins at (one evaluation), a sign that the earlier fit
+    was a mode the data has since left.
+
+    A study's successive Asks fit nearly the same trials, so the earlier optimum is close:
+    the run takes a few iterations instead of two starts of up to `n_max_iter`.
+    """
+    d = X.shape[1]
+    theta = np.asarray(theta, dtype=float)
+    if theta.shape != (d + 2,) or not np.isfinite(theta).all():
+        return None
+    result = _minimize(theta, X, y, ls_prior_rate, n_max_iter, should_stop)
+    baseline, _ = _neg_log_posterior(_smooth_start(d), X, y, ls_prior_rate)
+    if not np.isfinite(result.fun) or result.fun > baseline:
+        return None
+    return Hyperparameters.from_theta(np.asarray(result.x))
+
+
 def fit(
     X: np.ndarray,
     y: np.ndarray,
@@ -170,9 +239,8 @@ def fit(
     `_neg_log_posterior`).
     """
     d = X.shape[1]
-    bounds = [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
     starts = [
-        np.concatenate([np.full(d, smooth_log_lengthscale(d)), [0.0, math.log(1e-3)]]),
+        _smooth_start(d),
         # A short-lengthscale start: the smooth one can get stuck calling everything noise.
         np.concatenate([np.full(d, math.log(0.1 * math.sqrt(d))), [0.0, math.log(1e-4)]]),
     ]
@@ -180,22 +248,7 @@ def fit(
     for start in starts:
         if should_stop():
             break
-        theta0 = np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])
-
-        def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
-            if should_stop():
-                raise StopIteration
-
-        result = scipy.optimize.minimize(
-            _neg_log_posterior,
-            theta0,
-            args=(X, y, ls_prior_rate),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            callback=callback,
-            options={"maxiter": n_max_iter},
-        )
+        result = _minimize(start, X, y, ls_prior_rate, n_max_iter, should_stop)
         if result.fun < best_value:
             best_theta, best_value = result.x, float(result.fun)
         if second_start_noise is not None:
