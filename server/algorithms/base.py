@@ -1,8 +1,10 @@
 """The algorithm interface: pure functions from (space, history, n, rng) to suggestions.
 
 The server rebuilds everything an algorithm needs from the store on every Ask:
-an algorithm keeps no state, reads no clock except through `Deadline`, and does
-no I/O. Values in `History` are flipped once so that lower is always better.
+an algorithm keeps no state in memory (what it carries from one Ask to the next it
+returns as `Suggestion.state`, which the store keeps and passes back as
+`History.state`), reads no clock except through `Deadline`, and does no I/O.
+Values in `History` are flipped once so that lower is always better.
 """
 
 from __future__ import annotations
