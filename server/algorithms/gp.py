@@ -234,7 +234,7 @@ def _load_state(text: str | None) -> dict[str, _Fit]:
         return {}
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return {}
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         return {}

@@ -137,6 +137,7 @@ def test_warm_fits_in_a_row_are_followed_by_a_cold_one() -> None:
     [
         "not json",
         "[1, 2]",
+        "[" * 100_000,
         '{"format": "gp-fits/0", "fits": {"objective0": {"theta": [0, 0], "n_warm": 0}}}',
         f'{{"format": "{STATE_FORMAT}", "fits": []}}',
         f'{{"format": "{STATE_FORMAT}", "fits": {{"objective0": [1]}}}}',
