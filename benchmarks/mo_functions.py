@@ -100,6 +100,7 @@ def run_multi(
     settings = info.settings_type() if settings is None else settings
     done: list[Observation] = []
     outcomes: list[Outcome] = []
+    state: str | None = None  # what the algorithm leaves for the next Ask, as the store keeps it
     for number in range(n_trials):
         rng = np.random.default_rng([seed, number])
         history = History(
@@ -108,8 +109,10 @@ def run_multi(
             n_objectives=problem.n_objectives,
             n_constraints=problem.n_constraints,
             completed=tuple(done),
+            state=state,
         )
         [suggestion] = info.suggest(problem.space, history, 1, rng, settings, NO_DEADLINE)
+        state = suggestion.state or state
         outcome = problem(suggestion.params)
         done.append(observation(suggestion.params, outcome))
         outcomes.append(outcome)

@@ -1,8 +1,10 @@
 """The algorithm interface: pure functions from (space, history, n, rng) to suggestions.
 
 The server rebuilds everything an algorithm needs from the store on every Ask:
-an algorithm keeps no state, reads no clock except through `Deadline`, and does
-no I/O. Values in `History` are flipped once so that lower is always better.
+an algorithm keeps no state in memory (what it carries from one Ask to the next it
+returns as `Suggestion.state`, which the store keeps and passes back as
+`History.state`), reads no clock except through `Deadline`, and does no I/O.
+Values in `History` are flipped once so that lower is always better.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class History:
         pending: configurations handed out or queued, not yet finished.
         pruned: PRUNED trials with their last reported value, when they reported one.
         failed: FAILED trials' configurations (and pruned ones that never reported).
+        state: what this algorithm left for the study's next Ask (`Suggestion.state` of an
+            earlier Ask, kept by the store), None when it left nothing. Opaque to the server:
+            the algorithm that wrote it reads it, and must ignore one it cannot use (an
+            unknown format, a corrupt text, a space that changed shape).
     """
 
     seed: int
@@ -72,14 +78,29 @@ class History:
     pending: tuple[Params, ...] = ()
     pruned: tuple[Observation, ...] = ()
     failed: tuple[Params, ...] = ()
+    state: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """One suggested configuration; `note` says why it is not a regular one (e.g. a fallback)."""
+    """One suggested configuration; `note` says why it is not a regular one (e.g. a fallback).
+
+    `state`, on the last suggestion of an Ask only, is what the algorithm leaves for the
+    study's next Ask (`History.state` then); None keeps what the study had. Algorithms
+    without state (grid, random, genetic) leave it None.
+    """
 
     params: Params
     note: str = ""
+    state: str | None = None
+
+
+def state_of(suggestions: list[Suggestion]) -> str | None:
+    """The state an Ask's suggestions leave for the next Ask: the last one set, or None."""
+    for suggestion in reversed(suggestions):
+        if suggestion.state is not None:
+            return suggestion.state
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,8 @@ def suggest(
     settings: Any,
     deadline: Deadline,
 ) -> list[Suggestion]:
-    """`info.suggest` on the searched part of `space`, each suggestion with the fixed values."""
+    """`info.suggest` on the searched part of `space`, each suggestion with the fixed values
+    (and the algorithm's `state` kept: `dataclasses.replace` changes only the params)."""
     searched = space.searched()
     if searched is None:
         count = max(0, min(n, 1 - history.n_suggested)) if info.name in EXHAUSTIVE else n

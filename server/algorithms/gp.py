@@ -26,6 +26,8 @@ The maths lives in `_gp/` on arrays only.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,13 @@ MIN_DISTANCE = 1e-5
 MAX_CUBE_DIMS = 200
 # A multi-metric model refits from a second start only if the first calls this much noise.
 SECOND_START_NOISE = 0.01  # one column per float/int, one per categorical value
+# The state an Ask leaves for the next (`History.state`): each model's fitted log
+# hyperparameters, which the next fit starts from (`_Fits`). A state of another format
+# is ignored, so a change of its layout only costs one cold fit per study.
+STATE_FORMAT = "gp-fits/1"
+# After this many warm fits in a row a model is fitted from the default starts again, so a
+# mode the early trials suggested cannot hold the model for the rest of the study.
+WARM_FITS_MAX = 4
 
 NOTE_DEADLINE_BEST = "deadline: best candidate so far"
 NOTE_DEADLINE_RANDOM = "deadline: quasi-random"
@@ -210,6 +219,91 @@ def _train_set(
     return np.vstack(X_parts), np.concatenate(y_parts)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    """One model's fitted log hyperparameters, and how many warm fits in a row led to them."""
+
+    theta: np.ndarray
+    n_warm: int
+
+
+def _load_state(text: str | None) -> dict[str, _Fit]:
+    """The previous Ask's fits by model key; empty when there is no usable state (none, not
+    JSON, another format): a state is an optimisation, never a reason to fail an Ask."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
+        return {}
+    if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+        return {}
+    fits = data.get("fits")
+    found: dict[str, _Fit] = {}
+    for key, entry in fits.items() if isinstance(fits, dict) else ():
+        if not isinstance(entry, dict):
+            continue
+        theta, n_warm = entry.get("theta"), entry.get("n_warm", 0)
+        if not isinstance(theta, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in theta
+        ):
+            continue
+        if isinstance(n_warm, bool) or not isinstance(n_warm, int):
+            continue
+        array = np.array(theta, dtype=float)
+        if len(array) and np.isfinite(array).all():
+            found[str(key)] = _Fit(array, n_warm)
+    return found
+
+
+class _Fits:
+    """The hyperparameter fits of one Ask: each model starts from its fit at the previous
+    Ask (`model.fit_warm`) when there is one of the right shape, else from the default
+    starts (`model.fit`), which also run every `WARM_FITS_MAX + 1`-th fit and whenever
+    the warm fit ends worse than the default start begins."""
+
+    def __init__(self, state: str | None) -> None:
+        self.previous = _load_state(state)
+        self.fitted: dict[str, _Fit] = {}
+
+    def fit(
+        self,
+        key: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        deadline: Deadline,
+        ls_prior_rate: float,
+        second_start_noise: float | None = None,
+    ) -> model.Hyperparameters:
+        previous = self.previous.get(key)
+        if previous is not None and previous.n_warm < WARM_FITS_MAX:
+            hyper = model.fit_warm(
+                X, y, previous.theta, should_stop=deadline.expired, ls_prior_rate=ls_prior_rate
+            )
+            if hyper is not None:
+                self.fitted[key] = _Fit(hyper.theta(), previous.n_warm + 1)
+                return hyper
+        hyper = model.fit(
+            X,
+            y,
+            should_stop=deadline.expired,
+            second_start_noise=second_start_noise,
+            ls_prior_rate=ls_prior_rate,
+        )
+        self.fitted[key] = _Fit(hyper.theta(), 0)
+        return hyper
+
+    def state(self) -> str | None:
+        """The state for the next Ask, or None (keep the study's) when nothing was fitted."""
+        if not self.fitted:
+            return None
+        fits = {
+            key: {"theta": [float(v) for v in fit.theta], "n_warm": fit.n_warm}
+            for key, fit in sorted(self.fitted.items())
+        }
+        return json.dumps({"format": STATE_FORMAT, "fits": fits}, separators=(",", ":"))
+
+
 def suggest(
     space: SearchSpace,
     history: History,
@@ -219,7 +313,25 @@ def suggest(
     deadline: Deadline,
     /,
 ) -> list[Suggestion]:
-    """`n` configurations that maximise the acquisition, each accounting for the previous ones."""
+    """`n` configurations that maximise the acquisition, each accounting for the previous ones;
+    the last one carries the fitted hyperparameters for the next Ask (`Suggestion.state`)."""
+    fits = _Fits(history.state)
+    out = _suggest(space, history, n, rng, settings, deadline, fits)
+    state = fits.state()
+    if out and state is not None:
+        out[-1] = dataclasses.replace(out[-1], state=state)
+    return out
+
+
+def _suggest(
+    space: SearchSpace,
+    history: History,
+    n: int,
+    rng: np.random.Generator,
+    settings: GpSettings,
+    deadline: Deadline,
+    fits: _Fits,
+) -> list[Suggestion]:
     encoder = Encoder.from_space(space)
     seen = Seen.of_history(space, history)
     out: list[Suggestion] = []
@@ -252,7 +364,7 @@ def suggest(
     if deadline.expired():
         return fill_quasi_random(NOTE_DEADLINE_RANDOM)
     if history.n_objectives > 1 or history.n_constraints > 0:
-        _suggest_multi(space, history, n, rng, deadline, encoder, seen, out, quasi_random)
+        _suggest_multi(space, history, n, rng, deadline, encoder, seen, out, quasi_random, fits)
         return out
 
     # Model: warp on every observation, fit on a subset, condition on at most N_TRAIN_MAX.
@@ -260,11 +372,8 @@ def suggest(
     train = _subset(y_all, N_TRAIN_MAX, rng)
     X_obs, y_obs = encoder.encode([configs[i] for i in train]), y_all[train]
     fit_rows = _subset(y_obs, N_FIT_MAX, rng)
-    hyper = model.fit(
-        X_obs[fit_rows],
-        y_obs[fit_rows],
-        should_stop=deadline.expired,
-        ls_prior_rate=_ls_prior_rate(space),
+    hyper = fits.fit(
+        "objective0", X_obs[fit_rows], y_obs[fit_rows], deadline, _ls_prior_rate(space)
     )
     if deadline.expired():
         return fill_quasi_random(NOTE_DEADLINE_RANDOM)
@@ -432,18 +541,15 @@ def _fit_metric(
     y: np.ndarray,
     rng: np.random.Generator,
     deadline: Deadline,
+    fits: _Fits,
+    key: str,
     threshold: float | None = None,
 ) -> _Metric:
     train = _subset(y, N_TRAIN_MAX, rng)
     X, y = encoder.encode([configs[i] for i in train]), y[train]
     fit_rows = _subset(y, N_FIT_MAX, rng)
-    hyper = model.fit(
-        X[fit_rows],
-        y[fit_rows],
-        should_stop=deadline.expired,
-        second_start_noise=SECOND_START_NOISE,
-        ls_prior_rate=_ls_prior_rate(encoder.space),
-    )
+    ls_rate = _ls_prior_rate(encoder.space)
+    hyper = fits.fit(key, X[fit_rows], y[fit_rows], deadline, ls_rate, SECOND_START_NOISE)
     return _Metric(X, y, hyper, threshold)
 
 
@@ -457,6 +563,7 @@ def _suggest_multi(
     seen: Seen,
     out: list[Suggestion],
     quasi_random: Callable[[], Params],
+    fits: _Fits,
 ) -> None:
     """Fills `out` up to n for a study with several objectives or with constraints.
 
@@ -476,13 +583,17 @@ def _suggest_multi(
 
     objective_data, W = _objective_data(history)
     objectives = [
-        _fit_metric(encoder, configs, y, rng, deadline) for configs, y in objective_data if len(y)
+        _fit_metric(encoder, configs, y, rng, deadline, fits, f"objective{j}")
+        for j, (configs, y) in enumerate(objective_data)
+        if len(y)
     ]
     constraints: list[_Metric] = []
     for j in range(history.n_constraints):
         found = _constraint_data(history, j)
         if found is not None:
-            constraints.append(_fit_metric(encoder, found[0], found[1], rng, deadline, found[2]))
+            key = f"constraint{j}"
+            metric = _fit_metric(encoder, found[0], found[1], rng, deadline, fits, key, found[2])
+            constraints.append(metric)
     if deadline.expired() or len(objectives) < W.shape[1]:
         fill(NOTE_DEADLINE_RANDOM if deadline.expired() else NOTE_NO_NEW)
         return

@@ -94,6 +94,14 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
         ALTER TABLE trials ADD COLUMN metric_values TEXT NOT NULL DEFAULT '{}'
         """,
     ),
+    (
+        5,
+        # What the study's algorithm carries from one Ask to the next (the GP's fitted
+        # hyperparameters), opaque to the store; NULL until an Ask wrote one.
+        """
+        ALTER TABLE studies ADD COLUMN algorithm_state TEXT
+        """,
+    ),
 )
 
 

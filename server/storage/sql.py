@@ -130,6 +130,13 @@ class SqlTx:
             "UPDATE studies SET n_suggested = n_suggested + ? WHERE name = ?", (n, study_id)
         )
 
+    def algorithm_state(self, study_id: str) -> str | None:
+        row = self._one("SELECT algorithm_state FROM studies WHERE name = ?", (study_id,))
+        return None if row is None or row[0] is None else str(row[0])
+
+    def set_algorithm_state(self, study_id: str, state: str) -> None:
+        self._execute("UPDATE studies SET algorithm_state = ? WHERE name = ?", (state, study_id))
+
     def trial_counts(self, study_id: str) -> TrialCounts:
         rows = self._all(
             "SELECT state, COUNT(*) FROM trials WHERE study = ? GROUP BY state", (study_id,)

@@ -53,6 +53,7 @@ from asktell.server.algorithms import (
     Observation,
     fixed,
 )
+from asktell.server.algorithms.base import state_of
 from asktell.server.domain import (
     Goal,
     Params,
@@ -151,6 +152,7 @@ class _Suggested:
     plan: _Plan
     params: tuple[tuple[Params, str], ...]  # (validated params, suggested_by)
     seconds: float | None = None
+    state: str | None = None  # what the algorithm leaves for the next Ask; None: keep
 
 
 @retry_on_conflict
@@ -281,7 +283,7 @@ def build_history(tx: Tx, plan: _Plan) -> History:
     """The study's trials as an algorithm sees them: values flipped so lower is better.
 
     Pending are the queued trials this Ask takes, the RUNNING trials, then the
-    rest of the queue.
+    rest of the queue. `state` is what the algorithm left at the study's last Ask.
     """
     study = plan.study
     sign = 1.0 if study.spec.objective.goal is Goal.MINIMIZE else -1.0
@@ -310,6 +312,7 @@ def build_history(tx: Tx, plan: _Plan) -> History:
         pending=tuple(pending),
         pruned=tuple(pruned),
         failed=tuple(failed),
+        state=tx.algorithm_state(study.id),
     )
 
 
@@ -361,7 +364,7 @@ def _suggest(plan: _Plan, history: History, caller: Caller) -> _Suggested:
         )
         for s in suggestions
     )
-    return _Suggested(plan, params, time.perf_counter() - started)
+    return _Suggested(plan, params, time.perf_counter() - started, state_of(suggestions))
 
 
 def _checked(space: SearchSpace, params: Params, algorithm: str) -> dict[str, ParamValue]:
@@ -407,6 +410,8 @@ def _write(
         )
     if suggested.params:
         tx.add_suggested(study.id, len(suggested.params))
+    if suggested.state is not None:  # in this Ask's transaction, with its trials
+        tx.set_algorithm_state(study.id, suggested.state)
     for params, suggested_by in suggested.params:
         number = plan.first_number + len(new)
         new.append(_new_trial(study, number, params, _Origin(suggested_by), command, now))
