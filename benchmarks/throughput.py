@@ -215,8 +215,11 @@ def measure_with_cpu(
     return rate, 1000 * used / max(1.0, rate * seconds)
 
 
-def group_commit_ab(clients: int, seconds: float, repeats: int) -> None:
-    """No-op, asktell with group commit and without, in turn, `repeats` times."""
+def group_commit_ab(clients: int, seconds: float, repeats: int, query: str = "") -> None:
+    """No-op, asktell with group commit and without, in turn, `repeats` times.
+
+    `query` is added to both stores' URLs (e.g. "synchronous=full").
+    """
     from statistics import median
 
     from asktell.client import Client
@@ -227,6 +230,7 @@ def group_commit_ab(clients: int, seconds: float, repeats: int) -> None:
         try:
             for mode in ("on", "off"):
                 url = f"sqlite:///{tmp}/asktell-{mode}.db?group_commit={mode}"
+                url += f"&{query}" if query else ""
                 servers[mode] = start_asktell(url)
                 with Client(servers[mode][1]) as client:
                     client.create_study(SPEC)
@@ -247,6 +251,8 @@ def group_commit_ab(clients: int, seconds: float, repeats: int) -> None:
                 process.terminate()
                 process.wait()
     print(f"# {clients} clients, {seconds:.0f} s per cell, {repeats} rounds; {versions()}")
+    if query:
+        print(f"# SQLite URL options: {query}")
     print(f"{'system':<40} {'pairs/s (median)':>16} {'server ms/pair':>14} {'/ no-op':>8}")
     noop = median(r for r, _ in results["noop"])
     names = {
@@ -319,12 +325,16 @@ def main() -> None:
         help="only the no-op and asktell with and without group commit, in turn",
     )
     parser.add_argument("--repeats", type=int, default=3, help="rounds of --group-commit-ab")
+    parser.add_argument(
+        "--store-options", default="", help="--group-commit-ab: e.g. synchronous=full"
+    )
     args = parser.parse_args()
     global SERVER_CPUS
     SERVER_CPUS = args.server_cpus
     seconds = 2.0 if args.quick else 6.0
     if args.group_commit_ab:
-        group_commit_ab(int(args.clients.split(",")[-1]), seconds, args.repeats)
+        clients = int(args.clients.split(",")[-1])
+        group_commit_ab(clients, seconds, args.repeats, args.store_options)
         return
     client_counts = [int(c) for c in args.clients.split(",")]
     rows: list[tuple[str, int, int, float]] = []

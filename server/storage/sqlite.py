@@ -368,31 +368,45 @@ class SqliteStore:
 
     def _run_batch(self, jobs: list[_Job]) -> list[_Job]:
         """Runs `jobs` on this (the writer) thread in one transaction; returns those left
-        for the next batch when the time ran out. Every job's outcome is set."""
+        for the next batch when the time ran out. Every job's outcome is set.
+
+        Requests that failed only because their batch's transaction was lost or its
+        COMMIT failed retryably (a full disk whose log gave space back) run once more
+        in a batch of their own, as `retry_on_conflict` reruns a lone transaction.
+        """
+        with self._write_lock:
+            left = self._run_jobs(jobs, MAX_BATCH_SECONDS)
+            again = [job for job in jobs[: len(jobs) - len(left)] if job.retry]
+            if again:
+                for job in again:
+                    job.retry = False
+                self._run_jobs(again, None)
+        return left
+
+    def _run_jobs(self, jobs: list[_Job], max_seconds: float | None) -> list[_Job]:
         batch = _Batch(threading.get_ident())
         started = time.monotonic()
-        with self._write_lock:
-            self._batch = batch
-            try:
-                for index, job in enumerate(jobs):
-                    if index and time.monotonic() - started > MAX_BATCH_SECONDS:
-                        left = jobs[index:]
-                        break
-                    batch.current = job
-                    try:
-                        job.value, job.ok = job.fn(), True
-                    except BaseException as exc:  # answered to this request alone
-                        job.value, job.ok = exc, False
-                    batch.current = None
-                    if job in batch.lost:
-                        job.value, job.ok = _lost(), False
-                    elif job.ok:
-                        batch.done.append(job)
-                else:
-                    left = []
-                self._commit_batch(batch)
-            finally:
-                self._batch = None
+        self._batch = batch
+        try:
+            for index, job in enumerate(jobs):
+                if max_seconds is not None and index and time.monotonic() - started > max_seconds:
+                    left = jobs[index:]
+                    break
+                batch.current = job
+                try:
+                    job.value, job.ok = job.fn(), True
+                except BaseException as exc:  # answered to this request alone
+                    job.value, job.ok = exc, False
+                batch.current = None
+                if job in batch.lost:
+                    job.value, job.ok, job.retry = _lost(), False, True
+                elif job.ok:
+                    batch.done.append(job)
+            else:
+                left = []
+            self._commit_batch(batch)
+        finally:
+            self._batch = None
         return left
 
     def _commit_batch(self, batch: _Batch) -> None:
@@ -405,7 +419,7 @@ class SqliteStore:
             self._after_failure(exc)
             error = self._domain_error(exc, writing=True)
             for job in batch.done:
-                job.value, job.ok = error, False
+                job.value, job.ok, job.retry = error, False, isinstance(error, Aborted)
             return
         if self._lane is not None:
             self._lane.commits += 1
@@ -459,7 +473,7 @@ class SqliteStore:
         self._discard_connection()
         for job in batch.done:
             if job in batch.wrote:
-                job.value, job.ok = _lost(), False
+                job.value, job.ok, job.retry = _lost(), False, True
         batch.lost.update(batch.wrote)
         batch.done = [job for job in batch.done if job not in batch.wrote]
         batch.wrote.clear()
@@ -490,6 +504,7 @@ class _Job:
     future: futures.Future[Any] | asyncio.Future[Any]
     ok: bool = False
     value: Any = None
+    retry: bool = False  # failed only with its batch: worth running again
 
 
 @dataclass(eq=False, slots=True)
