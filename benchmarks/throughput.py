@@ -8,6 +8,12 @@ server stack. Then asktell (and optionally Optuna) is measured again with
 
     python benchmarks/throughput.py            # full table (~3 minutes)
     python benchmarks/throughput.py --quick    # shorter runs
+    python benchmarks/throughput.py --group-commit-ab --repeats 5 --server-cpus 0
+        # no-op, group commit on and off in turn, 16 clients: medians and ratios
+
+`--server-cpus` pins the server processes (`taskset -c`); the clients run
+wherever the system puts them. "server ms/pair" is the server process's CPU
+time (user + system) per ask+tell pair over the measured window.
 """
 
 from __future__ import annotations
@@ -40,11 +46,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# CPUs to pin server processes to (`taskset -c`), set by --server-cpus.
+SERVER_CPUS: str | None = None
+
+
 def start_asktell(db: Path | str, *extra: str) -> tuple[subprocess.Popen[str], str]:
     """`asktell serve` on a free port with a SQLite file (a Path) or a store URL."""
     url = f"sqlite:///{db}" if isinstance(db, Path) else db
+    pin = ["taskset", "-c", SERVER_CPUS] if SERVER_CPUS else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "asktell.client._cli", "serve", "--db", url, "--port", "0", *extra],
+        [
+            *pin,
+            *[sys.executable, "-m", "asktell.client._cli", "serve", "--db", url, "--port", "0"],
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -160,16 +175,98 @@ def measure(
 ) -> float:
     """Pairs per second with `clients` processes looping for `seconds`.
 
-    With `studies`, client i works on studies[i % len(studies)].
+    With `studies`, client i works on studies[i % len(studies)]. The clock starts
+    once every client process is up (on a busy machine spawning 16 takes long).
     """
-    start = time.time() + 2.0 + 0.2 * clients  # let every process connect first
     context = mp.get_context("spawn")
-    args = [(address, start, start + seconds) for _ in range(clients)]
-    if studies:
-        args = [(*a, studies[i % len(studies)]) for i, a in enumerate(args)]
-    with context.Pool(clients) as pool:
+    with context.Manager() as manager, context.Pool(clients) as pool:
+        barrier = manager.Barrier(clients)
+        pool.map(_client_ready, [barrier] * clients, chunksize=1)  # one per process
+        start = time.time() + 1.0
+        args = [(address, start, start + seconds) for _ in range(clients)]
+        if studies:
+            args = [(*a, studies[i % len(studies)]) for i, a in enumerate(args)]
         counts = pool.starmap(loop, args)
     return sum(counts) / seconds
+
+
+def _client_ready(barrier: Any) -> None:
+    """Runs once in each client process: imports what the loops need, waits for the rest."""
+    import grpc  # noqa: F401
+
+    import asktell.client  # noqa: F401
+
+    barrier.wait()
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_with_cpu(
+    loop: Callable[..., int], address: str, clients: int, seconds: float, pid: int
+) -> tuple[float, float]:
+    """(pairs/s, server CPU ms per pair)."""
+    before = server_cpu_seconds(pid)
+    rate = measure(loop, address, clients, seconds)
+    used = server_cpu_seconds(pid) - before
+    return rate, 1000 * used / max(1.0, rate * seconds)
+
+
+def group_commit_ab(clients: int, seconds: float, repeats: int, query: str = "") -> None:
+    """No-op, asktell with group commit and without, in turn, `repeats` times.
+
+    `query` is added to both stores' URLs (e.g. "synchronous=full").
+    """
+    from statistics import median
+
+    from asktell.client import Client
+
+    results: dict[str, list[tuple[float, float]]] = {"noop": [], "on": [], "off": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = {}
+        try:
+            for mode in ("on", "off"):
+                url = f"sqlite:///{tmp}/asktell-{mode}.db?group_commit={mode}"
+                url += f"&{query}" if query else ""
+                servers[mode] = start_asktell(url)
+                with Client(servers[mode][1]) as client:
+                    client.create_study(SPEC)
+            for _ in range(repeats):
+                process, address = servers["on"]
+                results["noop"].append(
+                    measure_with_cpu(noop_loop, address, clients, seconds, process.pid)
+                )
+                for mode in ("on", "off"):
+                    process, address = servers[mode]
+                    results[mode].append(
+                        measure_with_cpu(asktell_loop, address, clients, seconds, process.pid)
+                    )
+                cells = [f"{k} {v[-1][0]:.0f}/s {v[-1][1]:.2f} ms" for k, v in results.items()]
+                print("  round: " + ", ".join(cells), flush=True)
+        finally:
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait()
+    print(f"# {clients} clients, {seconds:.0f} s per cell, {repeats} rounds; {versions()}")
+    if query:
+        print(f"# SQLite URL options: {query}")
+    print(f"{'system':<40} {'pairs/s (median)':>16} {'server ms/pair':>14} {'/ no-op':>8}")
+    noop = median(r for r, _ in results["noop"])
+    names = {
+        "noop": "no-op gRPC (2 health checks)",
+        "on": "asktell random, SQLite, group commit",
+        "off": "asktell random, SQLite, a commit per RPC",
+    }
+    for key, name in names.items():
+        rate = median(r for r, _ in results[key])
+        cpu = median(c for _, c in results[key])
+        print(f"{name:<40} {rate:>16.0f} {cpu:>14.2f} {rate / noop:>8.2f}")
+    pairs = zip(results["on"], results["noop"], strict=True)
+    ratios = [on / noop_ for (on, _), (noop_, _) in pairs]
+    print("asktell (group commit) / no-op per round: " + ", ".join(f"{r:.2f}" for r in ratios))
 
 
 # ---------------------------------------------------------------- prefill
@@ -221,8 +318,24 @@ def main() -> None:
     parser.add_argument(
         "--no-optuna-large", action="store_true", help="skip Optuna at 2,000 trials"
     )
+    parser.add_argument("--server-cpus", help="pin the servers to these CPUs (taskset -c)")
+    parser.add_argument(
+        "--group-commit-ab",
+        action="store_true",
+        help="only the no-op and asktell with and without group commit, in turn",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of --group-commit-ab")
+    parser.add_argument(
+        "--store-options", default="", help="--group-commit-ab: e.g. synchronous=full"
+    )
     args = parser.parse_args()
+    global SERVER_CPUS
+    SERVER_CPUS = args.server_cpus
     seconds = 2.0 if args.quick else 6.0
+    if args.group_commit_ab:
+        clients = int(args.clients.split(",")[-1])
+        group_commit_ab(clients, seconds, args.repeats, args.store_options)
+        return
     client_counts = [int(c) for c in args.clients.split(",")]
     rows: list[tuple[str, int, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:

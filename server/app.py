@@ -32,8 +32,8 @@ from asktell.server.metrics import (
     StudyStatsCollector,
 )
 from asktell.server.metrics_http import read_token_file, serve_metrics
-from asktell.server.service import AsktellServicer, Clock
-from asktell.server.storage import Store, open_store
+from asktell.server.service import WRITE_LANE_METHODS, AsktellServicer, Clock
+from asktell.server.storage import SqliteStore, Store, open_store
 from asktell.v1 import service_pb2, service_pb2_grpc
 
 log = logging.getLogger("asktell.server")
@@ -195,6 +195,8 @@ class AsktellServer:
         tokens: dict[bytes, Grant] | None,
         max_connection_age: float,
     ) -> tuple[grpc.aio.Server, int]:
+        # SQLite: the hot write RPCs run on the store's writer thread (group commit).
+        lane = store.write_lane() if isinstance(store, SqliteStore) else None
         if not isinstance(metrics, NoMetrics):
             store = InstrumentedStore(store, metrics)
         guard = RpcGuard(
@@ -202,6 +204,8 @@ class AsktellServer:
             metrics,
             Authorizer(tokens) if tokens is not None else None,
             max_waiting=WAITING_CALLS_PER_WORKER * self._max_workers,
+            lane=lane,
+            lane_methods=WRITE_LANE_METHODS,
         )
         server = grpc.aio.server(interceptors=[guard], options=channel_options(max_connection_age))
         service_pb2_grpc.add_AsktellServiceServicer_to_server(

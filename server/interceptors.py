@@ -12,6 +12,12 @@ anything else with INTERNAL + request id, never a stack trace. Every final code
 is counted, whatever the path. When `max_waiting` calls already queue for or run
 on handler threads, a new one is answered RESOURCE_EXHAUSTED at once (clients
 retry with backoff) rather than growing the queue without bound.
+
+With a SQLite store, the hot write methods (`lane_methods`) run on the store's
+writer thread instead (`storage.sqlite.WriteLane`: group commit, one event-loop
+wake-up per batch). A handler there that has slow work left (an Ask whose
+algorithm reads the history) returns `OnHandlerPool(rest)`, and the guard runs
+`rest` on the handler pool, so the writer thread never waits for an algorithm.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from asktell.server import logs
 from asktell.server.auth import Authorizer, Metadata
 from asktell.server.errors import AsktellError, InvalidArgument, Overloaded
 from asktell.server.metrics import NoMetrics, ServerMetrics
+from asktell.server.storage.sqlite import WriteLane
 
 log = logging.getLogger("asktell.server")
 
@@ -80,6 +87,21 @@ class CallContext:
 
     def invocation_metadata(self) -> Metadata:
         return tuple(self._context.invocation_metadata() or ())
+
+
+class OnHandlerPool:
+    """A handler's answer meaning "finish me on the handler pool": returned by a handler
+    running on the store's writer thread that has slow work left; `finish()` gives the
+    response. On the handler pool itself it is called at once."""
+
+    __slots__ = ("finish",)
+
+    def __init__(self, finish: Callable[[], Any]) -> None:
+        self.finish = finish
+
+
+def _finished(result: Any) -> Any:
+    return result.finish() if isinstance(result, OnHandlerPool) else result
 
 
 class _Malformed:
@@ -133,8 +155,12 @@ class RpcGuard(grpc.aio.ServerInterceptor):
         authorizer: Authorizer | None = None,
         *,
         max_waiting: int = 1024,
+        lane: WriteLane | None = None,
+        lane_methods: frozenset[str] = frozenset(),
     ) -> None:
         self._executor = executor
+        self._lane = lane
+        self._lane_methods = lane_methods if lane is not None else frozenset()
         self._max_waiting = max_waiting
         self._in_handlers = 0  # calls queued for or running on a handler thread (loop only)
         self._metrics = None if metrics is None or isinstance(metrics, NoMetrics) else metrics
@@ -182,6 +208,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):
         series = self._series_of(method)
         is_async = inspect.iscoroutinefunction(behavior)
         authorizer = self._authorizer
+        on_lane = method in self._lane_methods
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             metadata = context.invocation_metadata()
@@ -200,6 +227,8 @@ class RpcGuard(grpc.aio.ServerInterceptor):
                         authorizer.check(method, metadata, request)
                     if is_async:
                         return await behavior(request, context)
+                    if on_lane:
+                        return await self._on_lane(behavior, request, context)
                     return await self._on_handler_thread(behavior, request, context)
                 except AsktellError as exc:
                     code = exc.code
@@ -234,7 +263,32 @@ class RpcGuard(grpc.aio.ServerInterceptor):
             # The copied context carries the request id into the handler thread.
             run = contextvars.copy_context().run
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, run, behavior, request, CallContext(context)
+                self._executor, run, _finish_here, behavior, request, CallContext(context)
             )
         finally:
             self._in_handlers -= 1
+
+    async def _on_lane(
+        self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        """Runs the handler on the store's writer thread, and what it leaves on the pool."""
+        assert self._lane is not None
+        if self._in_handlers >= self._max_waiting:
+            raise Overloaded(
+                f"the server is busy ({self._in_handlers} calls in progress); retry with backoff"
+            )
+        self._in_handlers += 1
+        try:
+            run = contextvars.copy_context().run
+            call = CallContext(context)
+            result = await self._lane.submit_async(lambda: run(behavior, request, call))
+        finally:
+            self._in_handlers -= 1
+        if isinstance(result, OnHandlerPool):
+            rest = result
+            return await self._on_handler_thread(lambda _r, _c: rest.finish(), request, context)
+        return result
+
+
+def _finish_here(behavior: Behavior, request: Any, context: CallContext) -> Any:
+    return _finished(behavior(request, context))

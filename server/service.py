@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from asktell.server import auth, convert
 from asktell.server.domain import StudyState
-from asktell.server.interceptors import CallContext
+from asktell.server.interceptors import CallContext, OnHandlerPool
 from asktell.server.metrics import ServerMetrics
 from asktell.server.storage import Store
 from asktell.server.usecases import ask, studies, trials
@@ -20,6 +20,13 @@ from asktell.v1 import service_pb2 as pb
 from asktell.v1 import service_pb2_grpc
 
 Clock = Callable[[], float]
+
+# The methods that run on a SQLite store's writer thread (group commit; see
+# `interceptors.RpcGuard`): short write transactions, the hot path of every worker.
+WRITE_LANE_METHODS = frozenset(
+    f"/{pb.DESCRIPTOR.services_by_name['AsktellService'].full_name}/{name}"
+    for name in ("Ask", "Tell", "Report", "Heartbeat", "SetTrialAttributes")
+)
 
 
 class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
@@ -83,7 +90,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
         return pb.ResumeStudyResponse(study=convert.study_view_message(view))
 
     # ------------------------------------------------------------ ask / tell
-    def Ask(self, request: pb.AskRequest, context: CallContext) -> pb.AskResponse:
+    def Ask(self, request: pb.AskRequest, context: CallContext) -> pb.AskResponse | OnHandlerPool:
         command = ask.AskCommand(
             study_id=convert.study_id(request.study),
             count=request.count if request.HasField("count") else 1,
@@ -97,7 +104,17 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
             return context.is_active() and (left is None or left > 0)
 
         caller = ask.Caller(is_waiting=is_waiting, seconds_left=context.time_remaining)
-        result = ask.ask(self._store, command, self._clock(), caller)
+        result = ask.ask_at_once(self._store, command, self._clock(), caller)
+        if result is None:  # the algorithm reads the history: computed off the writer thread
+
+            def finish() -> pb.AskResponse:
+                later = ask.ask_with_history(self._store, command, self._clock(), caller)
+                return self._asked(later)
+
+            return OnHandlerPool(finish)
+        return self._asked(result)
+
+    def _asked(self, result: ask.AskResult) -> pb.AskResponse:
         self._metrics.record_ask(result)
         return pb.AskResponse(
             trials=[convert.trial_message(t) for t in result.trials],

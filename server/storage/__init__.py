@@ -12,7 +12,8 @@ def open_store(url: str) -> Store:
     """Opens (and migrates) the store at `url`.
 
     `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, optionally with
-    `?synchronous=full`; a bare path is taken as a SQLite file;
+    `?synchronous=full` (see `SqliteStore`) and `?group_commit=off` (a transaction
+    per request instead of batches on a writer thread); a bare path is taken as a SQLite file;
     `postgresql://user:password@host:port/database` for PostgreSQL.
 
     Raises:
@@ -26,7 +27,14 @@ def open_store(url: str) -> Store:
         if not path:
             raise ValueError(f"{url!r}: give a file, e.g. sqlite:///asktell.db")
         options = parse_qs(parsed.query)
-        return SqliteStore(path, synchronous=options.get("synchronous", ["normal"])[0])
+        group_commit = options.get("group_commit", ["on"])[0].lower()
+        if group_commit not in ("on", "off"):
+            raise ValueError(f"{url!r}: group_commit must be on or off, not {group_commit!r}")
+        return SqliteStore(
+            path,
+            synchronous=options.get("synchronous", ["normal"])[0],
+            group_commit=group_commit == "on",
+        )
     if parsed.scheme in ("postgresql", "postgres"):
         from asktell.server.storage.postgres import PostgresStore
 

@@ -17,17 +17,39 @@ is closed and a fresh one opened on next use, so none stays wedged once the
 disk has room again. A small reserve file next to the database is given up
 when a restart finds the disk too full even to read, and set aside again once
 writes succeed.
+
+Group commit (`WriteLane`, on unless the URL says `?group_commit=off`): the
+server runs its hot write RPCs (Ask, Tell, Report, Heartbeat,
+SetTrialAttributes) on one writer thread per store instead of its handler
+pool. That thread takes every request queued at the time (at most
+`MAX_BATCH` of them, for at most `MAX_BATCH_SECONDS`) and runs them in one
+write transaction, each `write()` of each request in a SAVEPOINT of its own:
+a request that fails is rolled back to its savepoint alone and answered with
+its error, the others go on. One COMMIT ends the batch, and only then is any
+request of it answered: an answer always means "committed", exactly as with a
+transaction per request. A failure that loses the whole transaction (a full
+disk, an I/O error, a failed COMMIT) answers every request of the batch that
+had already succeeded with the error (ABORTED for a lost transaction, which
+clients retry); none of them is acknowledged. One thread means no waiting on
+the write lock, one COMMIT (and one `fsync` with `?synchronous=full`) per
+batch, and one wake-up of the event loop per batch instead of one per RPC.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from asktell.server.errors import Aborted, AsktellError, Unavailable
 from asktell.server.storage.schema import MIGRATIONS, apply_migrations
@@ -47,6 +69,11 @@ CHECKPOINT_BUSY_TIMEOUT_MS = 2_000
 # restart finds the disk full: a reader needs 32 KiB for the index of the log.
 RESERVE_BYTES = 64 * 1024
 
+# Group commit: the most requests, and the longest time, one batch (one transaction) takes.
+# Its first request waits for the last one's work before it is answered.
+MAX_BATCH = 64
+MAX_BATCH_SECONDS = 0.005
+
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # A full disk shows as SQLITE_FULL, or as an I/O error when the log's index cannot grow.
 _DISK_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
@@ -61,8 +88,11 @@ def _primary_code(exc: sqlite3.Error) -> int | None:
 class SqliteStore:
     """A `Store` on one SQLite file, shared safely by the server's threads and processes."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "NORMAL", group_commit: bool = True
+    ) -> None:
         self.path = str(path)
+        self.group_commit = group_commit
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
@@ -78,6 +108,9 @@ class SqliteStore:
         self._disk_was_full = False
         # and once the log gave space back for it: a write that fails again needs more.
         self._log_reclaimed = False
+        self._lane: WriteLane | None = None
+        # The batch the writer thread is running (only ever set on that thread).
+        self._batch: _Batch | None = None
         try:
             self._open()
         except sqlite3.Error as exc:
@@ -294,24 +327,280 @@ class SqliteStore:
         return not busy and after < before
 
     def read(self) -> AbstractContextManager[SqlTx]:
+        batch = self._batch
+        if batch is not None and batch.thread == threading.get_ident():
+            return self._savepoint(batch, keep=False)
         return self._transaction("BEGIN", writing=False)
 
+    def write(self, study_id: str | None = None) -> AbstractContextManager[SqlTx]:
+        batch = self._batch
+        if batch is not None and batch.thread == threading.get_ident():
+            return self._savepoint(batch, keep=True)
+        return self._write_alone()
+
     @contextmanager
-    def write(self, study_id: str | None = None) -> Iterator[SqlTx]:
+    def _write_alone(self) -> Iterator[SqlTx]:
         # Threads of this process queue on a lock instead of SQLite's sleeping busy handler;
         # other processes on the same file still wait on the busy timeout.
         with self._write_lock:
             with self._transaction("BEGIN IMMEDIATE", writing=True) as tx:
                 yield tx
-            self._log_reclaimed = False
-            self._keep_log_within_free_space()
-            if self._disk_was_full:  # there is room again: set the reserve aside again
-                self._disk_was_full = False
-                self._keep_reserve()
+            self._after_commit()
+
+    def _after_commit(self) -> None:
+        """Book-keeping after a commit (under the write lock)."""
+        self._log_reclaimed = False
+        self._keep_log_within_free_space()
+        if self._disk_was_full:  # there is room again: set the reserve aside again
+            self._disk_was_full = False
+            self._keep_reserve()
+
+    # ------------------------------------------------------------ group commit
+    def write_lane(self) -> WriteLane | None:
+        """The writer thread that runs requests in batches (started on first use);
+        None when the store was opened with `group_commit=False` or is in memory."""
+        if not self.group_commit or self.path == ":memory:":
+            return None
+        with self._lock:
+            if self._lane is None:
+                self._lane = WriteLane(self)
+            return self._lane
+
+    def _run_batch(self, jobs: list[_Job]) -> list[_Job]:
+        """Runs `jobs` on this (the writer) thread in one transaction; returns those left
+        for the next batch when the time ran out. Every job's outcome is set.
+
+        Requests that failed only because their batch's transaction was lost or its
+        COMMIT failed retryably (a full disk whose log gave space back) run once more
+        in a batch of their own, as `retry_on_conflict` reruns a lone transaction.
+        """
+        with self._write_lock:
+            left = self._run_jobs(jobs, MAX_BATCH_SECONDS)
+            again = [job for job in jobs[: len(jobs) - len(left)] if job.retry]
+            if again:
+                for job in again:
+                    job.retry = False
+                self._run_jobs(again, None)
+        return left
+
+    def _run_jobs(self, jobs: list[_Job], max_seconds: float | None) -> list[_Job]:
+        batch = _Batch(threading.get_ident())
+        started = time.monotonic()
+        self._batch = batch
+        try:
+            for index, job in enumerate(jobs):
+                if max_seconds is not None and index and time.monotonic() - started > max_seconds:
+                    left = jobs[index:]
+                    break
+                batch.current = job
+                try:
+                    job.value, job.ok = job.fn(), True
+                except BaseException as exc:  # answered to this request alone
+                    job.value, job.ok = exc, False
+                batch.current = None
+                if job in batch.lost:
+                    job.value, job.ok, job.retry = _lost(), False, True
+                elif job.ok:
+                    batch.done.append(job)
+            else:
+                left = []
+            self._commit_batch(batch)
+        finally:
+            self._batch = None
+        return left
+
+    def _commit_batch(self, batch: _Batch) -> None:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None or not connection.in_transaction:
+            return  # nothing was written (or what was is lost and answered so)
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._after_failure(exc)
+            error = self._domain_error(exc, writing=True)
+            for job in batch.done:
+                job.value, job.ok, job.retry = error, False, isinstance(error, Aborted)
+            return
+        if self._lane is not None:
+            self._lane.commits += 1
+        self._after_commit()
+
+    @contextmanager
+    def _savepoint(self, batch: _Batch, *, keep: bool) -> Iterator[SqlTx]:
+        """One `write()` (or `read()`) of a request inside the batch's transaction."""
+        try:
+            connection = self._connection()
+            if not connection.in_transaction:  # the batch's first write (or after a loss)
+                connection.execute("BEGIN IMMEDIATE")
+            connection.execute("SAVEPOINT request")
+        except sqlite3.Error as exc:
+            self._lose_batch(batch)
+            raise self._domain_error(exc, writing=True) from exc
+        try:
+            yield SqlTx(connection)
+            if keep:
+                connection.execute("RELEASE request")
+            else:
+                connection.execute("ROLLBACK TO request")
+                connection.execute("RELEASE request")
+        except sqlite3.Error as exc:
+            if _primary_code(exc) in _DISK_CODES or not connection.in_transaction:
+                self._lose_batch(batch)
+            else:
+                self._undo_savepoint(connection, batch)
+            raise self._domain_error(exc, writing=True) from exc
+        except BaseException:
+            self._undo_savepoint(connection, batch)
+            raise
+        if keep and batch.current is not None:
+            batch.wrote.add(batch.current)
+
+    def _undo_savepoint(self, connection: sqlite3.Connection, batch: _Batch) -> None:
+        """Rolls back one request's savepoint; the batch's other work stays."""
+        try:
+            connection.execute("ROLLBACK TO request")
+            connection.execute("RELEASE request")
+        except sqlite3.Error:
+            self._lose_batch(batch)
+
+    def _lose_batch(self, batch: _Batch) -> None:
+        """The batch's transaction is gone (or must go): roll back what is left of it and
+        answer every request whose work it held with ABORTED; later requests of the batch
+        begin a fresh transaction."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            self._roll_back(connection)
+        self._discard_connection()
+        for job in batch.done:
+            if job in batch.wrote:
+                job.value, job.ok, job.retry = _lost(), False, True
+        batch.lost.update(batch.wrote)
+        batch.done = [job for job in batch.done if job not in batch.wrote]
+        batch.wrote.clear()
 
     def close(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.close()
         with self._lock:
             for connection in self._all_connections:
                 connection.close()
             self._all_connections.clear()
         self._local = threading.local()
+
+
+def _lost() -> Aborted:
+    return Aborted(
+        "the transaction this request was committed in together with others failed; "
+        "nothing of it was stored, retry"
+    )
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One request for the writer thread: its work and, once run, its outcome."""
+
+    fn: Callable[[], Any]
+    future: futures.Future[Any] | asyncio.Future[Any]
+    ok: bool = False
+    value: Any = None
+    retry: bool = False  # failed only with its batch: worth running again
+
+
+@dataclass(eq=False, slots=True)
+class _Batch:
+    """The writer thread's open transaction and the requests it holds."""
+
+    thread: int
+    current: _Job | None = None
+    done: list[_Job] = field(default_factory=list)  # succeeded: answered after the commit
+    wrote: set[_Job] = field(default_factory=set)  # whose work the transaction holds
+    lost: set[_Job] = field(default_factory=set)  # whose work a lost transaction took
+
+
+class WriteLane:
+    """One writer thread for a `SqliteStore`: requests in, batches of one transaction out.
+
+    `submit_async` (on an event loop) and `submit` (from any thread) queue a
+    function that does a request's work through the store; the thread runs
+    what is queued in one batch (see the module docstring) and answers each
+    request after the batch committed: an asyncio future's loop is woken once
+    per batch, not once per request.
+    """
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._jobs: collections.deque[_Job] = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._closed = False
+        self.commits = 0  # batches committed (for tests and benchmarks)
+        self._thread = threading.Thread(target=self._run, name="asktell-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], Any]) -> futures.Future[Any]:
+        """Queues `fn`; its future is done once the batch it ran in committed."""
+        future: futures.Future[Any] = futures.Future()
+        self._put(_Job(fn, future))
+        return future
+
+    def submit_async(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        """`submit` for the running event loop; the future is settled on that loop."""
+        future = asyncio.get_running_loop().create_future()
+        self._put(_Job(fn, future))
+        return future
+
+    def _put(self, job: _Job) -> None:
+        with self._ready:
+            if self._closed:
+                raise Unavailable("the store is closing")
+            self._jobs.append(job)
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._jobs and not self._closed:
+                    self._ready.wait()
+                if not self._jobs:
+                    return  # closed, and every queued request answered
+                jobs = [self._jobs.popleft() for _ in range(min(len(self._jobs), MAX_BATCH))]
+            left = self._store._run_batch(jobs)
+            if left:
+                with self._ready:
+                    self._jobs.extendleft(reversed(left))
+            ran = jobs[: len(jobs) - len(left)]
+            _settle(ran)
+
+    def close(self) -> None:
+        """Runs what is queued, then stops the thread."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(timeout=30)
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """Hands each job's outcome to its future: asyncio ones in one call per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        if isinstance(job.future, asyncio.Future):
+            by_loop.setdefault(job.future.get_loop(), []).append(job)
+        elif job.ok:
+            job.future.set_result(job.value)
+        else:
+            job.future.set_exception(job.value)
+    for loop, waiting in by_loop.items():
+        with suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle_on_loop, waiting)
+
+
+def _settle_on_loop(jobs: list[_Job]) -> None:
+    for job in jobs:
+        future = job.future
+        assert isinstance(future, asyncio.Future)
+        if future.done():  # the call was cancelled meanwhile
+            continue
+        if job.ok:
+            future.set_result(job.value)
+        else:
+            future.set_exception(job.value)

@@ -155,7 +155,6 @@ class _Suggested:
     state: str | None = None  # what the algorithm leaves for the next Ask; None: keep
 
 
-@retry_on_conflict
 def ask(store: Store, command: AskCommand, now: float, caller: Caller = Caller()) -> AskResult:
     """Hands out up to `command.count` trials leased to `command.worker_id`.
 
@@ -173,10 +172,30 @@ def ask(store: Store, command: AskCommand, now: float, caller: Caller = Caller()
         NotFound: the study does not exist.
         Cancelled: the caller stopped waiting before the trials were written.
     """
-    with store.write(command.study_id) as tx:
-        result = _hand_out(tx, command, now, caller)
+    result = ask_at_once(store, command, now, caller)
     if result is not None:
         return result
+    return ask_with_history(store, command, now, caller)
+
+
+@retry_on_conflict
+def ask_at_once(
+    store: Store, command: AskCommand, now: float, caller: Caller = Caller()
+) -> AskResult | None:
+    """`ask` in its one write transaction; None (nothing written but expired leases) when
+    the study's algorithm reads the history: then `ask_with_history` finishes the Ask.
+
+    The server runs this part on SQLite's writer thread and the rest on its handler pool.
+    """
+    with store.write(command.study_id) as tx:
+        return _hand_out(tx, command, now, caller)
+
+
+@retry_on_conflict
+def ask_with_history(
+    store: Store, command: AskCommand, now: float, caller: Caller = Caller()
+) -> AskResult:
+    """The rest of an Ask that `ask_at_once` left: see the module docstring."""
     return _ask_with_history(store, command, now, caller)
 
 

@@ -1,0 +1,224 @@
+"""Group commit on SQLite (`storage.sqlite.WriteLane`): requests queued together run in one
+transaction, each in a savepoint of its own, and are answered only after it committed.
+
+The batches are made deterministic by holding the writer thread in a first request
+until the others are queued: the next batch is then exactly those.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asktell.client import Client, spec_to_proto
+from asktell.server import convert
+from asktell.server.app import create_server
+from asktell.server.domain import Study
+from asktell.server.errors import Aborted, InvalidArgument, Unavailable
+from asktell.server.storage import SqliteStore, open_store, sqlite
+from asktell.server.storage.sqlite import WriteLane
+from asktell.server.usecases import studies
+from tests.conftest import simple_spec
+from tests.services import sql
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqliteStore]:
+    monkeypatch.setattr(sqlite, "MAX_BATCH_SECONDS", 60.0)  # batches are not cut short here
+    opened = SqliteStore(tmp_path / "asktell.db")
+    yield opened
+    opened.close()
+
+
+def _template(store: SqliteStore) -> Study:
+    """A study as the store holds it, to insert copies of under other names."""
+    domain_spec = convert.study_spec(spec_to_proto(simple_spec("template"))[1])
+    view, _ = studies.create_study(store, "template", domain_spec, 1.0)
+    return view.study
+
+
+def _insert(store: SqliteStore, study: Study, name: str) -> Callable[[], str]:
+    def work() -> str:
+        with store.write(name) as tx:
+            tx.insert_study(_renamed(study, name))
+        return name
+
+    return work
+
+
+def _renamed(study: Study, name: str) -> Study:
+    return dataclasses.replace(study, id=name)
+
+
+def _names(store: SqliteStore) -> set[str]:
+    with store.read() as tx:
+        return {s.id for s in tx.list_studies("", 100)}
+
+
+def _in_one_batch(lane: WriteLane, works: list[Callable[[], Any]]) -> list[futures.Future[Any]]:
+    """Queues `works` while the writer thread is held, so that they form one batch."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(10)
+
+    first = lane.submit(hold)
+    assert held.wait(10)
+    queued = [lane.submit(work) for work in works]
+    release.set()
+    first.result(10)
+    return queued
+
+
+def test_a_request_that_fails_leaves_the_others_of_its_batch_committed(
+    store: SqliteStore,
+) -> None:
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+
+    def writes_then_fails() -> None:
+        with store.write("b") as tx:
+            tx.insert_study(_renamed(template, "b"))
+            raise InvalidArgument("b: refused after writing")
+
+    before = lane.commits
+    a, b, c = _in_one_batch(
+        lane, [_insert(store, template, "a"), writes_then_fails, _insert(store, template, "c")]
+    )
+    assert a.result(10) == "a" and c.result(10) == "c"
+    with pytest.raises(InvalidArgument, match="refused after writing"):
+        b.result(10)
+    assert _names(store) == {"template", "a", "c"}  # b's insert was rolled back alone
+    assert lane.commits == before + 1  # one COMMIT for the three requests
+
+
+def test_a_statement_that_fails_in_a_batch_rolls_back_only_its_request(
+    store: SqliteStore,
+) -> None:
+    """A duplicate key (an SQL error inside the savepoint) is answered to that request."""
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    a, again, c = _in_one_batch(
+        lane,
+        [
+            _insert(store, template, "a"),
+            _insert(store, template, "template"),  # exists: the INSERT fails
+            _insert(store, template, "c"),
+        ],
+    )
+    assert a.result(10) == "a" and c.result(10) == "c"
+    with pytest.raises(Aborted):
+        again.result(10)
+    assert _names(store) == {"template", "a", "c"}
+
+
+def test_a_transaction_lost_mid_batch_runs_its_earlier_requests_again(
+    store: SqliteStore,
+) -> None:
+    """When the transaction itself is gone (as SQLite may roll back by itself after
+    SQLITE_FULL), the requests whose work it held were never acknowledged: they run once
+    more in a batch of their own (answered ABORTED if that fails too); later ones go on."""
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    runs: list[str] = []
+
+    def counted() -> str:
+        runs.append("a")
+        return _insert(store, template, "a")()
+
+    def loses_the_transaction() -> None:
+        with store.write("x") as tx:
+            tx._execute("ROLLBACK")  # what SQLite may do by itself after SQLITE_FULL
+
+    a, lost, c = _in_one_batch(
+        lane, [counted, loses_the_transaction, _insert(store, template, "c")]
+    )
+    with pytest.raises(Unavailable, match="no such savepoint"):  # its own error
+        lost.result(10)
+    assert a.result(10) == "a" and c.result(10) == "c"
+    assert runs == ["a", "a"]
+    assert _names(store) == {"template", "a", "c"}
+
+
+def test_requests_of_a_batch_are_answered_only_after_its_commit(store: SqliteStore) -> None:
+    """A request whose work is done waits for the rest of its batch: what it answers is
+    already committed, as a reader on another connection sees at that moment."""
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    a_ran, finish = threading.Event(), threading.Event()
+
+    def slow_second() -> str:
+        a_ran.wait(10)
+        finish.wait(10)
+        return _insert(store, template, "b")()
+
+    def first() -> str:
+        name = _insert(store, template, "a")()
+        a_ran.set()
+        return name
+
+    a, b = _in_one_batch(lane, [first, slow_second])
+    assert a_ran.wait(10)
+    with pytest.raises(futures.TimeoutError):
+        a.result(0.2)  # done, but not answered: its batch has not committed
+    assert "a" not in _names(store)
+    finish.set()
+    assert a.result(10) == "a" and b.result(10) == "b"
+    assert _names(store) == {"template", "a", "b"}
+
+
+def test_group_commit_can_be_switched_off(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/off.db?group_commit=off")
+    assert isinstance(store, SqliteStore) and store.write_lane() is None
+    store.close()
+    with pytest.raises(ValueError, match="group_commit"):
+        open_store(f"sqlite:///{tmp_path}/bad.db?group_commit=maybe")
+
+
+@pytest.mark.parametrize("group_commit", ["on", "off"])
+def test_parallel_clients_get_dense_numbers_and_every_tell_is_stored(
+    tmp_path: Path, group_commit: str
+) -> None:
+    """16 clients on a live server: every acknowledged Tell is in the file, numbers dense."""
+    url = f"sqlite:///{tmp_path}/live.db?group_commit={group_commit}"
+    live = open_store(url)
+    server, port = create_server(live, "127.0.0.1:0")
+    server.start()
+    told: dict[int, float] = {}
+    lock = threading.Lock()
+    try:
+        with Client(f"127.0.0.1:{port}") as client:
+            client.create_study(simple_spec("dense"))
+
+        def work(worker: int) -> None:
+            with Client(f"127.0.0.1:{port}") as client:
+                study = client.get_study("dense")
+                for _ in range(25):
+                    trial = study.ask(worker_id=f"w{worker}")
+                    assert trial is not None
+                    trial.tell(float(trial.number))
+                    with lock:
+                        told[trial.number] = float(trial.number)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        server.stop(None)
+        live.close()
+    rows = sql(url.split("?")[0], "SELECT number, state, value FROM trials ORDER BY number")
+    assert [r[0] for r in rows] == list(range(1, 401))
+    assert {int(r[0]): r[2] for r in rows if r[1] == "COMPLETE"} == told
