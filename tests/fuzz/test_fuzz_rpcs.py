@@ -171,15 +171,29 @@ class FuzzServer:
             )
         return code, response
 
-    def exercise(self, study: str) -> None:
+    def exercise(self, study: rpb.Study) -> None:
         """Asks an accepted study for trials and tells them: every call must succeed."""
-        code, details, response = self.call("Ask", pb.AskRequest(study=study, count=2))
+        spec = study.spec
+        # A study with several objectives or constraints is told every metric it names.
+        objectives = [o.metric for o in spec.objectives] or [spec.objective.metric]
+        metrics = (
+            objectives + [c.metric for c in spec.constraints]
+            if (len(objectives) > 1 or spec.constraints)
+            else []
+        )
+        code, details, response = self.call("Ask", pb.AskRequest(study=study.name, count=2))
         assert code == grpc.StatusCode.OK, f"Ask on an accepted study: {code.name}: {details}"
         for i, trial in enumerate(response.trials):
-            request = pb.TellRequest(trial=trial.name, state=2, value=float(i) - 0.5)
+            value = float(i) - 0.5
+            if metrics:
+                request = pb.TellRequest(
+                    trial=trial.name, state=2, values={metric: value for metric in metrics}
+                )
+            else:
+                request = pb.TellRequest(trial=trial.name, state=2, value=value)
             code, details, _ = self.call("Tell", request)
             assert code == grpc.StatusCode.OK, f"Tell: {code.name}: {details}"
-        code, details, _ = self.call("Ask", pb.AskRequest(study=study, count=1))
+        code, details, _ = self.call("Ask", pb.AskRequest(study=study.name, count=1))
         assert code == grpc.StatusCode.OK, (
             f"second Ask on an accepted study: {code.name}: {details}"
         )
@@ -221,7 +235,7 @@ def test_rpc_never_fails_on_the_server(fuzz_server: FuzzServer, method: str) -> 
     def run(request: Any) -> None:
         code, response = fuzz_server.check(method, request)
         if method == "CreateStudy" and code == grpc.StatusCode.OK and response.created:
-            fuzz_server.exercise(response.study.name)
+            fuzz_server.exercise(response.study)
 
     for request in REGRESSIONS.get(method, []):
         run = example(request=request)(run)
