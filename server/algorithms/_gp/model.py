@@ -159,6 +159,7 @@ def fit(
     should_stop: Callable[[], bool] = lambda: False,
     second_start_noise: float | None = None,
     ls_prior_rate: float = LS_PRIOR_RATE,
+    min_noise: float | None = None,
 ) -> Hyperparameters:
     """MAP hyperparameters for (X, y) by L-BFGS-B from two starts (smooth and wiggly).
 
@@ -167,10 +168,14 @@ def fit(
     variance above that fraction of the signal variance (the failure it guards against:
     everything called noise); the multi-metric models use it to fit several models in
     about the time of two. `ls_prior_rate`: the lengthscale prior's weight (see
-    `_neg_log_posterior`).
+    `_neg_log_posterior`). `min_noise`: the smallest noise variance the fit may reach
+    (None: exp(LOG_NOISE_BOUNDS[0])).
     """
     d = X.shape[1]
-    bounds = [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
+    noise_bounds = LOG_NOISE_BOUNDS
+    if min_noise is not None:
+        noise_bounds = (math.log(min_noise), LOG_NOISE_BOUNDS[1])
+    bounds = [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, noise_bounds]
     starts = [
         np.concatenate([np.full(d, smooth_log_lengthscale(d)), [0.0, math.log(1e-3)]]),
         # A short-lengthscale start: the smooth one can get stuck calling everything noise.

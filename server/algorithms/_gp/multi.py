@@ -18,6 +18,10 @@ with psi(t) = phi(t) + t Phi(t) (the `h` of expected improvement, psi' = Phi). W
 objective the only box is (-inf, best) and this is expected improvement itself. It is
 computed in log space (log-sum-exp over boxes) so that it stays finite and informative
 where the improvement underflows, as log EI does.
+
+With three or more objectives the GP uses log EI of a random hypervolume scalarisation
+instead (`log_ei_scalarized`, Golovin and Zhang 2020): a fresh direction per suggestion
+aims it at one part of the front, where EHVI kept rewarding the cube's corners.
 """
 
 from __future__ import annotations
