@@ -579,8 +579,9 @@ def _multi_acquisition(
     thresholds: np.ndarray,
     region: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """Z (c, d) -> log EHVI over the boxes of `region` (none: no feasible front yet) plus
-    the log probability that every constraint model is below its threshold."""
+    """Z (c, d) -> `region`(mu, sd) of the objectives' posteriors (`_objective_term`;
+    None: no feasible front yet) plus the log probability that every constraint model
+    is below its threshold."""
 
     def acquire(Z: np.ndarray) -> np.ndarray:
         value = np.zeros(len(Z))
