@@ -65,6 +65,14 @@ STATE_FORMAT = "gp-fits/1"
 # After this many warm fits in a row a model is fitted from the default starts again, so a
 # mode the early trials suggested cannot hold the model for the rest of the study.
 WARM_FITS_MAX = 4
+# From this many objectives the acquisition is a random hypervolume scalarisation's log EI
+# instead of log EHVI (DTLZ2's hypervolume at 50 trials: 0.25 -> 0.45, docs/benchmarks.md).
+SCALARIZE_FROM = 3
+# The smallest noise variance of a multi-metric model (standardised values). At the
+# single-objective floor (1e-6) a deterministic objective is blurred below a thousandth
+# of its spread, and constrained Branin stalled at a regret of 1.5e-5 from trial 30 on,
+# its suggestions circling 2e-4 (in the cube) from the optimum; at 1e-9: 2.4e-6.
+MULTI_MIN_NOISE = 1e-9
 
 NOTE_DEADLINE_BEST = "deadline: best candidate so far"
 NOTE_DEADLINE_RANDOM = "deadline: quasi-random"
@@ -274,11 +282,17 @@ class _Fits:
         deadline: Deadline,
         ls_prior_rate: float,
         second_start_noise: float | None = None,
+        min_noise: float | None = None,
     ) -> model.Hyperparameters:
         previous = self.previous.get(key)
         if previous is not None and previous.n_warm < WARM_FITS_MAX:
             hyper = model.fit_warm(
-                X, y, previous.theta, should_stop=deadline.expired, ls_prior_rate=ls_prior_rate
+                X,
+                y,
+                previous.theta,
+                should_stop=deadline.expired,
+                ls_prior_rate=ls_prior_rate,
+                min_noise=min_noise,
             )
             if hyper is not None:
                 self.fitted[key] = _Fit(hyper.theta(), previous.n_warm + 1)
@@ -289,6 +303,7 @@ class _Fits:
             should_stop=deadline.expired,
             second_start_noise=second_start_noise,
             ls_prior_rate=ls_prior_rate,
+            min_noise=min_noise,
         )
         self.fitted[key] = _Fit(hyper.theta(), 0)
         return hyper
@@ -549,7 +564,9 @@ def _fit_metric(
     X, y = encoder.encode([configs[i] for i in train]), y[train]
     fit_rows = _subset(y, N_FIT_MAX, rng)
     ls_rate = _ls_prior_rate(encoder.space)
-    hyper = fits.fit(key, X[fit_rows], y[fit_rows], deadline, ls_rate, SECOND_START_NOISE)
+    hyper = fits.fit(
+        key, X[fit_rows], y[fit_rows], deadline, ls_rate, SECOND_START_NOISE, MULTI_MIN_NOISE
+    )
     return _Metric(X, y, hyper, threshold)
 
 
@@ -568,8 +585,10 @@ def _suggest_multi(
     """Fills `out` up to n for a study with several objectives or with constraints.
 
     One GP per objective and per constraint; the acquisition is log EHVI of the feasible
-    Pareto front (exact, `_gp/multi.py`) plus the log probability of feasibility (product
-    over constraints); before any trial is feasible, the probability of feasibility alone.
+    Pareto front (exact, `_gp/multi.py`; from SCALARIZE_FROM objectives, log EI of a random
+    hypervolume scalarisation, see `_objective_term`) plus the log probability of
+    feasibility (product over constraints); before any trial is feasible, the probability
+    of feasibility alone.
     Pending trials and this call's suggestions are constant liars in every model.
     """
 
@@ -602,14 +621,15 @@ def _suggest_multi(
     usable = np.isfinite(W).all(axis=1)
     feasible_rows = np.flatnonzero(usable & (violation <= 0))
     front_rows = feasible_rows[_pareto.pareto_mask(W[feasible_rows])]
+    lower = upper = np.zeros((0, W.shape[1]))
     if len(front_rows):
-        ref = multi.reference_point(W[usable])
-        lower, upper = multi.decomposition(W[front_rows], ref, rng)
+        if W.shape[1] < SCALARIZE_FROM:
+            ref = multi.reference_point(W[usable])
+            lower, upper = multi.decomposition(W[front_rows], ref, rng)
         top = front_rows
         if len(top) > N_TOP:
             top = np.sort(rng.choice(front_rows, size=N_TOP, replace=False))
     else:  # nothing feasible yet: search around the least violating trials
-        lower = upper = np.zeros((0, W.shape[1]))
         top = np.argsort(violation, kind="stable")[:N_TOP]
     X_top = encoder.encode([history.completed[i].params for i in top])
     candidates = _candidates(encoder, X_top, rng)
@@ -631,7 +651,9 @@ def _suggest_multi(
             model.Posterior.condition(*_train_set(encoder, c.X, c.y, unknown, []), c.hyper)
             for c in constraints
         ]
-        region = (lower, upper) if len(front_rows) else None
+        region: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+        if len(front_rows):
+            region = _objective_term(W[front_rows], lower, upper, rng)
         acq = _multi_acquisition(objective_posts, constraint_posts, thresholds, region)
         branch = _underexplored(branches, tried + unknown)
         ranked, finished = _maximize(
@@ -648,14 +670,37 @@ def _suggest_multi(
         unknown.append(out[-1].params)
 
 
+def _objective_term(
+    front: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    rng: np.random.Generator,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(mu, sd) (c, m) -> the objectives' part of the log acquisition, for the feasible
+    front (k, m) of the warped objectives.
+
+    Up to two objectives: log EHVI over the boxes (lower, upper). From three: log EI of a
+    random hypervolume scalarisation (`multi.log_ei_scalarized`), a fresh direction
+    from `rng` per suggestion, from a reference point a tenth of the front's range beyond
+    its nadir."""
+    m = front.shape[1]
+    if m < SCALARIZE_FROM:
+        return lambda mu, sd: multi.log_ehvi(mu, sd, lower, upper)
+    ref = multi.reference_point(front)
+    weights = multi.random_weights(m, rng)
+    best = float(multi.scalarize(front, ref, weights).max())
+    return lambda mu, sd: multi.log_ei_scalarized(mu, sd, ref, weights, best)
+
+
 def _multi_acquisition(
     objectives: list[model.Posterior],
     constraints: list[model.Posterior],
     thresholds: np.ndarray,
-    region: tuple[np.ndarray, np.ndarray] | None,
+    region: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """Z (c, d) -> log EHVI over the boxes of `region` (none: no feasible front yet) plus
-    the log probability that every constraint model is below its threshold."""
+    """Z (c, d) -> `region`(mu, sd) of the objectives' posteriors (`_objective_term`;
+    None: no feasible front yet) plus the log probability that every constraint model
+    is below its threshold."""
 
     def acquire(Z: np.ndarray) -> np.ndarray:
         value = np.zeros(len(Z))
@@ -664,7 +709,7 @@ def _multi_acquisition(
             value += multi.log_feasibility(mu, sd, thresholds)
         if region is not None:
             mu, sd = _predict(objectives, Z)
-            value += multi.log_ehvi(mu, sd, *region)
+            value += region(mu, sd)
         return value
 
     return acquire

@@ -162,6 +162,53 @@ def test_one_objective_ehvi_is_expected_improvement() -> None:
     assert multi.log_ehvi(mu, sd, lower, upper) == pytest.approx(want)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_scalarised_ei_matches_a_monte_carlo_estimate(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    m = 2 + seed % 3
+    mu = rng.normal(size=(1, m))
+    sd = rng.uniform(0.05, 1.0, size=(1, m)) * 10 ** rng.uniform(-1.5, 0)
+    ref, weights = np.full(m, 1.5), multi.random_weights(m, rng)
+    best = float(rng.uniform(0.0, 2.0))
+    samples = mu + sd * rng.standard_normal((400000, m))
+    mc = float(np.maximum(multi.scalarize(samples, ref, weights) - best, 0.0).mean())
+    got = float(np.exp(multi.log_ei_scalarized(mu, sd, ref, weights, best))[0])
+    assert got == pytest.approx(mc, rel=0.03, abs=3e-4)
+
+
+def test_scalarised_ei_stays_finite_and_decreasing_far_away() -> None:
+    ref, weights = np.full(3, 1.5), np.ones(3) / math.sqrt(3.0)
+    mu = np.array([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0], [30.0, 30.0, 30.0]])
+    got = multi.log_ei_scalarized(mu, np.full_like(mu, 0.1), ref, weights, best=0.5)
+    assert np.isfinite(got).all() and (np.diff(got) < 0).all() and got[-1] < -1000
+
+
+def test_the_scalarisation_is_the_distance_to_the_reference_point_along_the_direction() -> None:
+    weights = multi.random_weights(3, np.random.default_rng(0))
+    assert (weights > 0).all() and float(np.linalg.norm(weights)) == pytest.approx(1.0)
+    ref = np.array([2.0, 2.0, 2.0])
+    # ref - s w is weakly dominated by y, and no larger s keeps it so.
+    Y = np.array([[0.5, 1.0, 1.5], [3.0, 0.0, 0.0]])
+    s = multi.scalarize(Y, ref, weights)
+    assert ((ref - s[:, None] * weights) >= Y - 1e-12).all()
+    assert np.isclose(ref - s[:, None] * weights, Y).any(axis=1).all()
+    assert s[1] < 0  # beyond the reference point in one objective
+
+
+def test_a_multi_metric_model_may_fit_less_noise_than_the_single_objective_floor() -> None:
+    from asktell.server.algorithms._gp import model
+    from asktell.server.algorithms.gp import MULTI_MIN_NOISE
+
+    rng = np.random.default_rng(3)
+    X = rng.random((30, 2))
+    y = np.sin(3.0 * X[:, 0]) + X[:, 1] ** 2  # noiseless and smooth
+    y = (y - y.mean()) / y.std()
+    floor = math.exp(model.LOG_NOISE_BOUNDS[0])
+    assert model.fit(X, y).noise >= floor * (1 - 1e-9)
+    low = model.fit(X, y, min_noise=MULTI_MIN_NOISE).noise
+    assert MULTI_MIN_NOISE * (1 - 1e-9) <= low < floor
+
+
 # ------------------------------------------------------------------ every algorithm
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 @pytest.mark.parametrize(("m", "q"), [(2, 0), (3, 0), (2, 2), (3, 1), (1, 2)])
