@@ -68,11 +68,6 @@ WARM_FITS_MAX = 4
 # From this many objectives the acquisition is a random hypervolume scalarisation's log EI
 # instead of log EHVI (DTLZ2's hypervolume at 50 trials: 0.25 -> 0.45, docs/benchmarks.md).
 SCALARIZE_FROM = 3
-# The smallest noise variance of a multi-metric model (standardised values). At the
-# single-objective floor (1e-6) a deterministic objective is blurred below a thousandth
-# of its spread, and constrained Branin stalled at a regret of 1.5e-5 from trial 30 on,
-# its suggestions circling 2e-4 (in the cube) from the optimum; at 1e-9: 2.4e-6.
-MULTI_MIN_NOISE = 1e-9
 
 NOTE_DEADLINE_BEST = "deadline: best candidate so far"
 NOTE_DEADLINE_RANDOM = "deadline: quasi-random"
@@ -282,7 +277,6 @@ class _Fits:
         deadline: Deadline,
         ls_prior_rate: float,
         second_start_noise: float | None = None,
-        min_noise: float | None = None,
     ) -> model.Hyperparameters:
         previous = self.previous.get(key)
         if previous is not None and previous.n_warm < WARM_FITS_MAX:
@@ -292,7 +286,6 @@ class _Fits:
                 previous.theta,
                 should_stop=deadline.expired,
                 ls_prior_rate=ls_prior_rate,
-                min_noise=min_noise,
             )
             if hyper is not None:
                 self.fitted[key] = _Fit(hyper.theta(), previous.n_warm + 1)
@@ -303,7 +296,6 @@ class _Fits:
             should_stop=deadline.expired,
             second_start_noise=second_start_noise,
             ls_prior_rate=ls_prior_rate,
-            min_noise=min_noise,
         )
         self.fitted[key] = _Fit(hyper.theta(), 0)
         return hyper
@@ -564,9 +556,7 @@ def _fit_metric(
     X, y = encoder.encode([configs[i] for i in train]), y[train]
     fit_rows = _subset(y, N_FIT_MAX, rng)
     ls_rate = _ls_prior_rate(encoder.space)
-    hyper = fits.fit(
-        key, X[fit_rows], y[fit_rows], deadline, ls_rate, SECOND_START_NOISE, MULTI_MIN_NOISE
-    )
+    hyper = fits.fit(key, X[fit_rows], y[fit_rows], deadline, ls_rate, SECOND_START_NOISE)
     return _Metric(X, y, hyper, threshold)
 
 

@@ -165,11 +165,8 @@ def _neg_log_posterior(
     return -(log_ml + log_prior), -grad
 
 
-def _bounds(d: int, min_noise: float | None = None) -> list[tuple[float, float]]:
-    noise_bounds = LOG_NOISE_BOUNDS
-    if min_noise is not None:
-        noise_bounds = (math.log(min_noise), LOG_NOISE_BOUNDS[1])
-    return [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, noise_bounds]
+def _bounds(d: int) -> list[tuple[float, float]]:
+    return [LOG_LS_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
 
 
 def _smooth_start(d: int) -> np.ndarray:
@@ -184,11 +181,10 @@ def _minimize(
     n_max_iter: int,
     should_stop: Callable[[], bool],
     ftol: float = LBFGSB_FTOL,
-    min_noise: float | None = None,
 ) -> scipy.optimize.OptimizeResult:
     """One L-BFGS-B run on the negative log posterior from theta0 (clipped to the bounds);
     it stops once an iteration gains less than `ftol` of the value."""
-    bounds = _bounds(X.shape[1], min_noise)
+    bounds = _bounds(X.shape[1])
     theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
 
     def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
@@ -215,13 +211,12 @@ def fit_warm(
     n_max_iter: int = 60,
     should_stop: Callable[[], bool] = lambda: False,
     ls_prior_rate: float = LS_PRIOR_RATE,
-    min_noise: float | None = None,
 ) -> Hyperparameters | None:
     """MAP hyperparameters by one L-BFGS-B run from `theta` (d+2,), the log hyperparameters of
     an earlier fit on (almost) the same trials; None when that is no use and `fit` must run:
     `theta` has another shape or is not finite, or the run ends at a worse log posterior than
     the point `fit`'s smooth start begins at (one evaluation), a sign that the earlier fit
-    was a mode the data has since left. `min_noise` as in `fit`.
+    was a mode the data has since left.
 
     A study's successive Asks fit nearly the same trials, so the earlier optimum is close:
     the run takes a few iterations instead of two starts of up to `n_max_iter`. It stops
@@ -232,7 +227,7 @@ def fit_warm(
     theta = np.asarray(theta, dtype=float)
     if theta.shape != (d + 2,) or not np.isfinite(theta).all():
         return None
-    result = _minimize(theta, X, y, ls_prior_rate, n_max_iter, should_stop, WARM_FTOL, min_noise)
+    result = _minimize(theta, X, y, ls_prior_rate, n_max_iter, should_stop, WARM_FTOL)
     baseline, _ = _neg_log_posterior(_smooth_start(d), X, y, ls_prior_rate)
     if not np.isfinite(result.fun) or result.fun > baseline:
         return None
@@ -247,7 +242,6 @@ def fit(
     should_stop: Callable[[], bool] = lambda: False,
     second_start_noise: float | None = None,
     ls_prior_rate: float = LS_PRIOR_RATE,
-    min_noise: float | None = None,
 ) -> Hyperparameters:
     """MAP hyperparameters for (X, y) by L-BFGS-B from two starts (smooth and wiggly).
 
@@ -256,8 +250,7 @@ def fit(
     variance above that fraction of the signal variance (the failure it guards against:
     everything called noise); the multi-metric models use it to fit several models in
     about the time of two. `ls_prior_rate`: the lengthscale prior's weight (see
-    `_neg_log_posterior`). `min_noise`: the smallest noise variance the fit may reach
-    (None: exp(LOG_NOISE_BOUNDS[0])).
+    `_neg_log_posterior`).
     """
     d = X.shape[1]
     starts = [
@@ -269,7 +262,7 @@ def fit(
     for start in starts:
         if should_stop():
             break
-        result = _minimize(start, X, y, ls_prior_rate, n_max_iter, should_stop, min_noise=min_noise)
+        result = _minimize(start, X, y, ls_prior_rate, n_max_iter, should_stop)
         if result.fun < best_value:
             best_theta, best_value = result.x, float(result.fun)
         if second_start_noise is not None:

@@ -195,20 +195,6 @@ def test_the_scalarisation_is_the_distance_to_the_reference_point_along_the_dire
     assert s[1] < 0  # beyond the reference point in one objective
 
 
-def test_a_multi_metric_model_may_fit_less_noise_than_the_single_objective_floor() -> None:
-    from asktell.server.algorithms._gp import model
-    from asktell.server.algorithms.gp import MULTI_MIN_NOISE
-
-    rng = np.random.default_rng(3)
-    X = rng.random((30, 2))
-    y = np.sin(3.0 * X[:, 0]) + X[:, 1] ** 2  # noiseless and smooth
-    y = (y - y.mean()) / y.std()
-    floor = math.exp(model.LOG_NOISE_BOUNDS[0])
-    assert model.fit(X, y).noise >= floor * (1 - 1e-9)
-    low = model.fit(X, y, min_noise=MULTI_MIN_NOISE).noise
-    assert MULTI_MIN_NOISE * (1 - 1e-9) <= low < floor
-
-
 # ------------------------------------------------------------------ every algorithm
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 @pytest.mark.parametrize(("m", "q"), [(2, 0), (3, 0), (2, 2), (3, 1), (1, 2)])
