@@ -150,11 +150,6 @@ def stage_env(target: str) -> dict[str, str]:
     return variables
 
 
-# pip byte-compiles what it installs unless told not to (PYTHONDONTWRITEBYTECODE does not
-# stop it): two thirds of the CPU time of torch's install, and no part of what is checked.
-REPLAY_ENV = {"PIP_COMPILE": "0"}
-
-
 def _run(
     command: str, bin_dir: Path, cwd: Path, wheels: Path, log: Path, env: dict[str, str]
 ) -> subprocess.Popen[str]:
@@ -164,7 +159,7 @@ def _run(
         return subprocess.Popen(
             ["bash", "-c", f"set -eu; {command}"],
             cwd=cwd,
-            env={**os.environ, **env, **REPLAY_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+            env={**os.environ, **env, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
