@@ -35,12 +35,15 @@ lint: $(STAMP)
 # Test processes (pytest-xdist), each with its own PostgreSQL cluster; a module runs whole
 # in one of them. Three on this 2-core machine: many tests wait on servers, workers and
 # Prometheus, so a third process fills the idle time (2:57 against 3:26 with two).
+# --no-loadscope-reorder: xdist would hand out the modules with the most tests first; the
+# order of tests/conftest.py (the slow ones first) keeps the long tests off the tail.
 # -ra lists every skip with its reason (CI has none: tests/ci.py); --durations shows
 # where the time goes.
 TEST_PROCESSES ?= 3
 test: lint
 	scripts/test-services.sh
-	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadscope -ra --durations=25
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadscope --no-loadscope-reorder \
+	  -ra --durations=25
 
 stubs: $(STAMP)
 	PATH=$(VENV)/bin:$$PATH scripts/gen_stubs.sh

@@ -179,15 +179,18 @@ def serve_command(
     option or file, and with one line when a secret is a placeholder: a token of the
     auth file, or the password in a postgresql:// URL ("change-me", "postgres", ...).
     """
-    from asktell.server.app import ServerConfig, serve
-    from asktell.server.auth import AuthConfigError, PlaceholderSecretError
-    from asktell.server.errors import AsktellError
     from asktell.server.logs import configure_logging, fail
 
     configure_logging(log_format, logging.INFO)
     problem = database_password_problem(db)
     if problem:
         _refuse(f"--db (ASKTELL_DB): {problem}")
+    # After the check: the server's modules (NumPy, SciPy, the stores) take a second or
+    # two to import, which a refused start need not wait for.
+    from asktell.server.app import ServerConfig, serve
+    from asktell.server.auth import AuthConfigError, PlaceholderSecretError
+    from asktell.server.errors import AsktellError
+
     try:
         config = ServerConfig(
             db=db,

@@ -48,12 +48,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ci.fail_skips_in_ci(outcome.get_result())
 
 
+def xdist_scope(item: pytest.Item) -> str:
+    """What `--dist loadscope` sends to one process whole: a test class, else a module."""
+    return item.nodeid.rsplit("::", 1)[0]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules with a `slow` test run first: in parallel runs (`make test`) they start at
-    once and finish while the many short tests run in the other processes."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)  # stable: the order within stays
+    """Scopes (modules, classes) with a `slow` test run first: in parallel runs (`make
+    test`, with --no-loadscope-reorder so that xdist keeps this order instead of sorting
+    by test count) they start at once and finish while the many short tests run in the
+    other processes."""
+    slow = {xdist_scope(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: xdist_scope(item) not in slow)  # stable: the order within
 
 
 BACKENDS = ["sqlite", "postgres"]

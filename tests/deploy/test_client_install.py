@@ -27,6 +27,8 @@ from tests.conftest import REPO, simple_spec
 SOURCES = ("pyproject.toml", "MANIFEST.in", "README.md", "scripts", "proto")
 SOURCES += ("server", "client", "worker", "dashboard")
 HEAVY = ("numpy", "scipy", "sklearn", "psycopg", "psycopg_pool", "torch", "prometheus_client")
+# A wheel built and installed into a fresh virtualenv: scheduled first under `make test`.
+pytestmark = pytest.mark.slow
 
 
 @dataclass

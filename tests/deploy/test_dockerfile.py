@@ -1,9 +1,10 @@
 """The Dockerfile: hadolint-clean, pinned, non-root, and its install steps really work.
 
-No image can be built here (no engine), so the slow test replays each target's steps in
-fresh virtualenvs: the builder's `pip wheel`, then each final stage's `pip install` line
-exactly as written (with /wheels pointing at the wheel just built), then starts the
-server and a worker from those virtualenvs.
+No image can be built here (no engine), so the slow tests replay each target's steps: the
+builder's `pip wheel`, then each final stage's `python -m venv` and `pip install` line
+exactly as written (with /wheels pointing at the wheel just built, and the stages' ENV),
+then start the server image's server and ask and tell through it, and run a trial with
+the worker image's worker.
 """
 
 from __future__ import annotations
@@ -137,14 +138,28 @@ def test_dockerignore_lets_the_builder_copy_its_sources() -> None:
             assert source.rstrip("/") in allowed, f"{source} is ignored by .dockerignore"
 
 
-def _run(command: str, venv: Path, cwd: Path, wheels: Path, log: Path) -> subprocess.Popen[str]:
-    """A Dockerfile RUN line in bash, with the virtualenv first on PATH as in the image."""
+def stage_env(target: str) -> dict[str, str]:
+    """The ENV of a final stage and the stages below it (PATH aside: `_run` sets it)."""
+    variables: dict[str, str] = {}
+    for stage in reversed(base_chain(STAGES[target])):
+        for line in stage.all("ENV"):
+            for pair in line.split():
+                name, _, value = pair.partition("=")
+                if name != "PATH":
+                    variables[name] = value
+    return variables
+
+
+def _run(
+    command: str, bin_dir: Path, cwd: Path, wheels: Path, log: Path, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    """A Dockerfile RUN line in bash, with `bin_dir` first on PATH as in the image."""
     command = command.replace("/wheels", str(wheels))
     with log.open("w") as out:
         return subprocess.Popen(
             ["bash", "-c", f"set -eu; {command}"],
             cwd=cwd,
-            env={**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"},
+            env={**os.environ, **env, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -156,10 +171,11 @@ def _finish(process: subprocess.Popen[str], log: Path) -> None:
     assert process.returncode == 0, f"{log.stem} failed:\n{log.read_text()[-4000:]}"
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)  # about 90 s on an idle 2-core machine; pip is slow under load
-def test_the_images_install_steps_start_a_server_and_a_worker(tmp_path: Path) -> None:
-    # builder: the sources its COPY lines take, then its RUN line.
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The builder stage: the sources its COPY lines take, then its RUN line (`pip wheel`),
+    with this interpreter's pip as the python image's own; the folder of the wheel."""
+    tmp_path = tmp_path_factory.mktemp("builder")
     source = tmp_path / "src"
     for copy in STAGES["builder"].all("COPY"):
         *sources, destination = copy.split()
@@ -172,95 +188,134 @@ def test_the_images_install_steps_start_a_server_and_a_worker(tmp_path: Path) ->
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(REPO / item, target)
-    wheels = tmp_path / "wheels"
-    venvs = {name: tmp_path / name for name in ("builder", *FINAL_TARGETS)}
-    for venv in venvs.values():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    folder = tmp_path / "wheels"
     (builder_run,) = STAGES["builder"].all("RUN")
     log = tmp_path / "builder.log"
-    _finish(_run(builder_run, venvs["builder"], source, wheels, log), log)
-    assert [w.name for w in wheels.iterdir()] == ["asktell-0.1.0-py3-none-any.whl"]
+    bin_dir = Path(sys.executable).parent
+    _finish(_run(builder_run, bin_dir, source, folder, log, stage_env("builder")), log)
+    assert [w.name for w in folder.iterdir()] == ["asktell-0.1.0-py3-none-any.whl"]
+    return folder
 
-    logs = {t: tmp_path / f"{t}-install.log" for t in FINAL_TARGETS}
-    installs = {t: _run(pip_install(t), venvs[t], tmp_path, wheels, logs[t]) for t in FINAL_TARGETS}
-    for target, process in installs.items():
-        _finish(process, logs[target])
+
+def install(target: str, wheels: Path, tmp_path: Path) -> Path:
+    """A final stage's steps: the runtime's `python -m venv`, then its `pip install` line
+    exactly as written (with /wheels the builder's output); the virtualenv."""
+    venv = tmp_path / target
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    log = tmp_path / f"{target}-install.log"
+    _finish(_run(pip_install(target), venv / "bin", tmp_path, wheels, log, stage_env(target)), log)
     # Each image carries its own part's dependencies and not the other's.
-    for target, absent in (("server", "torch"), ("worker", "psycopg")):
-        python = venvs[target] / "bin" / "python"
-        found = subprocess.run([str(python), "-c", f"import {absent}"], capture_output=True)
-        assert found.returncode != 0, f"the {target} image must not carry {absent}"
+    absent = {"server": "torch", "worker": "psycopg"}[target]
+    found = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {absent}"])
+    assert found.returncode != 0, f"the {target} image must not carry {absent}"
+    return venv
 
-    # The server, as its ENTRYPOINT starts it, on a loopback port and a temporary store.
-    server_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ASKTELL_")},
-        "ASKTELL_HOST": "127.0.0.1",
-        "ASKTELL_PORT": "0",
-        "ASKTELL_DB": f"sqlite:///{tmp_path / 'asktell.db'}",
-        "PYTHONUNBUFFERED": "1",
-    }
-    server = subprocess.Popen(
-        [str(venvs["server"] / "bin" / FINAL_TARGETS["server"][0]), *FINAL_TARGETS["server"][1:]],
-        env=server_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        match = re.search(r"serving on (\S+:\d+)", line)
-        if match is None:
-            rest = server.stdout.read()  # it exited: the rest of its traceback
-            pytest.fail(f"the server did not start: {line}{rest}")
-        address = match.group(1)
-        from grpc_health.v1 import health_pb2
 
-        from tests.deploy.test_probes import _check
-
-        assert (
-            _check(address, "asktell.v1.AsktellService") == health_pb2.HealthCheckResponse.SERVING
+# The two images in two classes: `make test` (--dist loadscope) replays them in two
+# processes at once, each with the wheel its process built.
+class TestServerImage:
+    @pytest.mark.slow
+    @pytest.mark.timeout(600)  # about 20 s on an idle 2-core machine; pip is slow under load
+    def test_installs_and_serves_ask_and_tell(self, wheels: Path, tmp_path: Path) -> None:
+        venv = install("server", wheels, tmp_path)
+        # The server, as its ENTRYPOINT starts it, on a loopback port and a temporary store.
+        server_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ASKTELL_")},
+            **stage_env("server"),
+            "ASKTELL_HOST": "127.0.0.1",
+            "ASKTELL_PORT": "0",
+            "ASKTELL_DB": f"sqlite:///{tmp_path / 'asktell.db'}",
+        }
+        program, *args = FINAL_TARGETS["server"]
+        server = subprocess.Popen(
+            [str(venv / "bin" / program), *args],
+            env=server_env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()
+            match = re.search(r"serving on (\S+:\d+)", line)
+            if match is None:
+                rest = server.stdout.read()  # it exited: the rest of its traceback
+                pytest.fail(f"the server did not start: {line}{rest}")
+            address = match.group(1)
+            from grpc_health.v1 import health_pb2
 
-        worker = [str(venvs["worker"] / "bin" / "asktell"), "worker"]
+            from tests.deploy.test_probes import _check
+
+            assert (
+                _check(address, "asktell.v1.AsktellService")
+                == health_pb2.HealthCheckResponse.SERVING
+            )
+            from asktell.client import Client
+
+            with Client(address) as client:
+                study = client.create_study(IMAGE_SPEC)
+                trial = study.ask()
+                assert trial is not None
+                trial.tell(0.5)
+                assert [(t.state, t.value) for t in study.trials()] == [("COMPLETE", 0.5)]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+class TestWorkerImage:
+    @pytest.mark.slow
+    @pytest.mark.timeout(600)  # about 20 s on an idle 2-core machine; pip is slow under load
+    def test_installs_and_runs_a_trial(self, wheels: Path, tmp_path: Path) -> None:
+        venv = install("worker", wheels, tmp_path)
+        worker = [str(venv / "bin" / "asktell"), "worker"]
         shown = subprocess.run([*worker, "--help"], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "--study" in shown.stdout, shown.stderr
 
         from asktell.client import Client
+        from asktell.server.app import create_server
+        from asktell.server.storage import open_store
 
-        spec = {
-            "name": "image-check",
-            "objective": {"metric": "val_accuracy", "goal": "maximize"},
-            "algorithm": {"name": "random", "seed": 3},
-            "max_trials": 1,
-            "parameters": {
-                "lr": {"type": "float", "min": 1e-3, "max": 1e-2, "scale": "log"},
-                "epochs": {"type": "discrete", "values": [1]},
-            },
-        }
-        with Client(address) as client:
-            study = client.create_study(spec)
-            started = time.monotonic()
-            ran = subprocess.run(
-                [
-                    *worker,
-                    *("--server", address, "--study", "image-check", "--task", "digits-mlp"),
-                    *("--device", "cpu", "--max-trials", "1"),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=180,
-                env={**os.environ, "OMP_NUM_THREADS": "1"},
-                cwd=tmp_path,
-            )
-            assert ran.returncode == 0, ran.stdout + ran.stderr
-            trials = study.trials()
+        store = open_store(f"sqlite:///{tmp_path / 'asktell.db'}")
+        grpc_server, port = create_server(store, "127.0.0.1:0")
+        grpc_server.start()
+        address = f"127.0.0.1:{port}"
+        try:
+            with Client(address) as client:
+                study = client.create_study(IMAGE_SPEC)
+                started = time.monotonic()
+                ran = subprocess.run(
+                    [
+                        *worker,
+                        *("--server", address, "--study", "image-check", "--task", "digits-mlp"),
+                        *("--device", "cpu", "--max-trials", "1"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=180,
+                    env={**os.environ, **stage_env("worker"), "OMP_NUM_THREADS": "1"},
+                    cwd=tmp_path,
+                )
+                assert ran.returncode == 0, ran.stdout + ran.stderr
+                trials = study.trials()
+        finally:
+            grpc_server.stop(None)
+            store.close()
         assert [t.state for t in trials] == ["COMPLETE"], (ran.stderr, time.monotonic() - started)
         assert trials[0].value is not None and 0.0 <= trials[0].value <= 1.0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+
+
+IMAGE_SPEC = {
+    "name": "image-check",
+    "objective": {"metric": "val_accuracy", "goal": "maximize"},
+    "algorithm": {"name": "random", "seed": 3},
+    "max_trials": 1,
+    "parameters": {
+        "lr": {"type": "float", "min": 1e-3, "max": 1e-2, "scale": "log"},
+        "epochs": {"type": "discrete", "values": [1]},
+    },
+}
 
 
 def test_the_wheel_lists_every_subpackage() -> None:
