@@ -197,27 +197,13 @@ def _train_set(
     y_obs: np.ndarray,
     unknown: Sequence[Params],
     failed: Sequence[Params],
-    hyper: model.Hyperparameters | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Observations plus lies where the outcome is unknown, and the worst value where the
-    trial failed (a "constant liar", Ginsbourger et al. 2010), so the model steers away.
-
-    With `hyper`, an unknown outcome's lie is the model's own prediction there (a "kriging
-    believer"), raised to the best value observed: the lie takes the variance out of the
-    pending region without changing the model's view of the rest, and a predicted
-    improvement is not believed, so the next suggestion does not crowd the pending ones.
-    Without it, the lie is the mean value. The mean lie made 8 parallel workers on Branin
-    explore until the end (regret 0.39 at 50 trials against 1.8e-4 sequentially).
-    """
+    """Observations plus lies: the mean value where the outcome is unknown, the worst where
+    the trial failed (a "constant liar", Ginsbourger et al. 2010), so the model steers away."""
     X_parts, y_parts = [X_obs], [y_obs]
     if unknown:
-        X_unknown = encoder.encode(unknown)
-        X_parts.append(X_unknown)
-        if hyper is None:
-            y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
-        else:
-            believed, _ = model.Posterior.condition(X_obs, y_obs, hyper).predict(X_unknown)
-            y_parts.append(np.maximum(believed, float(np.min(y_obs))))
+        X_parts.append(encoder.encode(unknown))
+        y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
     if failed:
         X_parts.append(encoder.encode(failed))
         y_parts.append(np.full(len(failed), float(np.max(y_obs))))
@@ -293,7 +279,7 @@ def suggest(
     while len(out) < n:
         if deadline.expired():
             return fill_quasi_random(NOTE_DEADLINE_RANDOM)
-        X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed, hyper)
+        X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed)
         posterior = model.Posterior.condition(X_train, y_train, hyper)
         acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
         branch = _underexplored(branches, tried + unknown)

@@ -20,7 +20,6 @@ from asktell.server.algorithms.gp import (
     NOTE_DEADLINE_RANDOM,
     NOTE_NO_NEW,
     GpSettings,
-    _train_set,
     check_space,
     default_n_initial,
     suggest,
@@ -67,31 +66,6 @@ def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
         assert suggestion.note == ""
         pending.append(dict(suggestion.params))
     assert pdist(encoder.encode(pending)).min() > 0.05
-
-
-def test_pending_lie_is_the_prediction_raised_to_the_best_value() -> None:
-    # Kriging believer, capped: a pending configuration the model predicts to be bad keeps
-    # its prediction; one it predicts to improve on the best is believed only to tie it.
-    problem = PROBLEMS["branin"]
-    encoder = Encoder.from_space(problem.space)
-    results = random_results(problem, 20, seed=3)
-    X_obs = encoder.encode([c for c, _ in results])
-    y_obs = warp(np.array([v for _, v in results]))
-    hyper = model.fit(X_obs, y_obs)
-    posterior = model.Posterior.condition(X_obs, y_obs, hyper)
-    grid = np.stack(np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101)), -1).reshape(-1, 2)
-    mean, _ = posterior.predict(grid)
-    assert mean.min() < y_obs.min()  # somewhere the model predicts an improvement
-    pending = encoder.decode(grid[[int(np.argmin(mean)), int(np.argmax(mean))]])
-    X, y = _train_set(encoder, X_obs, y_obs, pending, [], hyper)
-    assert X.shape == (22, 2)
-    predicted, _ = posterior.predict(X[20:])
-    assert y[20] == y_obs.min()  # the predicted improvement is believed only to tie
-    assert y[21] == pytest.approx(predicted[1])  # the bad region keeps its prediction
-    assert y[21] > np.mean(y_obs)
-    # Without the hyperparameters (the multi-metric models): the mean value.
-    _, y_mean = _train_set(encoder, X_obs, y_obs, pending, [])
-    assert np.all(y_mean[20:] == np.mean(y_obs))
 
 
 def test_eight_in_one_call_account_for_each_other() -> None:
