@@ -209,6 +209,59 @@ def _deap_ga(problem: Problem, n_trials: int, seed: int) -> list[float]:
     return values
 
 
+def _smac(facade_name: str) -> Runner:
+    """SMAC3 through its ask/tell interface, with the facade's defaults (initial design,
+    model, acquisition): `hpo` is the random-forest facade, `bb` the GP (black-box) one."""
+
+    def runner(problem: Problem, n_trials: int, seed: int) -> list[float]:
+        if problem.space.conditional:
+            raise NotImplementedError("the SMAC3 runner here builds flat spaces only")
+        import logging
+        import tempfile
+
+        from ConfigSpace import (
+            CategoricalHyperparameter,
+            ConfigurationSpace,
+            UniformFloatHyperparameter,
+            UniformIntegerHyperparameter,
+        )
+        from smac import BlackBoxFacade, HyperparameterOptimizationFacade, Scenario
+        from smac.runhistory.dataclasses import TrialValue
+
+        logging.getLogger("smac").setLevel(logging.ERROR)
+        cs = ConfigurationSpace(seed=seed)
+        for p in problem.space.params:
+            log = getattr(p, "scale", None) is Scale.LOG
+            if isinstance(p, FloatParam):
+                cs.add(UniformFloatHyperparameter(p.name, p.low, p.high, log=log))
+            elif isinstance(p, IntParam) and p.step == 1:
+                cs.add(UniformIntegerHyperparameter(p.name, p.low, p.high, log=log))
+            elif isinstance(p, CategoricalParam):
+                cs.add(CategoricalHyperparameter(p.name, list(p.values)))
+            else:
+                raise NotImplementedError(f"the SMAC3 runner has no {type(p).__name__}")
+        facade = {"hpo": HyperparameterOptimizationFacade, "bb": BlackBoxFacade}[facade_name]
+        values: list[float] = []
+        with tempfile.TemporaryDirectory() as out:
+            scenario = Scenario(
+                cs, deterministic=True, n_trials=n_trials, seed=seed, output_directory=Path(out)
+            )
+            smac = facade(
+                scenario,
+                target_function=lambda config, seed=0: 0.0,
+                overwrite=True,
+                logging_level=40,
+            )
+            for _ in range(n_trials):
+                info = smac.ask()
+                value = problem(dict(info.config))
+                smac.tell(info, TrialValue(cost=value))
+                values.append(value)
+        return values
+
+    return runner
+
+
 ALGORITHMS: dict[str, Runner] = {
     "grid": _grid,
     "random": _asktell("random"),
@@ -220,6 +273,8 @@ ALGORITHMS: dict[str, Runner] = {
     "optuna-nsga2-p10": _optuna("nsga2-p10"),
     "deap-ga": _deap_ga,
     "skopt-gp": _skopt,
+    "smac-hpo": _smac("hpo"),
+    "smac-bb": _smac("bb"),
 }
 CHECKPOINTS = (20, 50, 100)
 
