@@ -250,15 +250,19 @@ class RpcGuard(grpc.aio.ServerInterceptor):
 
         return guarded
 
-    async def _on_handler_thread(
-        self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Any:
-        # Shed load before the queue grows without bound: the caller retries with backoff.
+    def _admit(self) -> None:
+        """Counts one more call in progress, or sheds it before the queue grows without
+        bound (the caller retries with backoff); the caller must decrement it when done."""
         if self._in_handlers >= self._max_waiting:
             raise Overloaded(
                 f"the server is busy ({self._in_handlers} calls in progress); retry with backoff"
             )
         self._in_handlers += 1
+
+    async def _on_handler_thread(
+        self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        self._admit()
         try:
             # The copied context carries the request id into the handler thread.
             run = contextvars.copy_context().run
@@ -273,11 +277,7 @@ class RpcGuard(grpc.aio.ServerInterceptor):
     ) -> Any:
         """Runs the handler on the store's writer thread, and what it leaves on the pool."""
         assert self._lane is not None
-        if self._in_handlers >= self._max_waiting:
-            raise Overloaded(
-                f"the server is busy ({self._in_handlers} calls in progress); retry with backoff"
-            )
-        self._in_handlers += 1
+        self._admit()
         try:
             run = contextvars.copy_context().run
             call = CallContext(context)
