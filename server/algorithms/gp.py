@@ -51,6 +51,8 @@ N_CANDIDATES = 1024  # quasi-random candidates per acquisition maximisation
 N_LOCAL_PER_TOP = 16  # candidates perturbed around each of the best trials
 N_TOP = 5
 N_PICK = 256  # best-ranked candidates considered for the suggestion
+# A suggestion stays this far (in the unit cube) from pending ones while a candidate allows.
+PENDING_DISTANCE = 0.02
 UNSEEN_TRIES = 32  # random draws looking for an untried configuration in a small space
 # In the cube; closer candidates are used only if nothing else is new. Small: converging
 # means suggesting close to the incumbent (0.005 held Branin at 1e-3 regret).
@@ -209,13 +211,25 @@ def _train_set(
     y_obs: np.ndarray,
     unknown: Sequence[Params],
     failed: Sequence[Params],
+    hyper: model.Hyperparameters | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Observations plus lies: the mean value where the outcome is unknown, the worst where
-    the trial failed (a "constant liar", Ginsbourger et al. 2010), so the model steers away."""
+    """Observations plus lies where the outcome is unknown, and the worst value where the
+    trial failed (a "constant liar", Ginsbourger et al. 2010), so the model steers away.
+
+    With `hyper`, an unknown outcome's lie is the model's own prediction there (a "kriging
+    believer"), raised to the best value observed, so that a predicted improvement is not
+    believed; without it, the mean value. The mean lie made 8 parallel workers explore
+    until the end (Branin: 550x the sequential regret at 50 trials).
+    """
     X_parts, y_parts = [X_obs], [y_obs]
     if unknown:
-        X_parts.append(encoder.encode(unknown))
-        y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
+        X_unknown = encoder.encode(unknown)
+        X_parts.append(X_unknown)
+        if hyper is None:
+            y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
+        else:
+            believed, _ = model.Posterior.condition(X_obs, y_obs, hyper).predict(X_unknown)
+            y_parts.append(np.maximum(believed, float(np.min(y_obs))))
     if failed:
         X_parts.append(encoder.encode(failed))
         y_parts.append(np.full(len(failed), float(np.max(y_obs))))
@@ -395,18 +409,19 @@ def _suggest(
     while len(out) < n:
         if deadline.expired():
             return fill_quasi_random(NOTE_DEADLINE_RANDOM)
-        X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed)
+        X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed, hyper)
         posterior = model.Posterior.condition(X_train, y_train, hyper)
         acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
+        X_pending = encoder.encode(unknown) if unknown else None
         branch = _underexplored(branches, tried + unknown)
         # An under-explored branch gets the best of its space-filling candidates, unrefined:
         # with little data there, refinement runs to the corners where the variance is.
         ranked, finished = _maximize(
             acq, encoder, candidates, branches, branch, blocks, deadline, space.conditional
         )
-        config = _pick(encoder, ranked, X_train, seen, branch)
+        config = _pick(encoder, ranked, X_train, seen, branch, X_pending)
         if config is None and branch is not None:
-            config = _pick(encoder, ranked, X_train, seen)
+            config = _pick(encoder, ranked, X_train, seen, None, X_pending)
         if config is None:
             add(quasi_random(), NOTE_NO_NEW)
         else:
@@ -455,13 +470,17 @@ def _pick(
     X_known: np.ndarray,
     seen: Seen,
     branch: Branch | None = None,
+    X_pending: np.ndarray | None = None,
 ) -> Params | None:
     """The best-ranked configuration not yet seen, preferring ones not within MIN_DISTANCE of a
-    known point: a near-copy of a trial teaches the model almost nothing. With `branch`, only
-    configurations of that branch (a categorical neighbour may have left it)."""
+    known point (a near-copy of a trial teaches the model almost nothing) nor within
+    PENDING_DISTANCE of a pending one (`X_pending`: parallel workers would evaluate nearly
+    the same point). With `branch`, only configurations of that branch (a categorical
+    neighbour may have left it)."""
     top = ranked[:N_PICK]
-    sq = (top**2).sum(1)[:, None] + (X_known**2).sum(1)[None, :] - 2.0 * top @ X_known.T
-    far = np.sqrt(np.maximum(sq, 0.0)).min(axis=1) >= MIN_DISTANCE  # (k,)
+    far = _min_distance(top, X_known) >= MIN_DISTANCE  # (k,)
+    if X_pending is not None:
+        far &= _min_distance(top, X_pending) >= PENDING_DISTANCE
     configs = encoder.decode(top)
     unseen = [
         i
@@ -472,6 +491,12 @@ def _pick(
         if far[i]:
             return configs[i]
     return configs[unseen[0]] if unseen else None
+
+
+def _min_distance(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Each row of X's Euclidean distance to its nearest row of Y."""
+    sq = (X**2).sum(1)[:, None] + (Y**2).sum(1)[None, :] - 2.0 * X @ Y.T
+    return np.asarray(np.sqrt(np.maximum(sq, 0.0)).min(axis=1))
 
 
 @dataclass(frozen=True, slots=True)
