@@ -211,29 +211,70 @@ def _train_set(
     y_obs: np.ndarray,
     unknown: Sequence[Params],
     failed: Sequence[Params],
-    hyper: model.Hyperparameters | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Observations plus lies where the outcome is unknown, and the worst value where the
-    trial failed (a "constant liar", Ginsbourger et al. 2010), so the model steers away.
-
-    With `hyper`, an unknown outcome's lie is the model's own prediction there (a "kriging
-    believer"), raised to the best value observed, so that a predicted improvement is not
-    believed; without it, the mean value. The mean lie made 8 parallel workers explore
-    until the end (Branin: 550x the sequential regret at 50 trials).
-    """
+    """Observations plus the mean value where the outcome is unknown, and the worst value
+    where the trial failed (a "constant liar", Ginsbourger et al. 2010), so the model
+    steers away. The multi-metric models' lies; the single objective's are `_Lies`."""
     X_parts, y_parts = [X_obs], [y_obs]
     if unknown:
-        X_unknown = encoder.encode(unknown)
-        X_parts.append(X_unknown)
-        if hyper is None:
-            y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
-        else:
-            believed, _ = model.Posterior.condition(X_obs, y_obs, hyper).predict(X_unknown)
-            y_parts.append(np.maximum(believed, float(np.min(y_obs))))
+        X_parts.append(encoder.encode(unknown))
+        y_parts.append(np.full(len(unknown), float(np.mean(y_obs))))
     if failed:
         X_parts.append(encoder.encode(failed))
         y_parts.append(np.full(len(failed), float(np.max(y_obs))))
     return np.vstack(X_parts), np.concatenate(y_parts)
+
+
+class _Lies:
+    """The single-objective model's training set: observations, pending configurations
+    (and this call's suggestions) with lies, failed ones with the worst value.
+
+    An unknown outcome's lie is the model's own prediction there (a "kriging believer"),
+    raised to the best value observed, so that a predicted improvement is not believed.
+    The mean lie made 8 parallel workers explore until the end (Branin: 550x the
+    sequential regret at 50 trials). The believer is the posterior on the observations
+    alone, conditioned once per Ask; each configuration is encoded once, when it is added.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        X_obs: np.ndarray,
+        y_obs: np.ndarray,
+        hyper: model.Hyperparameters,
+        pending: Sequence[Params],
+        failed: Sequence[Params],
+    ) -> None:
+        self.encoder = encoder
+        self.X_obs, self.y_obs = X_obs, y_obs
+        self.best = float(np.min(y_obs))
+        self.X_failed = encoder.encode(failed) if failed else None
+        self.y_failed = np.full(len(failed), float(np.max(y_obs)))
+        self.hyper = hyper
+        self._believer: model.Posterior | None = None  # conditioned when first needed
+        self.X_unknown = np.zeros((0, X_obs.shape[1]))
+        self.add(pending)
+
+    def add(self, configs: Sequence[Params]) -> None:
+        """Adds configurations whose outcome is unknown."""
+        if configs:
+            self.X_unknown = np.vstack([self.X_unknown, self.encoder.encode(configs)])
+
+    def pending(self) -> np.ndarray | None:
+        """The encoded unknown configurations (k, d), or None while there is none."""
+        return self.X_unknown if len(self.X_unknown) else None
+
+    def train_set(self) -> tuple[np.ndarray, np.ndarray]:
+        X_parts, y_parts = [self.X_obs], [self.y_obs]
+        if len(self.X_unknown):
+            if self._believer is None:
+                self._believer = model.Posterior.condition(self.X_obs, self.y_obs, self.hyper)
+            X_parts.append(self.X_unknown)
+            y_parts.append(np.maximum(self._believer.mean(self.X_unknown), self.best))
+        if self.X_failed is not None:
+            X_parts.append(self.X_failed)
+            y_parts.append(self.y_failed)
+        return np.vstack(X_parts), np.concatenate(y_parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,16 +444,17 @@ def _suggest(
     candidates = _candidates(encoder, X_obs[best_rows], rng)
     blocks = [encoder.columns[p.name] for p in space.params if isinstance(p, CategoricalParam)]
     unknown: list[Params] = list(history.pending)
+    lies = _Lies(encoder, X_obs, y_obs, hyper, unknown, history.failed)
     beta = settings.ucb_beta or acquisition.DEFAULT_UCB_BETA
     branches = _branches(encoder, candidates) if space.conditional else []
     tried = [o.params for o in history.completed + history.pruned] + list(history.failed)
     while len(out) < n:
         if deadline.expired():
             return fill_quasi_random(NOTE_DEADLINE_RANDOM)
-        X_train, y_train = _train_set(encoder, X_obs, y_obs, unknown, history.failed, hyper)
+        X_train, y_train = lies.train_set()
         posterior = model.Posterior.condition(X_train, y_train, hyper)
         acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
-        X_pending = encoder.encode(unknown) if unknown else None
+        X_pending = lies.pending()
         branch = _underexplored(branches, tried + unknown)
         # An under-explored branch gets the best of its space-filling candidates, unrefined:
         # with little data there, refinement runs to the corners where the variance is.
@@ -427,6 +469,7 @@ def _suggest(
         else:
             add(config, "" if finished else NOTE_DEADLINE_BEST)
         unknown.append(out[-1].params)
+        lies.add(unknown[-1:])
     return out
 
 

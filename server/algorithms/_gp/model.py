@@ -116,6 +116,10 @@ class Posterior:
         alpha = scipy.linalg.cho_solve((L, True), y, check_finite=False)
         return cls(X, hyper, L, alpha)
 
+    def mean(self, Z: np.ndarray) -> np.ndarray:
+        """Posterior mean (m,) at Z (m, d), as `predict` gives it."""
+        return np.asarray(matern52(Z, self.X, self.hyper.ls, self.hyper.s2) @ self.alpha)
+
     def predict(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean (m,) and variance (m,) of the latent function at Z (m, d)."""
         Ks = matern52(Z, self.X, self.hyper.ls, self.hyper.s2)  # (m, n)
