@@ -9,7 +9,8 @@ the earlier ones as pending), then repeatedly finishes one of them (the oldest, 
 `--order random` a seeded random one), tells its value and asks again with the others
 still pending, until `--trials` evaluations are done. asktell's GP is called directly as
 the server calls it (`suggest` with n=1, the pending configurations in the history, the
-rng seeded with the study seed and the trial number); Optuna's GPSampler runs the same
+rng seeded with the study seed and the trial number, the state the previous Ask left:
+its fitted hyperparameters, as the store keeps them); Optuna's GPSampler runs the same
 way through `study.ask` / `study.tell`, its pending trials RUNNING in the study. The
 sequential run of each algorithm (one trial at a time) on the same seed is in the same
 table. "min gap" is the smallest distance, in the GP's unit-cube encoding (one column per
@@ -38,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asktell.server.algorithms import ALGORITHMS as ASKTELL
-from asktell.server.algorithms.base import NO_DEADLINE
+from asktell.server.algorithms.base import NO_DEADLINE, state_of
 from asktell.server.algorithms.encoding import Encoder
 from asktell.server.domain import Params
 from benchmarks.functions import PROBLEMS, Problem
@@ -73,11 +74,16 @@ def asktell_parallel(
     results: list[tuple[Params, float]] = []
     pending: list[Params] = []
     n_suggested, gap = 0, float("inf")
+    state: str | None = None
     while len(results) < n_trials:
         while len(pending) < workers and n_suggested < n_trials:
             rng = np.random.default_rng([seed, n_suggested])
-            history = history_of(seed, results, pending=tuple(pending), n_suggested=n_suggested)
-            [suggestion] = info.suggest(problem.space, history, 1, rng, settings, NO_DEADLINE)
+            history = history_of(
+                seed, results, pending=tuple(pending), n_suggested=n_suggested, state=state
+            )
+            suggestions = info.suggest(problem.space, history, 1, rng, settings, NO_DEADLINE)
+            state = state_of(suggestions) or state
+            [suggestion] = suggestions
             gap = min(gap, _gap(encoder, suggestion.params, pending))
             pending.append(dict(suggestion.params))
             n_suggested += 1
