@@ -682,7 +682,7 @@ def _suggest_multi(
     lower = upper = np.zeros((0, W.shape[1]))
     if len(front_rows):
         if W.shape[1] < SCALARIZE_FROM:
-            ref = multi.reference_point(W[usable])
+            ref = multi.ehvi_reference_point(W[front_rows])
             lower, upper = multi.decomposition(W[front_rows], ref, rng)
         top = front_rows
         if len(top) > N_TOP:

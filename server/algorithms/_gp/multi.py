@@ -34,6 +34,9 @@ from scipy import special
 from asktell.server.algorithms._gp.acquisition import _log1mexp, log_h
 
 MAX_BOXES = 4096  # a larger decomposition (4+ objectives, big fronts) uses a thinned front
+# Log EHVI's reference point lies this many times the front's range beyond its nadir
+# (`ehvi_reference_point`).
+EHVI_REF_MARGIN = 1.0
 
 
 def _nondominated(P: np.ndarray) -> np.ndarray:
@@ -108,11 +111,26 @@ def log_feasibility(mu: np.ndarray, sd: np.ndarray, thresholds: np.ndarray) -> n
     return np.asarray(special.log_ndtr((thresholds[None, :] - mu) / sd).sum(axis=1))
 
 
-def reference_point(Y: np.ndarray) -> np.ndarray:
-    """ref (m,): a tenth of each objective's observed range beyond its worst value in Y (n, m)."""
+def reference_point(Y: np.ndarray, margin: float = 0.1) -> np.ndarray:
+    """ref (m,): `margin` times each objective's observed range beyond its worst value in
+    Y (n, m) (one unit where the range is empty)."""
     worst, best = Y.max(axis=0), Y.min(axis=0)
     extent = worst - best
-    return np.asarray(worst + np.where(extent > 0, 0.1 * extent, 1.0))
+    return np.asarray(worst + np.where(extent > 0, margin * extent, 1.0))
+
+
+def ehvi_reference_point(front: np.ndarray) -> np.ndarray:
+    """ref (m,) for log EHVI: EHVI_REF_MARGIN times the front's (k, m) range beyond its nadir.
+
+    From the front, not from every observed value: beyond the worst observed values (a
+    tenth of their range), a point that only extrapolates one objective past the front's
+    ideal was worth the whole observed range of the other, however bad it was there, and
+    the model's uncertainty about a bounded objective there kept paying (ZDT1: 23 of 43
+    model-based trials at f1 = 0 with f2 = 4.6, four times the front's worst). Far enough
+    that the front can widen: at a tenth of its range it stayed narrow (ZDT1 hypervolume
+    at 50 trials 114.0, against 120.64 at one range; docs/benchmarks.md).
+    """
+    return reference_point(front, EHVI_REF_MARGIN)
 
 
 def hypervolume(P: np.ndarray, ref: np.ndarray) -> float:
