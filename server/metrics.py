@@ -164,6 +164,9 @@ class InstrumentedStore:
     def write(self, study_id: str | None = None) -> AbstractContextManager[Tx]:
         return _Timed(self._metrics, self._write_seconds, self.inner.write(study_id))
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 class _Timed:
     """A store transaction timed into `seconds`, its domain errors counted. A class, not
@@ -201,9 +204,6 @@ class _Timed:
         if isinstance(exc, AsktellError):
             self._metrics.store_errors.labels(type(exc).__name__).inc()
         self._seconds.observe(time.perf_counter() - self._started)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class StudyStatsCollector(Collector):
