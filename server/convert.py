@@ -197,11 +197,13 @@ def _timestamp(seconds: float | None) -> Timestamp | None:
         return None
     # Clamped: a value stored before requests were checked, or float rounding at the
     # edge of the range, must not make the whole answer fail.
-    lowest = MIN_TIMESTAMP_SECONDS * NANOS_PER_SECOND
-    highest = MAX_TIMESTAMP_SECONDS * NANOS_PER_SECOND + MAX_NANOS
-    stamp = Timestamp()
-    stamp.FromNanoseconds(max(lowest, min(highest, round(seconds * NANOS_PER_SECOND))))
-    return stamp
+    nanos = max(_LOWEST_NANOS, min(_HIGHEST_NANOS, round(seconds * NANOS_PER_SECOND)))
+    seconds_part, nanos_part = divmod(nanos, NANOS_PER_SECOND)  # as `FromNanoseconds` splits
+    return Timestamp(seconds=seconds_part, nanos=nanos_part)
+
+
+_LOWEST_NANOS = MIN_TIMESTAMP_SECONDS * NANOS_PER_SECOND
+_HIGHEST_NANOS = MAX_TIMESTAMP_SECONDS * NANOS_PER_SECOND + MAX_NANOS
 
 
 def trial_state(state: pb.TrialState, field: str = "state") -> TrialState:
@@ -211,25 +213,33 @@ def trial_state(state: pb.TrialState, field: str = "state") -> TrialState:
 
 
 def trial_message(trial: Trial) -> pb.Trial:
-    message = pb.Trial(
+    # Empty fields are left out rather than set empty: each set field costs a conversion,
+    # and every Ask and Tell answers with trials.
+    optional: dict[str, Any] = {}
+    if trial.measurements:
+        optional["measurements"] = [pb.Measurement(step=s, value=v) for s, v in trial.measurements]
+    if trial.attrs:
+        optional["attrs"] = attrs_message(trial.attrs)
+    if trial.values:
+        optional["values"] = dict(trial.values)
+    if trial.value is not None:
+        optional["value"] = trial.value
+    if trial.end_time is not None:
+        optional["end_time"] = _timestamp(trial.end_time)
+    if trial.lease_deadline is not None:
+        optional["lease_deadline"] = _timestamp(trial.lease_deadline)
+    return pb.Trial(
         name=trial_name(trial.study_id, trial.number),
         number=trial.number,
         state=_TRIAL_STATES_PB[trial.state],
         params=params_message(trial.params),
-        measurements=[pb.Measurement(step=s, value=v) for s, v in trial.measurements],
         worker_id=trial.worker_id,
-        lease_deadline=_timestamp(trial.lease_deadline),
         create_time=_timestamp(trial.create_time),
-        end_time=_timestamp(trial.end_time),
         reason=trial.reason,
         suggested_by=trial.suggested_by,
         retry_of=trial.retry_of or 0,
-        attrs=attrs_message(trial.attrs),
-        values=dict(trial.values),
+        **optional,
     )
-    if trial.value is not None:
-        message.value = trial.value
-    return message
 
 
 def _counts(counts: TrialCounts) -> pb.TrialCounts:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -32,6 +32,21 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 SUGGEST_BUCKETS = (0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 DEFAULT_MAX_STUDIES = 100
 DEFAULT_CACHE_SECONDS = 5.0
+
+
+class _Children:
+    """The children of one labelled metric by their label values, each looked up once:
+    `labels()` takes a lock and builds its key on every call, several times an Ask+Tell."""
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self._metric = metric
+        self._by_values: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._by_values.get(values)
+        if child is None:
+            child = self._by_values[values] = self._metric.labels(*values)
+        return child
 
 
 class ServerMetrics:
@@ -100,19 +115,25 @@ class ServerMetrics:
             ("error",),
             registry=self.registry,
         )
+        # Children by label values, looked up once (see `_Children`).
+        self._asks = _Children(self.asks)
+        self._trials_created = _Children(self.trials_created)
+        self._suggestion_seconds = _Children(self.suggestion_seconds)
+        self._tells = _Children(self.tells)
+        self._reports = _Children(self.reports)
 
     def record_ask(self, result: AskResult) -> None:
-        self.asks.labels(str(result.status)).inc()
+        self._asks(str(result.status)).inc()
         for trial in result.created:
-            self.trials_created.labels(trial.suggested_by.split(" ")[0]).inc()
+            self._trials_created(trial.suggested_by.split(" ")[0]).inc()
         if result.suggest_seconds is not None:
-            self.suggestion_seconds.labels(result.algorithm).observe(result.suggest_seconds)
+            self._suggestion_seconds(result.algorithm).observe(result.suggest_seconds)
 
     def record_tell(self, state: str) -> None:
-        self.tells.labels(state).inc()
+        self._tells(state).inc()
 
     def record_report(self, should_stop: bool) -> None:
-        self.reports.labels(str(should_stop).lower()).inc()
+        self._reports(str(should_stop).lower()).inc()
 
 
 class NoMetrics(ServerMetrics):
@@ -137,26 +158,52 @@ class InstrumentedStore:
         self._read_seconds = metrics.store_seconds.labels("read")
         self._write_seconds = metrics.store_seconds.labels("write")
 
-    @contextmanager
-    def _timed(self, seconds: Any, transaction: AbstractContextManager[Tx]) -> Iterator[Tx]:
-        started = time.perf_counter()
-        try:
-            with transaction as tx:
-                yield tx
-        except AsktellError as exc:
-            self._metrics.store_errors.labels(type(exc).__name__).inc()
-            raise
-        finally:
-            seconds.observe(time.perf_counter() - started)
-
     def read(self) -> AbstractContextManager[Tx]:
-        return self._timed(self._read_seconds, self.inner.read())
+        return _Timed(self._metrics, self._read_seconds, self.inner.read())
 
     def write(self, study_id: str | None = None) -> AbstractContextManager[Tx]:
-        return self._timed(self._write_seconds, self.inner.write(study_id))
+        return _Timed(self._metrics, self._write_seconds, self.inner.write(study_id))
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _Timed:
+    """A store transaction timed into `seconds`, its domain errors counted. A class, not
+    a generator: two of these wrap every Ask+Tell."""
+
+    __slots__ = ("_metrics", "_seconds", "_started", "_transaction")
+
+    def __init__(
+        self, metrics: ServerMetrics, seconds: Any, transaction: AbstractContextManager[Tx]
+    ) -> None:
+        self._metrics = metrics
+        self._seconds = seconds
+        self._transaction = transaction
+        self._started = 0.0
+
+    def __enter__(self) -> Tx:
+        self._started = time.perf_counter()
+        try:
+            return self._transaction.__enter__()
+        except BaseException as exc:
+            self._finished(exc)
+            raise
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> bool | None:
+        try:
+            suppressed = self._transaction.__exit__(kind, exc, traceback)
+        except BaseException as raised:
+            self._finished(raised)
+            raise
+        self._finished(None if suppressed else exc)
+        return suppressed
+
+    def _finished(self, exc: BaseException | None) -> None:
+        """Counts `exc` if it is a domain error, and observes the time."""
+        if isinstance(exc, AsktellError):
+            self._metrics.store_errors.labels(type(exc).__name__).inc()
+        self._seconds.observe(time.perf_counter() - self._started)
 
 
 class StudyStatsCollector(Collector):

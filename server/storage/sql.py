@@ -33,17 +33,23 @@ _TRIAL_COLUMNS = (
 _STUDY_COLUMNS = "name, spec, seed, state, create_time, n_suggested"
 
 
+# Made once: `json.dumps` with options builds an encoder per call, several per Ask and Tell.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+# JSON keeps the four attribute types apart: true, 1, 1.0 and "1" load back as bool, int,
+# float, str.
+_JSON_FINITE = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _dump_params(params: Params) -> str:
-    return json.dumps(dict(params), separators=(",", ":"))
+    return _JSON.encode(dict(params))
 
 
 def _dump_attrs(attrs: Attrs) -> str:
-    # JSON keeps the four types apart: true, 1, 1.0 and "1" load back as bool, int, float, str.
-    return json.dumps(dict(attrs), separators=(",", ":"), allow_nan=False)
+    return _JSON_FINITE.encode(dict(attrs)) if attrs else "{}"
 
 
 def _dump_metrics(values: Mapping[str, float]) -> str:
-    return json.dumps({k: float(v) for k, v in values.items()}, separators=(",", ":"))
+    return _JSON.encode({k: float(v) for k, v in values.items()}) if values else "{}"
 
 
 class SqlTx:
@@ -192,7 +198,10 @@ class SqlTx:
             (study_id, *numbers),
         ):
             by_number.setdefault(int(number), []).append((int(step), float(value)))
-        return [_with_measurements(t, by_number.get(t.number, ())) for t in trials]
+        return [
+            _with_measurements(t, by_number[t.number]) if t.number in by_number else t
+            for t in trials
+        ]
 
     def next_trial_number(self, study_id: str) -> int:
         (highest,) = self._one("SELECT MAX(number) FROM trials WHERE study = ?", (study_id,))

@@ -277,11 +277,14 @@ def tell(store: Store, command: TellCommand, now: float) -> Trial:
                 f"refusing to change it to {command.state}"
                 + (f" {value:g}" if value is not None else "")
             )
-        trial = dataclasses.replace(trial, attrs=check_attrs("attrs", command.attrs, trial.attrs))
+        # Without new attributes the trial keeps the ones it holds (checked when set).
+        attrs = check_attrs("attrs", command.attrs, trial.attrs) if command.attrs else trial.attrs
         if command.state is TrialState.FAILED:
+            trial = dataclasses.replace(trial, attrs=attrs)
             return fail_trial(tx, study, trial, command.reason or "failed", now)
         finished = dataclasses.replace(
             trial,
+            attrs=attrs,
             state=command.state,
             value=value,
             values=values,
