@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 import asktell.server.algorithms._pareto as _pareto
 from asktell.server.algorithms._seen import Seen
@@ -181,6 +180,8 @@ def _ranks(values: list[float]) -> np.ndarray:
 
     Selection compares ranks only, so values of any magnitude (1e308, 1e-300) select alike.
     """
+    from scipy import stats  # here, not at the top: scipy.stats is 1 s of every server start
+
     keyed = np.array(values, dtype=float)
     keyed = np.where(np.isfinite(keyed), keyed, np.inf)
     return np.asarray(stats.rankdata(keyed, method="min"), dtype=float)

@@ -17,7 +17,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import qmc
 
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
@@ -37,6 +36,8 @@ class RandomSettings:
 
 def sobol_unit(n_params: int, seed: int, start: int, n: int) -> np.ndarray:
     """Points start .. start + n - 1 of the scrambled Sobol sequence: U (n, n_params)."""
+    from scipy.stats import qmc  # here, not at the top: scipy.stats is 1 s of every server start
+
     sampler = qmc.Sobol(d=n_params, scramble=True, seed=seed)
     if start:
         sampler.fast_forward(start)

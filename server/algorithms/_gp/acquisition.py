@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import special
+import scipy  # scipy.special loads on first use, not at every server start
 
 from asktell.server.algorithms._gp.model import Posterior
 
@@ -43,10 +43,10 @@ def log_h(z: np.ndarray) -> np.ndarray:
     out = np.empty_like(z)
     upper = z > -1.0
     zu = z[upper]
-    out[upper] = np.log(np.exp(-0.5 * zu**2 - _LOG_SQRT_2PI) + zu * special.ndtr(zu))
+    out[upper] = np.log(np.exp(-0.5 * zu**2 - _LOG_SQRT_2PI) + zu * scipy.special.ndtr(zu))
     middle = (~upper) & (z > -_INV_SQRT_EPS)
     zm = z[middle]
-    tail = np.log(special.erfcx(-zm / math.sqrt(2.0)) * np.abs(zm)) + _LOG_SQRT_PI_2
+    tail = np.log(scipy.special.erfcx(-zm / math.sqrt(2.0)) * np.abs(zm)) + _LOG_SQRT_PI_2
     out[middle] = -0.5 * zm**2 - _LOG_SQRT_2PI + _log1mexp(tail)
     far = ~(upper | middle)
     zf = z[far]
@@ -68,7 +68,9 @@ def make(
             return np.asarray(math.sqrt(ucb_beta) * sd - mu)  # optimistic bound, negated
         z = (best - mu) / sd
         if kind == "ei":
-            return np.asarray(sd * (np.exp(-0.5 * z**2 - _LOG_SQRT_2PI) + z * special.ndtr(z)))
+            return np.asarray(
+                sd * (np.exp(-0.5 * z**2 - _LOG_SQRT_2PI) + z * scipy.special.ndtr(z))
+            )
         return np.asarray(log_h(z) + np.log(sd))
 
     return acquire

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
-import scipy.optimize
+import scipy  # scipy.linalg and scipy.optimize load on first use, not at every server start
 
 from asktell.server.algorithms._gp.kernel import (
     contract_lengthscale_grad,

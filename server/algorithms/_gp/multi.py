@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
+import scipy  # scipy.special loads on first use, not at every server start
 
 from asktell.server.algorithms._gp.acquisition import _log1mexp, log_h
 
@@ -101,14 +101,14 @@ def log_ehvi(mu: np.ndarray, sd: np.ndarray, lower: np.ndarray, upper: np.ndarra
         log_lower = log_h(np.where(finite, (lower[None, :, :] - mu3) / sd3, 0.0))
         gap = np.where(finite, _log1mexp(np.minimum(log_lower - log_upper, -1e-300)), 0.0)
     terms = (log_upper + gap + np.log(sd3)).sum(axis=2)  # (c, B)
-    return np.asarray(special.logsumexp(terms, axis=1))
+    return np.asarray(scipy.special.logsumexp(terms, axis=1))
 
 
 def log_feasibility(mu: np.ndarray, sd: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """log P(every constraint model's value <= its threshold) (c,), for mu, sd (c, q)."""
     if mu.shape[1] == 0:
         return np.zeros(len(mu))
-    return np.asarray(special.log_ndtr((thresholds[None, :] - mu) / sd).sum(axis=1))
+    return np.asarray(scipy.special.log_ndtr((thresholds[None, :] - mu) / sd).sum(axis=1))
 
 
 def reference_point(Y: np.ndarray, margin: float = 0.1) -> np.ndarray:
@@ -178,12 +178,14 @@ def log_ei_scalarized(
     z = (a - best) / b
     with np.errstate(over="ignore", divide="ignore"):
         # -d/dt log P(s > t) at best: the integrand's decay rate there.
-        rate = (np.exp(_log_phi(z) - special.log_ndtr(z)) / b).sum(axis=1)
+        rate = (np.exp(_log_phi(z) - scipy.special.log_ndtr(z)) / b).sum(axis=1)
         upper = (a + 6.0 * b).min(axis=1)
         R = np.minimum(20.0 / rate, np.maximum(upper - best, 0.0) + 2.0 * b.min(axis=1))
     t = best + R[:, None] * _GL_NODES[None, :]  # (c, K)
-    log_p = special.log_ndtr((a[:, None, :] - t[:, :, None]) / b[:, None, :]).sum(axis=2)
-    return np.asarray(np.log(R) + special.logsumexp(log_p + np.log(_GL_WEIGHTS)[None, :], axis=1))
+    log_p = scipy.special.log_ndtr((a[:, None, :] - t[:, :, None]) / b[:, None, :]).sum(axis=2)
+    return np.asarray(
+        np.log(R) + scipy.special.logsumexp(log_p + np.log(_GL_WEIGHTS)[None, :], axis=1)
+    )
 
 
 def _log_phi(z: np.ndarray) -> np.ndarray:

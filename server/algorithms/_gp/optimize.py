@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import scipy.optimize
+import scipy  # scipy.optimize loads on first use, not at every server start
 
 Acquisition = Callable[[np.ndarray], np.ndarray]
 
