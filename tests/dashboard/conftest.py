@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 
 from asktell.client import Client, Study
 from asktell.dashboard.app import ACTION_HEADER, Dashboard, make_server
@@ -217,6 +218,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = ""
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what or condition}")
         time.sleep(0.1)
+
+
+def click(driver: Any, selector: str) -> None:
+    """Clicks the element `selector` names, finding it again if the page redrew it between
+    the find and the click (the pages redraw their controls when they poll)."""
+
+    def clicked() -> bool:
+        try:
+            driver.find_element("css selector", selector).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_for(clicked, what=f"a click on {selector}")
 
 
 def open_page(driver: Any, url: str) -> None:

@@ -16,6 +16,7 @@ from tests.dashboard.conftest import (
     VIEWER,
     AuthServer,
     RunningDashboard,
+    click,
     console_errors,
     make_study,
     open_page,
@@ -94,13 +95,13 @@ def test_the_pages_load_and_hold_the_right_trials(
     screenshot(browser, tmp_path / "study.png")
 
     # Sort by value on the server (a header click), then filter by state.
-    browser.find_element("css selector", "#trials th[data-sort=value]").click()
+    click(browser, "#trials th[data-sort=value]")
     ranked = sorted((t for t in trials if t.value is not None), key=lambda t: t.value or 0)
     wait_for(
         lambda: _numbers_in_table(browser)[:10] == [t.number for t in ranked[:10]], what="sort"
     )
     select = browser.find_element("css selector", "#state-filter")
-    select.find_element("css selector", "option[value=FAILED]").click()
+    click(select, "option[value=FAILED]")
     wait_for(lambda: sorted(_numbers_in_table(browser)) == [t.number for t in failed], what="state")
     field = browser.find_element("css selector", "#trial-filter")
     field.send_keys("worker=worker-1\n")
@@ -195,7 +196,7 @@ def test_a_viewer_cannot_stop_a_study_and_an_admin_can(
 
         open_page(browser, acting.url + "/studies/guarded")
         assert browser.find_element("css selector", "#role").text == "admin"
-        browser.find_element("css selector", "#stop-study").click()
+        click(browser, "#stop-study")
         wait_for(lambda: admin.get_study_info("guarded").state == "STOPPED", what="the stop")
         wait_for(
             lambda: "stopped" in browser.find_element("css selector", "#banner").text,
@@ -209,7 +210,7 @@ def test_a_viewer_cannot_stop_a_study_and_an_admin_can(
         lr = browser.find_element("css selector", "#enqueue-form input[name=lr]")
         lr.clear()
         lr.send_keys("0.002")
-        browser.find_element("css selector", "#enqueue-submit").click()
+        click(browser, "#enqueue-submit")
         wait_for(
             lambda: (
                 "1 configuration" in browser.find_element("css selector", "#enqueue-message").text

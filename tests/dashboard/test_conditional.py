@@ -10,6 +10,7 @@ from typing import Any
 from asktell.client import Client
 from tests.dashboard.conftest import (
     RunningDashboard,
+    click,
     console_errors,
     make_conditional_study,
     open_page,
@@ -210,7 +211,7 @@ def test_the_pages_show_inactive_parameters_and_the_form_submits_typed_active_on
     choose("augment", "false" if adam.params["augment"] else "true")
     choose("batch", "64")
     screenshot(browser, tmp_path / "conditional-enqueue.png")
-    browser.find_element("css selector", "#enqueue-submit").click()
+    click(browser, "#enqueue-submit")
     wait_for(
         lambda: "1 configuration" in browser.find_element("css selector", "#enqueue-message").text,
         what="the enqueue",
@@ -233,7 +234,7 @@ def test_the_pages_show_inactive_parameters_and_the_form_submits_typed_active_on
     depth.clear()
     depth.send_keys("1")
     wait_for(lambda: not width.is_enabled(), what="width_3 to become inactive")
-    browser.find_element("css selector", "#enqueue-submit").click()
+    click(browser, "#enqueue-submit")
     wait_for(lambda: client.get_study_info("cond").counts.queued == 1, what="the second enqueue")
     trial = study.ask(worker_id="w")
     assert trial is not None

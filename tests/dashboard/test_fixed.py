@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asktell.client import Client
-from tests.dashboard.conftest import RunningDashboard, console_errors, open_page, wait_for
+from tests.dashboard.conftest import RunningDashboard, click, console_errors, open_page, wait_for
 
 Start = Callable[..., RunningDashboard]
 SPEC: dict[str, Any] = {
@@ -55,7 +55,7 @@ def test_fixed_parameters_in_the_pages_and_the_enqueue_form(
     assert momentum.is_enabled()  # its parent is fixed at sgd: always active
     momentum.clear()
     momentum.send_keys("0.75")
-    browser.find_element("css selector", "#enqueue-submit").click()
+    click(browser, "#enqueue-submit")
     wait_for(
         lambda: "1 configuration" in browser.find_element("css selector", "#enqueue-message").text,
         what="the enqueue",

@@ -21,6 +21,7 @@ from asktell.server.metrics import ServerMetrics
 from asktell.server.storage import open_store
 from tests.dashboard.conftest import (
     RunningDashboard,
+    click,
     console_errors,
     open_page,
     screenshot,
@@ -171,7 +172,7 @@ def test_two_objectives_show_the_front_feasible_and_infeasible_apart(
         "values.latency_ms",
         "values.memory_mb",
     ]
-    browser.find_element("css selector", "#trials th[data-sort='values.latency_ms']").click()
+    click(browser, "#trials th[data-sort='values.latency_ms']")
     by_latency = sorted(complete, key=lambda t: t.values["latency_ms"])
     wait_for(
         lambda: _in_table(browser)[:10] == [t.number for t in by_latency[:10]],
@@ -275,7 +276,7 @@ def test_three_objectives_show_the_pairwise_view(
     screenshot(browser, tmp_path / "pareto-three.png")
 
     # One pair alone, chosen from the list.
-    browser.find_element("css selector", "#pareto-pair option[value='1,2']").click()
+    click(browser, "#pareto-pair option[value='1,2']")
     wait_for(
         lambda: (
             browser.execute_script(
