@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import faulthandler
 import logging
 import signal
 import socket
@@ -372,21 +373,28 @@ def _serve_on(
         )
         where += f", metrics http://{metrics_host}:{metrics_server.server_port}/metrics"
         where += " (token)" if metrics_token else ""
-    server.start()
-    log.info("asktell serving on %s:%d (%s)", config.host, port, where)
-    # One line on stdout that scripts can wait for and parse.
-    logs.announce(f"asktell serving on {config.host}:{port} ({where})", port=port)
     stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
         stopping.set()
 
+    # Before the announcement: a supervisor that reads it may signal at once.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # `kill -USR1 <pid>`: every thread's stack on stderr, for a server that seems stuck.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    server.start()
+    log.info("asktell serving on %s:%d (%s)", config.host, port, where)
+    # One line on stdout that scripts can wait for and parse.
+    logs.announce(f"asktell serving on {config.host}:{port} ({where})", port=port)
     if ready is not None:
         ready.set()
-    stopping.wait()
+    # A bounded wait: Python runs signal handlers on the main thread only, and a signal
+    # the kernel hands to one of gRPC's threads does not wake a main thread blocked in
+    # an unbounded wait (a SIGTERM was once ignored that way).
+    while not stopping.wait(timeout=0.2):
+        pass
     log.info("stopping: draining for up to %.0f s", config.grace_seconds)
     server.stop(config.grace_seconds)
     if metrics_server is not None:

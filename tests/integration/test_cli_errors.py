@@ -103,7 +103,14 @@ def test_json_logs_are_json_on_every_line_from_start_to_stop(tmp_path: Path) -> 
     except grpc.RpcError as exc:
         assert exc.code() == grpc.StatusCode.NOT_FOUND
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # the server's threads' stacks, on stderr
+        time.sleep(1)
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"no exit 30 s after SIGTERM:\n{out}\n{err}") from None
     assert process.returncode == 0
     lines = [first, *(json.loads(line) for line in (out + err).splitlines())]
     assert len(lines) >= 4  # serving (stdout and log), the NOT_FOUND, stopping
