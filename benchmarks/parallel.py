@@ -45,7 +45,7 @@ from asktell.server.domain import Params
 from benchmarks.functions import PROBLEMS, Problem
 from benchmarks.loop import history_of, run
 from benchmarks.quality import ALGORITHMS as SEQUENTIAL
-from benchmarks.quality import _optuna_distribution
+from benchmarks.quality import optuna_distribution
 
 # A run: the values in the order the evaluations finished, and the smallest distance
 # between a suggestion and one pending when it was made (inf when none was pending).
@@ -102,7 +102,7 @@ def optuna_gp_parallel(
     if problem.space.conditional:
         raise NotImplementedError("the parallel benchmark runs on flat spaces")
     study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=seed))
-    dists = {p.name: _optuna_distribution(p) for p in problem.space.params}
+    dists = {p.name: optuna_distribution(p) for p in problem.space.params}
     encoder = Encoder.from_space(problem.space)
     finish_rng = np.random.default_rng([seed, 999])
     values: list[float] = []

@@ -90,7 +90,7 @@ def _optuna(sampler_name: str) -> Runner:
         }
         study = optuna.create_study(sampler=samplers[sampler_name]())
         space = problem.space
-        dists = {p.name: _optuna_distribution(p) for p in space.params}
+        dists = {p.name: optuna_distribution(p) for p in space.params}
         values = []
         for _ in range(n_trials):
             if space.conditional:
@@ -121,7 +121,8 @@ def _optuna_suggest(trial: Any, param: Any) -> Any:
     return trial.suggest_categorical(param.name, list(param.values))
 
 
-def _optuna_distribution(param: Any) -> Any:
+def optuna_distribution(param: Any) -> Any:
+    """Optuna's distribution for one of our parameters (shared by the benchmark scripts)."""
     from optuna import distributions as d
 
     if isinstance(param, FloatParam):

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from asktell.server.domain import FloatParam, IntParam, Params, Scale, SearchSpace
 from asktell.worker.tasks import sklearn_task
 from benchmarks.loop import run
-from benchmarks.quality import _optuna_distribution
+from benchmarks.quality import optuna_distribution
 
 ESTIMATOR = "sklearn:sklearn.ensemble.HistGradientBoostingClassifier"
 METRIC = "cv_accuracy"
@@ -101,7 +101,7 @@ def _optuna(kind: str) -> Runner:
             else optuna.samplers.GPSampler(seed=seed)
         )
         study = optuna.create_study(sampler=sampler)
-        dists = {p.name: _optuna_distribution(p) for p in sp.params}
+        dists = {p.name: optuna_distribution(p) for p in sp.params}
         values = []
         for _ in range(n):
             trial = study.ask(dists)

@@ -192,6 +192,11 @@ def attrs_message(values: Attrs) -> dict[str, pb.ParameterValue]:
 
 
 # ------------------------------------------------------------------ resources
+# What a Timestamp can hold, in nanoseconds since the epoch.
+_LOWEST_NANOS = MIN_TIMESTAMP_SECONDS * NANOS_PER_SECOND
+_HIGHEST_NANOS = MAX_TIMESTAMP_SECONDS * NANOS_PER_SECOND + MAX_NANOS
+
+
 def _timestamp(seconds: float | None) -> Timestamp | None:
     if seconds is None:
         return None
@@ -200,10 +205,6 @@ def _timestamp(seconds: float | None) -> Timestamp | None:
     nanos = max(_LOWEST_NANOS, min(_HIGHEST_NANOS, round(seconds * NANOS_PER_SECOND)))
     seconds_part, nanos_part = divmod(nanos, NANOS_PER_SECOND)  # as `FromNanoseconds` splits
     return Timestamp(seconds=seconds_part, nanos=nanos_part)
-
-
-_LOWEST_NANOS = MIN_TIMESTAMP_SECONDS * NANOS_PER_SECOND
-_HIGHEST_NANOS = MAX_TIMESTAMP_SECONDS * NANOS_PER_SECOND + MAX_NANOS
 
 
 def trial_state(state: pb.TrialState, field: str = "state") -> TrialState:
