@@ -8,6 +8,7 @@ import faulthandler
 import logging
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Coroutine
@@ -382,8 +383,10 @@ def _serve_on(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        # `kill -USR1 <pid>`: every thread's stack on stderr, for a server that seems stuck.
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        # `kill -USR1 <pid>`: every thread's stack on stderr, for a server that seems stuck
+        # (not when started with no stderr to write to).
+        if sys.stderr is not None:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     server.start()
     log.info("asktell serving on %s:%d (%s)", config.host, port, where)
     # One line on stdout that scripts can wait for and parse.
