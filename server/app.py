@@ -395,7 +395,7 @@ def _serve_on(
         ready.set()
     # A bounded wait: Python runs signal handlers on the main thread only, and a signal
     # the kernel hands to one of gRPC's threads does not wake a main thread blocked in
-    # an unbounded wait (a SIGTERM was once ignored that way).
+    # an unbounded wait (one suspect for a SIGTERM that once went unanswered in CI).
     while not stopping.wait(timeout=0.2):
         pass
     log.info("stopping: draining for up to %.0f s", config.grace_seconds)

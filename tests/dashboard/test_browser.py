@@ -100,8 +100,7 @@ def test_the_pages_load_and_hold_the_right_trials(
     wait_for(
         lambda: _numbers_in_table(browser)[:10] == [t.number for t in ranked[:10]], what="sort"
     )
-    select = browser.find_element("css selector", "#state-filter")
-    click(select, "option[value=FAILED]")
+    click(browser, "#state-filter option[value=FAILED]")
     wait_for(lambda: sorted(_numbers_in_table(browser)) == [t.number for t in failed], what="state")
     field = browser.find_element("css selector", "#trial-filter")
     field.send_keys("worker=worker-1\n")
