@@ -64,6 +64,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 BACKENDS = ["sqlite", "postgres"]
+# For a module whose tests reach the store only through the server's RPCs (workers, the
+# dashboard in a browser): the store sits behind the server, so its other backend adds
+# nothing those tests could see but their CPU (a worker's imports, a browser). The
+# store's behaviour is tested on both backends by the integration tests, through the
+# same RPCs. `pytestmark = [SQLITE_ONLY]` overrides `db_url`'s parameters.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The dashboard in a real browser (headless Chromium) against a live server on both stores.
+"""The dashboard in a real browser (headless Chromium) against a live server on SQLite
+(`SQLITE_ONLY` in tests/conftest.py says why).
 
 Each test saves screenshots of the pages it checks under its tmp_path.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from asktell.client import Client
+from tests.conftest import SQLITE_ONLY
 from tests.dashboard.conftest import (
     ADMIN,
     VIEWER,
@@ -45,6 +47,7 @@ def _numbers_in_table(driver: Any) -> list[int]:
     return numbers
 
 
+@SQLITE_ONLY
 def test_the_pages_load_and_hold_the_right_trials(
     client: Client, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:
@@ -130,6 +133,7 @@ def test_the_pages_load_and_hold_the_right_trials(
     assert console_errors(browser) == []
 
 
+@SQLITE_ONLY
 def test_a_trial_told_during_the_test_appears_without_a_reload(
     client: Client, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:
@@ -167,6 +171,7 @@ def test_a_trial_told_during_the_test_appears_without_a_reload(
     assert console_errors(browser) == []
 
 
+@SQLITE_ONLY
 def test_a_viewer_cannot_stop_a_study_and_an_admin_can(
     auth_server: AuthServer, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:
@@ -232,6 +237,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@SQLITE_ONLY
 def test_bad_input_gives_a_clear_page(
     client: Client,
     auth_server: AuthServer,
@@ -261,6 +267,7 @@ def test_bad_input_gives_a_clear_page(
     console_errors(browser)  # the error pages' own statuses
 
 
+@SQLITE_ONLY
 def test_a_server_that_goes_away_is_a_banner_and_the_page_stays(
     db_url: str, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:

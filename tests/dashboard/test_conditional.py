@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from asktell.client import Client
+from tests.conftest import SQLITE_ONLY
 from tests.dashboard.conftest import (
     RunningDashboard,
     click,
@@ -115,6 +116,7 @@ def _chart_data(driver: Any, name: str) -> list[Any]:
     return data
 
 
+@SQLITE_ONLY
 def test_the_pages_show_inactive_parameters_and_the_form_submits_typed_active_ones(
     client: Client, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:

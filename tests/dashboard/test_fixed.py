@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asktell.client import Client
+from tests.conftest import SQLITE_ONLY
 from tests.dashboard.conftest import RunningDashboard, click, console_errors, open_page, wait_for
 
 Start = Callable[..., RunningDashboard]
@@ -24,6 +25,7 @@ SPEC: dict[str, Any] = {
 }
 
 
+@SQLITE_ONLY
 def test_fixed_parameters_in_the_pages_and_the_enqueue_form(
     client: Client, dashboard_for: Start, browser: Any
 ) -> None:

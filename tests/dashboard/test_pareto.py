@@ -19,6 +19,7 @@ from asktell.server.app import create_server
 from asktell.server.auth import load_tokens
 from asktell.server.metrics import ServerMetrics
 from asktell.server.storage import open_store
+from tests.conftest import SQLITE_ONLY
 from tests.dashboard.conftest import (
     RunningDashboard,
     click,
@@ -140,6 +141,7 @@ def _numbers(series: list[list[Any]]) -> list[int]:
     return sorted(int(n) for panel in series for n in panel)
 
 
+@SQLITE_ONLY
 def test_two_objectives_show_the_front_feasible_and_infeasible_apart(
     client: Client, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:
@@ -247,6 +249,7 @@ def test_two_objectives_show_the_front_feasible_and_infeasible_apart(
     assert console_errors(browser) == []
 
 
+@SQLITE_ONLY
 def test_three_objectives_show_the_pairwise_view(
     client: Client, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:
@@ -358,6 +361,7 @@ def test_the_dashboards_front_is_the_brute_force_one(m: int) -> None:
         assert non_dominated(points) == expected, points
 
 
+@SQLITE_ONLY
 def test_a_single_objective_study_has_no_pareto_view(
     client: Client, dashboard_for: Start, browser: Any
 ) -> None:
@@ -418,6 +422,7 @@ def counted_server(db_url: str, tmp_path: Path) -> Iterator[Counted]:
     store.close()
 
 
+@SQLITE_ONLY
 def test_the_role_comes_from_get_caller_and_a_viewer_sees_no_action(
     counted_server: Counted, dashboard_for: Start, browser: Any, tmp_path: Path
 ) -> None:

@@ -1,5 +1,6 @@
-"""`asktell worker --task sklearn:ESTIMATOR` processes against a real server, on both stores:
-5-fold cross-validation with racing, and the example specs end to end."""
+"""`asktell worker --task sklearn:ESTIMATOR` processes against a real server on
+SQLite (`SQLITE_ONLY` in tests/conftest.py says why): 5-fold cross-validation with racing,
+and the example specs end to end."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 import pytest
 
 from asktell.v1.spec import load_yaml
-from tests.conftest import REPO, LiveServer
+from tests.conftest import REPO, SQLITE_ONLY, LiveServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SQLITE_ONLY]
 WORKER = [sys.executable, "-m", "asktell.client._cli", "worker"]
 HGB = "sklearn:sklearn.ensemble.HistGradientBoostingClassifier"
 
