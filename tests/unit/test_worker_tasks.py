@@ -210,3 +210,26 @@ def test_every_example_spec_is_valid(path: Any) -> None:
     spec = yaml.safe_load(path.read_text())
     _, message = spec_to_proto(spec)
     assert convert.study_spec(message).space.params
+
+
+def test_the_digits_are_scikit_learns_read_without_importing_it() -> None:
+    """The digits tasks read scikit-learn's file themselves (`_load_digits`: its import is
+    about 2 s of each worker's start-up) and get exactly what `load_digits` returns."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from asktell.worker.tasks.digits import _load_digits; "
+        "images, labels = _load_digits(); "
+        "assert 'sklearn' not in sys.modules, 'scikit-learn was imported'; "
+        "assert images.shape == (1797, 64) and labels.shape == (1797,)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from sklearn.datasets import load_digits
+
+    from asktell.worker.tasks.digits import _load_digits
+
+    images, labels = _load_digits()
+    expected_images, expected_labels = load_digits(return_X_y=True)
+    assert images.dtype == expected_images.dtype and labels.dtype == expected_labels.dtype
+    assert (images == expected_images).all() and (labels == expected_labels).all()

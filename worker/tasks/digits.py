@@ -31,7 +31,9 @@ of `asktell.worker.tasks._torch`: `optimizer` [adam] (adam, adamw, sgd), `lr` [1
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,14 +62,33 @@ CNN_PARAMETERS = MLP_PARAMETERS | {"kernel_size", "dense_units"}
 @functools.cache
 def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train images, train labels, val images, val labels); images (n, 8, 8) in [0, 1]."""
-    from sklearn.datasets import load_digits
-
-    images, labels = load_digits(return_X_y=True)
+    images, labels = _load_digits()
     images = (images / 16.0).astype(np.float32).reshape(-1, SIDE, SIDE)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
     n_val = len(images) // 5
     val, tr = order[:n_val], order[n_val:]
     return images[tr], labels[tr], images[val], labels[val]
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits: (1797, 64) pixel values 0-16, (1797,) labels.
+
+    Read from the file scikit-learn ships (`datasets/data/digits.csv.gz`: 64 pixels and
+    the label per row, what `load_digits` reads) without importing scikit-learn, whose
+    import is about 2 s of CPU, as much again as torch's, at every worker start. Where
+    that file is not found, or not in that layout, `load_digits` reads it.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = np.loadtxt(path, delimiter=",", ndmin=2)
+            if data.shape == (1797, SIDE * SIDE + 1):
+                return data[:, :-1], data[:, -1].astype(int)
+    from sklearn.datasets import load_digits
+
+    images, labels = load_digits(return_X_y=True)
+    return images, labels
 
 
 def _flag(params: Mapping[str, Any], name: str) -> bool:
