@@ -1,18 +1,25 @@
 """Worker overhead: the share of wall time a worker spends outside the training function,
 and digits-MLP trials per minute with 1 and 2 worker processes.
 
-    python benchmarks/worker_overhead.py            # about 3 minutes on 2 cores
+    python benchmarks/worker_overhead.py                  # about 3 minutes on 2 cores
+    python benchmarks/worker_overhead.py --part start-up  # one worker's start, 5 times
 
 Overhead runs `Worker` in this process against `asktell serve` (SQLite) in
 another, with a task that sleeps for the trial's length in 10 reported steps,
 so the CPU is free and only the worker's own work (Ask, Report, heartbeats,
 Tell) shows. Throughput runs `asktell worker --processes N --task digits-mlp`
 and counts trials per minute from the first Ask to the last Tell (steady state),
-and over the whole run including process start-up (torch import).
+and over the whole run including process start-up (torch import). Start-up runs
+`asktell worker --task digits-mlp --max-trials 1` on a study of one 1-epoch trial,
+five times: the process's wall and CPU time (user + system, its children included),
+the medians of the last four (the first also writes .pyc files).
 """
 
 from __future__ import annotations
 
+import argparse
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,35 +113,92 @@ def throughput(address: str, name: str, processes: int, n: int) -> str:
     )
 
 
-def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    with tempfile.TemporaryDirectory() as tmp:
-        server, address = start_server(f"sqlite:///{tmp}/bench.db")
-        try:
-            print(
-                "| trial | algorithm | prefetch | trials | wall s | outside task ms/trial "
-                "| outside task | all but the work |"
+def start_up(address: str, runs: int = 5) -> str:
+    """One worker process with one short digits trial, `runs` times: median wall and CPU."""
+    walls, cpus = [], []
+    with Client(address) as client:
+        for run in range(runs):
+            name = f"start-up-{run}"
+            client.create_study(
+                {
+                    "name": name,
+                    "objective": {"metric": "val_accuracy", "goal": "maximize"},
+                    "algorithm": {"name": "random", "seed": run},
+                    "max_trials": 1,
+                    "parameters": {
+                        "width": {"type": "fixed", "value": 32},
+                        "epochs": {"type": "fixed", "value": 1},
+                    },
+                }
             )
-            print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-            for i, (seconds, algorithm, n, prefetch) in enumerate(
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.monotonic()
+            subprocess.run(
                 [
-                    (1.0, "random", 10, False),
-                    (1.0, "gp", 20, False),
-                    (1.0, "gp", 20, True),
-                    (10.0, "random", 4, False),
-                ]
-            ):
-                print(overhead(address, f"overhead-{i}", algorithm, seconds, n, prefetch))
-            print()
-            print(
-                "| processes | trials | steady s | trials/min | wall s | trials/min incl. start |"
+                    *(sys.executable, "-m", "asktell.client._cli", "worker", "--server", address),
+                    *("--study", name, "--task", "digits-mlp", "--device", "cpu"),
+                    "--max-trials",
+                    "1",
+                ],
+                check=True,
+                capture_output=True,
             )
-            print("| --- | --- | --- | --- | --- | --- |")
-            for processes in (1, 2):
-                print(throughput(address, f"throughput-{processes}", processes, 16))
+            walls.append(time.monotonic() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return (
+        f"| {runs - 1} | {statistics.median(walls[1:]):.2f} | {statistics.median(cpus[1:]):.2f} "
+        f"| {min(walls):.2f}-{max(walls):.2f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--part", choices=["all", "overhead", "throughput", "start-up"], default="all"
+    )
+    part = parser.parse_args().part
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    with tempfile.TemporaryDirectory() as tmp, open(f"{tmp}/server.log", "w") as log:
+        server, address = start_server(f"sqlite:///{tmp}/bench.db", log)
+        try:
+            if part in ("all", "start-up"):
+                print("| runs | wall s (median) | CPU s (median) | wall s, all runs |")
+                print("| --- | --- | --- | --- |")
+                print(start_up(address))
+                print()
+            if part in ("all", "overhead"):
+                overhead_table(address)
+            if part in ("all", "throughput"):
+                throughput_table(address)
         finally:
             server.terminate()
             server.wait(timeout=15)
+
+
+def overhead_table(address: str) -> None:
+    print(
+        "| trial | algorithm | prefetch | trials | wall s | outside task ms/trial "
+        "| outside task | all but the work |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for i, (seconds, algorithm, n, prefetch) in enumerate(
+        [
+            (1.0, "random", 10, False),
+            (1.0, "gp", 20, False),
+            (1.0, "gp", 20, True),
+            (10.0, "random", 4, False),
+        ]
+    ):
+        print(overhead(address, f"overhead-{i}", algorithm, seconds, n, prefetch))
+    print()
+
+
+def throughput_table(address: str) -> None:
+    print("| processes | trials | steady s | trials/min | wall s | trials/min incl. start |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for processes in (1, 2):
+        print(throughput(address, f"throughput-{processes}", processes, 16))
 
 
 if __name__ == "__main__":
