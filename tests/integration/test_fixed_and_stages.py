@@ -19,7 +19,7 @@ from asktell.client import Client
 from asktell.client._cli import main
 from asktell.client._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from tests import ci
-from tests.conftest import LiveServer
+from tests.conftest import SQLITE_ONLY, LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 ALGORITHMS = ["grid", "random", "gp", "genetic"]
@@ -459,7 +459,7 @@ def test_two_stages_tuned_by_workers(live_server: LiveServer, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the example files, not the store
+@SQLITE_ONLY  # what it checks is the example files, not the store
 def test_the_stage_examples_run_end_to_end(live_server: LiveServer, tmp_path: Path) -> None:
     """examples/stage1-architecture.yaml then examples/stage2-optimizer.yaml --fix-from, each
     tuned by an `asktell worker --task digits-cnn`, on the smallest budgets (a trial each, 1
