@@ -76,6 +76,18 @@ def overhead(
     )
 
 
+def run_digits_worker(address: str, study: str, *args: str) -> None:
+    """`asktell worker --task digits-mlp --device cpu` on `study` to its end (exit 0)."""
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "asktell.client._cli", "worker", "--server", address),
+            *("--study", study, "--task", "digits-mlp", "--device", "cpu", *args),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
 def throughput(address: str, name: str, processes: int, n: int) -> str:
     with Client(address) as client:
         study = client.create_study(
@@ -93,15 +105,7 @@ def throughput(address: str, name: str, processes: int, n: int) -> str:
             }
         )
         started = time.monotonic()
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "asktell.client._cli", "worker", "--server", address),
-                *("--study", name, "--task", "digits-mlp", "--device", "cpu"),
-                *("--processes", str(processes)),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        run_digits_worker(address, name, "--processes", str(processes))
         wall = time.monotonic() - started
         trials = study.trials()
     first = min(t.create_time for t in trials if t.create_time)
@@ -133,16 +137,7 @@ def start_up(address: str, runs: int = 5) -> str:
             )
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
-            subprocess.run(
-                [
-                    *(sys.executable, "-m", "asktell.client._cli", "worker", "--server", address),
-                    *("--study", name, "--task", "digits-mlp", "--device", "cpu"),
-                    "--max-trials",
-                    "1",
-                ],
-                check=True,
-                capture_output=True,
-            )
+            run_digits_worker(address, name, "--max-trials", "1")
             walls.append(time.monotonic() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
@@ -150,30 +145,6 @@ def start_up(address: str, runs: int = 5) -> str:
         f"| {runs - 1} | {statistics.median(walls[1:]):.2f} | {statistics.median(cpus[1:]):.2f} "
         f"| {min(walls):.2f}-{max(walls):.2f} |"
     )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--part", choices=["all", "overhead", "throughput", "start-up"], default="all"
-    )
-    part = parser.parse_args().part
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    with tempfile.TemporaryDirectory() as tmp, open(f"{tmp}/server.log", "w") as log:
-        server, address = start_server(f"sqlite:///{tmp}/bench.db", log)
-        try:
-            if part in ("all", "start-up"):
-                print("| runs | wall s (median) | CPU s (median) | wall s, all runs |")
-                print("| --- | --- | --- | --- |")
-                print(start_up(address))
-                print()
-            if part in ("all", "overhead"):
-                overhead_table(address)
-            if part in ("all", "throughput"):
-                throughput_table(address)
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
 
 
 def overhead_table(address: str) -> None:
@@ -199,6 +170,30 @@ def throughput_table(address: str) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for processes in (1, 2):
         print(throughput(address, f"throughput-{processes}", processes, 16))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--part", choices=["all", "overhead", "throughput", "start-up"], default="all"
+    )
+    part = parser.parse_args().part
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    with tempfile.TemporaryDirectory() as tmp, open(f"{tmp}/server.log", "w") as log:
+        server, address = start_server(f"sqlite:///{tmp}/bench.db", log)
+        try:
+            if part in ("all", "start-up"):
+                print("| runs | wall s (median) | CPU s (median) | wall s, all runs |")
+                print("| --- | --- | --- | --- |")
+                print(start_up(address))
+                print()
+            if part in ("all", "overhead"):
+                overhead_table(address)
+            if part in ("all", "throughput"):
+                throughput_table(address)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
 
 
 if __name__ == "__main__":

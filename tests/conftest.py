@@ -68,7 +68,8 @@ BACKENDS = ["sqlite", "postgres"]
 # dashboard in a browser): the store sits behind the server, so its other backend adds
 # nothing those tests could see but their CPU (a worker's imports, a browser). The
 # store's behaviour is tested on both backends by the integration tests, through the
-# same RPCs. `pytestmark = [SQLITE_ONLY]` overrides `db_url`'s parameters.
+# same RPCs. On a test (`@SQLITE_ONLY`) or a module (`pytestmark`), it overrides
+# `db_url`'s parameters.
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 

@@ -5,6 +5,8 @@ records what a task reports). The example specs are valid."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -215,9 +217,6 @@ def test_every_example_spec_is_valid(path: Any) -> None:
 def test_the_digits_are_scikit_learns_read_without_importing_it() -> None:
     """The digits tasks read scikit-learn's file themselves (`_load_digits`: its import is
     about 2 s of each worker's start-up) and get exactly what `load_digits` returns."""
-    import subprocess
-    import sys
-
     code = (
         "import sys; from asktell.worker.tasks.digits import _load_digits; "
         "images, labels = _load_digits(); "

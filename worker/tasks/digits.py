@@ -79,7 +79,8 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     that file is not found, or not in that layout, `load_digits` reads it.
     """
     spec = importlib.util.find_spec("sklearn")
-    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+    folders = spec.submodule_search_locations if spec is not None else None
+    for folder in folders or []:
         path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
         if path.is_file():
             data = np.loadtxt(path, delimiter=",", ndmin=2)
