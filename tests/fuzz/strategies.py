@@ -6,10 +6,14 @@ characters; numbers cover NaN, the infinities, signed zeros, the type's
 extremes and values just past them; enums take known and unknown numbers;
 oneofs pick any branch or none. Names are drawn both well-formed (pointing at
 the fixture's studies and trials, or at missing ones) and malformed.
+
+Each factory is cached: a strategy is immutable, and building the nested ones again
+for every parameter of every drawn spec was most of the fuzz tests' CPU.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -30,6 +34,7 @@ UINT64 = (0, 2**64 - 1)
 _CHARS = st.characters(exclude_categories=("Cs",))
 
 
+@functools.cache
 def texts(max_size: int = 24) -> st.SearchStrategy[str]:
     """Short strings of any characters, a few special ones, and long repeated runs."""
     return st.one_of(
@@ -41,11 +46,13 @@ def texts(max_size: int = 24) -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any], p: float = 0.7) -> Any:
     """`usual` about `p` of the time, else `other` (so most requests get past the first check)."""
     return st.integers(0, 99).flatmap(lambda i: usual if i < p * 100 else other)
 
 
+@functools.cache
 def ids() -> st.SearchStrategy[str]:
     """Worker and request ids: mostly short printable ones, sometimes anything."""
     return mostly(
@@ -53,6 +60,7 @@ def ids() -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def doubles() -> st.SearchStrategy[float]:
     return st.one_of(
         st.floats(allow_nan=True, allow_infinity=True),
@@ -63,6 +71,7 @@ def doubles() -> st.SearchStrategy[float]:
     )
 
 
+@functools.cache
 def ints(bounds: tuple[int, int], small: tuple[int, int] = (-3, 12)) -> st.SearchStrategy[int]:
     lo, hi = bounds
     return st.one_of(
@@ -72,11 +81,13 @@ def ints(bounds: tuple[int, int], small: tuple[int, int] = (-3, 12)) -> st.Searc
     )
 
 
+@functools.cache
 def enums(known: int) -> st.SearchStrategy[int]:
     """Enum numbers: the known ones (0..known), a few unknown ones, any int32."""
     return st.one_of(st.integers(0, known), st.integers(-3, known + 3), st.integers(*INT32))
 
 
+@functools.cache
 def durations() -> st.SearchStrategy[Duration]:
     return st.builds(
         Duration,
@@ -85,6 +96,7 @@ def durations() -> st.SearchStrategy[Duration]:
     )
 
 
+@functools.cache
 def timestamps() -> st.SearchStrategy[Timestamp]:
     return st.builds(
         Timestamp,
@@ -102,12 +114,14 @@ valid_study_ids = st.one_of(
 study_ids = st.one_of(valid_study_ids, texts(), st.just("a" * 64), st.just("a" * 300))
 
 
+@functools.cache
 def study_names() -> st.SearchStrategy[str]:
     return mostly(
         st.sampled_from(["studies/base", "studies/base", "studies/stopped"]), _study_names()
     )
 
 
+@functools.cache
 def _study_names() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from([f"studies/{s}" for s in STUDIES]),
@@ -117,11 +131,13 @@ def _study_names() -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def trial_names() -> st.SearchStrategy[str]:
     usual = st.builds("studies/base/trials/{}".format, st.integers(1, 4))
     return mostly(usual, _trial_names())
 
 
+@functools.cache
 def _trial_names() -> st.SearchStrategy[str]:
     return st.one_of(
         st.builds(
@@ -136,6 +152,7 @@ def _trial_names() -> st.SearchStrategy[str]:
 
 
 # ------------------------------------------------------------------ values
+@functools.cache
 def parameter_values() -> st.SearchStrategy[rpb.ParameterValue]:
     return st.one_of(
         st.builds(rpb.ParameterValue, number_value=doubles()),
@@ -155,6 +172,7 @@ _VALID_VALUES = {
 }
 
 
+@functools.cache
 def param_maps() -> st.SearchStrategy[dict[str, rpb.ParameterValue]]:
     """Maps for the fixture's space: valid ones, valid ones with a corruption, random ones."""
     valid = st.fixed_dictionaries(_VALID_VALUES)
@@ -178,6 +196,7 @@ def param_maps() -> st.SearchStrategy[dict[str, rpb.ParameterValue]]:
     )
 
 
+@functools.cache
 def attr_maps() -> st.SearchStrategy[dict[str, rpb.ParameterValue]]:
     """Attribute maps: mostly valid keys and values, sometimes anything (unset values too)."""
     keys = mostly(st.sampled_from(["model_uri", "loss", "ok", "epochs", "_a.b-c"]), texts(70))
@@ -233,6 +252,7 @@ def _sane_parameter(draw: st.DrawFn, name: str) -> rpb.ParameterSpec:
     )
 
 
+@functools.cache
 def parameter_specs() -> st.SearchStrategy[rpb.ParameterSpec]:
     """Parameters with any name and any field values, of a random type or none."""
     floats = st.builds(
@@ -279,6 +299,7 @@ def parameter_specs() -> st.SearchStrategy[rpb.ParameterSpec]:
     )
 
 
+@functools.cache
 def _algorithms() -> st.SearchStrategy[rpb.Algorithm]:
     sane = st.one_of(
         st.builds(lambda s: {"grid": rpb.GridSettings(shuffle=s)}, st.booleans()),
@@ -328,6 +349,7 @@ def _algorithms() -> st.SearchStrategy[rpb.Algorithm]:
     return build()
 
 
+@functools.cache
 def _early_stopping() -> st.SearchStrategy[rpb.EarlyStopping]:
     return st.one_of(
         st.just(rpb.EarlyStopping()),
@@ -349,6 +371,7 @@ def _early_stopping() -> st.SearchStrategy[rpb.EarlyStopping]:
 METRICS = ["loss", "acc", "lat", "mem", "recall"]
 
 
+@functools.cache
 def _objectives() -> st.SearchStrategy[rpb.Objective]:
     return st.builds(
         lambda m, g: rpb.Objective(metric=m, goal=g),
@@ -366,6 +389,7 @@ def _constraints(draw: st.DrawFn) -> rpb.Constraint:
     return constraint
 
 
+@functools.cache
 def metric_maps() -> st.SearchStrategy[dict[str, float]]:
     """Told metrics: mostly the fuzzed specs' names with plain numbers, sometimes anything
     (and sometimes more than the 64 a trial may hold)."""
@@ -484,6 +508,7 @@ def evaluated_trials(draw: st.DrawFn) -> pb.EvaluatedTrial:
     return trial
 
 
+@functools.cache
 def page_tokens() -> st.SearchStrategy[str]:
     import base64
 
