@@ -1,4 +1,5 @@
-"""The dashboard's JSON API, pages and actions against a live server on both stores."""
+"""The dashboard's JSON API, pages and actions against a live server, on SQLite: the
+dashboard reaches the store only through the server's RPCs (`SQLITE_ONLY` says why)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import pytest
 
 from asktell.client import Client
 from asktell.dashboard import cache
-from tests.conftest import LiveServer
+from tests.conftest import SQLITE_ONLY, LiveServer
 from tests.dashboard.conftest import ADMIN, SPEC, VIEWER, AuthServer, RunningDashboard, make_study
 
 Start = Callable[..., RunningDashboard]
 
 
+@SQLITE_ONLY
 def test_the_studies_list_counts_trials_and_shows_the_best(
     client: Client, dashboard_for: Start
 ) -> None:
@@ -38,6 +40,7 @@ def test_the_studies_list_counts_trials_and_shows_the_best(
     assert studies["empty"]["best_value"] is None and studies["empty"]["trials"] == 0
 
 
+@SQLITE_ONLY
 def test_the_table_sorts_filters_and_pages_on_the_server(
     client: Client, dashboard_for: Start
 ) -> None:
@@ -86,6 +89,7 @@ def test_the_table_sorts_filters_and_pages_on_the_server(
         ("filter=state=ok", "state must be one of"),
     ],
 )
+@SQLITE_ONLY
 def test_a_bad_table_query_is_a_400_naming_it(
     client: Client, dashboard_for: Start, query: str, message: str
 ) -> None:
@@ -95,6 +99,7 @@ def test_a_bad_table_query_is_a_400_naming_it(
     assert message in json.loads(body)["message"]
 
 
+@SQLITE_ONLY
 def test_polling_reads_only_new_and_unfinished_trials(
     client: Client, live_server: LiveServer, dashboard_for: Start, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,6 +137,7 @@ def test_polling_reads_only_new_and_unfinished_trials(
         assert max(read) == 50 and min(read) >= 46  # the tail after the last full page of 5
 
 
+@SQLITE_ONLY
 def test_a_trial_page_has_its_measurements_and_retry_chain(
     client: Client, dashboard_for: Start
 ) -> None:
@@ -152,6 +158,7 @@ def test_a_trial_page_has_its_measurements_and_retry_chain(
     assert [r["number"] for r in chained["retry_chain"]] == [first.number, again.number]
 
 
+@SQLITE_ONLY
 def test_downloads_hold_every_selected_trial(client: Client, dashboard_for: Start) -> None:
     study = make_study(client, "export", 15)
     trials = study.trials()
@@ -171,6 +178,7 @@ def test_downloads_hold_every_selected_trial(client: Client, dashboard_for: Star
     assert items[0]["measurements"][0][0] == 1
 
 
+@SQLITE_ONLY
 def test_unknown_study_and_trial_are_404_pages(client: Client, dashboard_for: Start) -> None:
     make_study(client, "known", 1)
     dash = dashboard_for(client)
@@ -199,6 +207,7 @@ def test_an_unreachable_server_is_a_clear_503(dashboard_for: Start) -> None:
         assert status == 503 and json.loads(body)["error"] == "unavailable"
 
 
+@SQLITE_ONLY
 def test_a_rejected_token_is_a_clear_401(auth_server: AuthServer, dashboard_for: Start) -> None:
     with auth_server.client("expired-token-0123456789abcdef") as client:
         dash = dashboard_for(client)
@@ -208,6 +217,7 @@ def test_a_rejected_token_is_a_clear_401(auth_server: AuthServer, dashboard_for:
         assert status == 401 and "valid --token-file" in json.loads(body)["message"]
 
 
+@SQLITE_ONLY
 def test_actions_refuse_cross_site_requests(client: Client, dashboard_for: Start) -> None:
     make_study(client, "guarded", 1)
     dash = dashboard_for(client)
@@ -220,6 +230,7 @@ def test_actions_refuse_cross_site_requests(client: Client, dashboard_for: Start
     assert client.get_study_info("guarded").state == "STOPPED"
 
 
+@SQLITE_ONLY
 def test_a_viewer_changes_nothing_and_an_admin_acts(
     auth_server: AuthServer, dashboard_for: Start
 ) -> None:
@@ -247,6 +258,7 @@ def test_a_viewer_changes_nothing_and_an_admin_acts(
         assert status == 400 and "lr" in body["message"]
 
 
+@SQLITE_ONLY
 def test_the_command_serves_the_dashboard(live_server: LiveServer) -> None:
     port = _free_port()
     process = subprocess.Popen(
@@ -277,6 +289,7 @@ def test_the_command_serves_the_dashboard(live_server: LiveServer) -> None:
         process.wait(timeout=10)
 
 
+@SQLITE_ONLY
 def test_the_command_says_when_its_port_is_taken(live_server: LiveServer) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -3,7 +3,8 @@
 No image can be built here (no engine), so the slow tests replay each target's steps: the
 builder's `pip wheel`, then each final stage's `python -m venv` and `pip install` line
 as written (with /wheels pointing at the wheel just built, the stages' ENV, and a
-virtualenv kept while its dependencies stay the same: `install`),
+virtualenv seeded with this environment's copies of the dependencies, as a build cache's
+layer would, and kept while they stay the same: `install`, `seed_dependencies`),
 then start the server image's server and ask and tell through it, and run a trial with
 the worker image's worker.
 """
@@ -344,13 +345,23 @@ def seed_dependencies(target: str, wheels: Path, venv: Path) -> list[str]:
 
 # The two images in two classes: `make test` (--dist loadscope) replays them in two
 # processes at once, with the one wheel the first of them built.
+@pytest.fixture(scope="module")
+def server_venv(wheels: Path, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server stage installed (`install`), once for the tests that use it."""
+    return install("server", wheels, image_venvs, tmp_path_factory.mktemp("server-image"))
+
+
+@pytest.fixture(scope="module")
+def worker_venv(wheels: Path, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The worker stage installed (`install`), once for the tests that use it."""
+    return install("worker", wheels, image_venvs, tmp_path_factory.mktemp("worker-image"))
+
+
 class TestServerImage:
     @pytest.mark.slow
-    @pytest.mark.timeout(600)  # about 20 s on an idle 2-core machine; pip is slow under load
-    def test_installs_and_serves_ask_and_tell(
-        self, wheels: Path, image_venvs: Path, tmp_path: Path
-    ) -> None:
-        venv = install("server", wheels, image_venvs, tmp_path)
+    @pytest.mark.timeout(600)  # the install about 10 s on an idle 2-core machine, then this
+    def test_installs_and_serves_ask_and_tell(self, server_venv: Path, tmp_path: Path) -> None:
+        venv = server_venv
         # The server, as its ENTRYPOINT starts it, on a loopback port and a temporary store.
         server_env = {
             **{k: v for k, v in _environ().items() if not k.startswith("ASKTELL_")},
@@ -399,11 +410,9 @@ class TestServerImage:
 
 class TestWorkerImage:
     @pytest.mark.slow
-    @pytest.mark.timeout(600)  # about 20 s on an idle 2-core machine; pip is slow under load
-    def test_installs_and_runs_a_trial(
-        self, wheels: Path, image_venvs: Path, tmp_path: Path
-    ) -> None:
-        venv = install("worker", wheels, image_venvs, tmp_path)
+    @pytest.mark.timeout(600)  # the install about 10 s on an idle 2-core machine, then this
+    def test_installs_and_runs_a_trial(self, worker_venv: Path, tmp_path: Path) -> None:
+        venv = worker_venv
         worker = [str(venv / "bin" / "asktell"), "worker"]
         shown = subprocess.run([*worker, "--help"], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "--study" in shown.stdout, shown.stderr

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from asktell.client import Client
-from tests.conftest import REPO, LiveServer
+from tests.conftest import REPO, SQLITE_ONLY, LiveServer
 from tests.deploy.kube import DEPLOY
 
 EXAMPLE = DEPLOY / "examples" / "retraining"
@@ -184,6 +184,7 @@ def true_best(client: Client, study: str) -> tuple[int, float]:
     return best.number, best.value
 
 
+@SQLITE_ONLY  # the steps reach the store through the server; warm starts: test_warm_start.py
 def test_two_weekly_runs_warm_start_wait_and_write_the_true_best(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
