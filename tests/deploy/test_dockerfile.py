@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,22 +231,21 @@ def image_venvs(pytestconfig: pytest.Config) -> Path:
     return pytestconfig.cache.mkdir("image-virtualenvs")
 
 
-def dependencies_key(target: str, wheels: Path) -> str:
-    """What decides a final stage's dependencies: its `pip install` line, the wheel's
-    declared requirements (METADATA's Requires-Dist, extras included) and the Python."""
-    (wheel,) = wheels.glob("*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-        requires = [
-            line
-            for line in archive.read(metadata).decode().splitlines()
-            if line.startswith(("Requires-Dist:", "Provides-Extra:"))
-        ]
-    text = "\n".join([pip_install(target), sys.version, *requires])
+def dependencies_key(target: str) -> str:
+    """What decides a final stage's dependencies: its `pip install` line, the project's
+    declared requirements (pyproject.toml's dependencies and extras, the wheel's
+    Requires-Dist) and the Python."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = json.dumps(
+        [project["dependencies"], project["optional-dependencies"]], sort_keys=True
+    )
+    text = "\n".join([pip_install(target), sys.version, declared])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def install(target: str, wheels: Path, image_venvs: Path, tmp_path: Path) -> Path:
+def install(target: str, build: Callable[[], Path], image_venvs: Path, tmp_path: Path) -> Path:
     """A final stage's steps: the runtime's `python -m venv`, then its `pip install` line
     as written (with /wheels the builder's output) and `--no-compile`; the virtualenv.
 
@@ -257,17 +257,22 @@ def install(target: str, wheels: Path, image_venvs: Path, tmp_path: Path) -> Pat
     virtualenv; the previous one is removed. `--no-compile` skips pip's byte-compiling,
     which cannot fail an install (pip installs a module that does not compile all the
     same) and was two thirds of a fresh install's CPU (worker: 65 s, 21 s without).
+    A fresh virtualenv is made while `build` gives the builder's wheel folder (it builds
+    it, or waits for the other image's process to), as the two stages run in a build.
     """
-    key = dependencies_key(target, wheels)
+    key = dependencies_key(target)
     venv = image_venvs / f"{target}-{key}"
     complete = venv / "installed"  # written once the fresh install succeeded
     python = venv / "bin" / "python"
     if complete.exists():
         subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "asktell"], check=True)
+        wheels = build()
     else:
         for previous in image_venvs.glob(f"{target}-*"):
             shutil.rmtree(previous)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        making = subprocess.Popen([sys.executable, "-m", "venv", str(venv)])
+        wheels = build()
+        assert making.wait(timeout=300) == 0, f"python -m venv {venv} failed"
     seeded = [] if complete.exists() else seed_dependencies(target, wheels, venv)
     log = tmp_path / f"{target}-install.log"
     command = f"{pip_install(target)} --no-compile"
@@ -346,15 +351,29 @@ def seed_dependencies(target: str, wheels: Path, venv: Path) -> list[str]:
 # The two images in two classes: `make test` (--dist loadscope) replays them in two
 # processes at once, with the one wheel the first of them built.
 @pytest.fixture(scope="module")
-def server_venv(wheels: Path, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def server_venv(
+    request: pytest.FixtureRequest, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The server stage installed (`install`), once for the tests that use it."""
-    return install("server", wheels, image_venvs, tmp_path_factory.mktemp("server-image"))
+    return install(
+        "server",
+        lambda: request.getfixturevalue("wheels"),
+        image_venvs,
+        tmp_path_factory.mktemp("server-image"),
+    )
 
 
 @pytest.fixture(scope="module")
-def worker_venv(wheels: Path, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def worker_venv(
+    request: pytest.FixtureRequest, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The worker stage installed (`install`), once for the tests that use it."""
-    return install("worker", wheels, image_venvs, tmp_path_factory.mktemp("worker-image"))
+    return install(
+        "worker",
+        lambda: request.getfixturevalue("wheels"),
+        image_venvs,
+        tmp_path_factory.mktemp("worker-image"),
+    )
 
 
 class TestServerImage:
