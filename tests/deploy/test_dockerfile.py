@@ -12,6 +12,7 @@ the worker image's worker.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -350,37 +351,23 @@ def seed_dependencies(target: str, wheels: Path, venv: Path) -> list[str]:
 
 # The two images in two classes: `make test` (--dist loadscope) replays them in two
 # processes at once, with the one wheel the first of them built.
-@pytest.fixture(scope="module")
-def server_venv(
+@pytest.fixture(scope="class")
+def image_venv(
     request: pytest.FixtureRequest, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The server stage installed (`install`), once for the tests that use it."""
-    return install(
-        "server",
-        lambda: request.getfixturevalue("wheels"),
-        image_venvs,
-        tmp_path_factory.mktemp("server-image"),
-    )
-
-
-@pytest.fixture(scope="module")
-def worker_venv(
-    request: pytest.FixtureRequest, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The worker stage installed (`install`), once for the tests that use it."""
-    return install(
-        "worker",
-        lambda: request.getfixturevalue("wheels"),
-        image_venvs,
-        tmp_path_factory.mktemp("worker-image"),
-    )
+    """The final stage its test class names (`target`) installed (`install`), once."""
+    target: str = request.cls.target
+    build = functools.partial(request.getfixturevalue, "wheels")
+    return install(target, build, image_venvs, tmp_path_factory.mktemp(f"{target}-image"))
 
 
 class TestServerImage:
+    target = "server"
+
     @pytest.mark.slow
     @pytest.mark.timeout(600)  # the install about 10 s on an idle 2-core machine, then this
-    def test_installs_and_serves_ask_and_tell(self, server_venv: Path, tmp_path: Path) -> None:
-        venv = server_venv
+    def test_installs_and_serves_ask_and_tell(self, image_venv: Path, tmp_path: Path) -> None:
+        venv = image_venv
         # The server, as its ENTRYPOINT starts it, on a loopback port and a temporary store.
         server_env = {
             **{k: v for k, v in _environ().items() if not k.startswith("ASKTELL_")},
@@ -428,10 +415,12 @@ class TestServerImage:
 
 
 class TestWorkerImage:
+    target = "worker"
+
     @pytest.mark.slow
     @pytest.mark.timeout(600)  # the install about 10 s on an idle 2-core machine, then this
-    def test_installs_and_runs_a_trial(self, worker_venv: Path, tmp_path: Path) -> None:
-        venv = worker_venv
+    def test_installs_and_runs_a_trial(self, image_venv: Path, tmp_path: Path) -> None:
+        venv = image_venv
         worker = [str(venv / "bin" / "asktell"), "worker"]
         shown = subprocess.run([*worker, "--help"], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "--study" in shown.stdout, shown.stderr
