@@ -265,6 +265,7 @@ def install(target: str, build: Callable[[], Path], image_venvs: Path, tmp_path:
     venv = image_venvs / f"{target}-{key}"
     complete = venv / "installed"  # written once the fresh install succeeded
     python = venv / "bin" / "python"
+    seeded: list[str] = []
     if complete.exists():
         subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "asktell"], check=True)
         wheels = build()
@@ -274,7 +275,7 @@ def install(target: str, build: Callable[[], Path], image_venvs: Path, tmp_path:
         making = subprocess.Popen([sys.executable, "-m", "venv", str(venv)])
         wheels = build()
         assert making.wait(timeout=300) == 0, f"python -m venv {venv} failed"
-    seeded = [] if complete.exists() else seed_dependencies(target, wheels, venv)
+        seeded = seed_dependencies(target, wheels, venv)
     log = tmp_path / f"{target}-install.log"
     command = f"{pip_install(target)} --no-compile"
     _finish(_run(command, venv / "bin", tmp_path, wheels, log, stage_env(target)), log)
@@ -311,13 +312,13 @@ def seed_dependencies(target: str, wheels: Path, venv: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         text = archive.read(metadata).decode()
-    extra = target  # each final stage installs the extra of its name
     wanted = [
         Requirement(line.split(":", 1)[1].strip())
         for line in text.splitlines()
         if line.startswith("Requires-Dist:")
     ]
-    wanted = [r for r in wanted if r.marker is None or r.marker.evaluate({"extra": extra})]
+    # Each final stage installs the extra of its name.
+    wanted = [r for r in wanted if r.marker is None or r.marker.evaluate({"extra": target})]
     pinned = re.findall(r'"([A-Za-z][\w.-]*==[^"]+)"', pip_install(target))  # the torch pin
     wanted += [Requirement(r) for r in pinned]
     (site,) = (venv / "lib").glob("python*/site-packages")
@@ -349,8 +350,6 @@ def seed_dependencies(target: str, wheels: Path, venv: Path) -> list[str]:
     return sorted(seeded)
 
 
-# The two images in two classes: `make test` (--dist loadscope) replays them in two
-# processes at once, with the one wheel the first of them built.
 @pytest.fixture(scope="class")
 def image_venv(
     request: pytest.FixtureRequest, image_venvs: Path, tmp_path_factory: pytest.TempPathFactory
@@ -361,6 +360,8 @@ def image_venv(
     return install(target, build, image_venvs, tmp_path_factory.mktemp(f"{target}-image"))
 
 
+# The two images in two classes: `make test` (--dist loadscope) replays them in two
+# processes at once, with the one wheel the first of them built.
 class TestServerImage:
     target = "server"
 

@@ -46,7 +46,6 @@ def texts(max_size: int = 24) -> st.SearchStrategy[str]:
     )
 
 
-@functools.cache
 def mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any], p: float = 0.7) -> Any:
     """`usual` about `p` of the time, else `other` (so most requests get past the first check)."""
     return st.integers(0, 99).flatmap(lambda i: usual if i < p * 100 else other)
