@@ -40,6 +40,15 @@ _JSON = json.JSONEncoder(separators=(",", ":"))
 _JSON_FINITE = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
+def _load_map(text: str) -> Any:
+    """A stored JSON object; most trials' attrs and metric values are empty ('{}')."""
+    return {} if text == "{}" else json.loads(text)
+
+
+_TRIAL_STATES = {state.value: state for state in TrialState}
+_STUDY_STATES = {state.value: state for state in StudyState}
+
+
 def _dump_params(params: Params) -> str:
     return _JSON.encode(dict(params))
 
@@ -87,7 +96,7 @@ class SqlTx:
             id=name,
             spec=spec_proto.load_spec(spec),
             seed=int(seed),
-            state=StudyState(state),
+            state=_STUDY_STATES[state],
             create_time=float(create_time),
             n_suggested=int(n_suggested),
         )
@@ -520,7 +529,7 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
     return Trial(
         study_id=study_id,
         number=int(number),
-        state=TrialState(state),
+        state=_TRIAL_STATES[state],
         params=json.loads(params),
         value=None if value is None else float(value),
         worker_id=worker_id,
@@ -532,8 +541,8 @@ def _trial(study_id: str, row: Sequence[Any]) -> Trial:
         retry_of=None if retry_of is None else int(retry_of),
         attempt=int(attempt),
         request_id=request_id,
-        attrs=json.loads(attrs),
-        values=json.loads(metric_values),
+        attrs=_load_map(attrs),
+        values=_load_map(metric_values),
     )
 
 

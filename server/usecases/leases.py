@@ -1,7 +1,9 @@
 """Lease expiry and retries, done lazily by whichever replica touches a study next.
 
-No process is "the" reaper: every transaction that reads or writes a study's
-trials first fails the RUNNING trials whose lease has run out.
+No process is "the" reaper: every Ask, every read of a study's trials, and every
+Tell, Report or Heartbeat of a trial whose own lease has run out first fails the
+RUNNING trials whose lease has run out. (A Tell of a trial still leased leaves the
+others to the next Ask or read: nobody sees them before one of those.)
 """
 
 from __future__ import annotations
