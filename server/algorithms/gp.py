@@ -53,6 +53,9 @@ N_TOP = 5
 N_PICK = 256  # best-ranked candidates considered for the suggestion
 # A suggestion stays this far (in the unit cube) from pending ones while a candidate allows.
 PENDING_DISTANCE = 0.02
+# The exploitation pick among pending trials (`_exploits`) stays this far from them: it
+# refines near the model's best guess, where a pending trial usually already sits.
+EXPLOIT_DISTANCE = 0.005
 UNSEEN_TRIES = 32  # random draws looking for an untried configuration in a small space
 # In the cube; closer candidates are used only if nothing else is new. Small: converging
 # means suggesting close to the incumbent (0.005 held Branin at 1e-3 regret).
@@ -264,13 +267,17 @@ class _Lies:
         """The encoded unknown configurations (k, d), or None while there is none."""
         return self.X_unknown if len(self.X_unknown) else None
 
+    def believer(self) -> model.Posterior:
+        """The posterior on the observations alone (conditioned once, when first needed)."""
+        if self._believer is None:
+            self._believer = model.Posterior.condition(self.X_obs, self.y_obs, self.hyper)
+        return self._believer
+
     def train_set(self) -> tuple[np.ndarray, np.ndarray]:
         X_parts, y_parts = [self.X_obs], [self.y_obs]
         if len(self.X_unknown):
-            if self._believer is None:
-                self._believer = model.Posterior.condition(self.X_obs, self.y_obs, self.hyper)
             X_parts.append(self.X_unknown)
-            y_parts.append(np.maximum(self._believer.mean(self.X_unknown), self.best))
+            y_parts.append(np.maximum(self.believer().mean(self.X_unknown), self.best))
         if self.X_failed is not None:
             X_parts.append(self.X_failed)
             y_parts.append(self.y_failed)
@@ -452,18 +459,30 @@ def _suggest(
         if deadline.expired():
             return fill_quasi_random(NOTE_DEADLINE_RANDOM)
         X_train, y_train = lies.train_set()
-        posterior = model.Posterior.condition(X_train, y_train, hyper)
-        acq = acquisition.make(settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta)
         X_pending = lies.pending()
         branch = _underexplored(branches, tried + unknown)
+        distance = PENDING_DISTANCE
+        in_flight = len(history.pending) + n  # the others' pending trials and this call's
+        if (
+            branch is None
+            and X_pending is not None
+            and _exploits(history.n_suggested + len(out), in_flight)
+        ):
+            acq = _negated_mean(lies.believer())
+            distance = EXPLOIT_DISTANCE
+        else:
+            posterior = model.Posterior.condition(X_train, y_train, hyper)
+            acq = acquisition.make(
+                settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta
+            )
         # An under-explored branch gets the best of its space-filling candidates, unrefined:
         # with little data there, refinement runs to the corners where the variance is.
         ranked, finished = _maximize(
             acq, encoder, candidates, branches, branch, blocks, deadline, space.conditional
         )
-        config = _pick(encoder, ranked, X_train, seen, branch, X_pending)
+        config = _pick(encoder, ranked, X_train, seen, branch, X_pending, distance)
         if config is None and branch is not None:
-            config = _pick(encoder, ranked, X_train, seen, None, X_pending)
+            config = _pick(encoder, ranked, X_train, seen, None, X_pending, distance)
         if config is None:
             add(quasi_random(), NOTE_NO_NEW)
         else:
@@ -507,6 +526,28 @@ def _underexplored(branches: list[Branch], tried: Sequence[Params]) -> Branch | 
     return least if counts[least] < floor else None
 
 
+def _exploits(index: int, in_flight: int) -> bool:
+    """Whether the study's suggestion number `index` (from 0) is an exploitation pick: one
+    in every `in_flight` (the trials pending, this call's included) while others pend.
+
+    Sequentially, the GP's late trials refine the incumbent, each with the latest result.
+    Among pending trials every suggestion keeps away from the others, so only the one in
+    flight near the best guess refines it: 8 workers reached 4.6x the sequential regret on
+    Branin at 50 evaluations. The exploitation pick is the minimiser of the posterior mean
+    of the observations alone, kept EXPLOIT_DISTANCE from the pending configurations.
+    """
+    return in_flight > 1 and index % in_flight == 0
+
+
+def _negated_mean(posterior: model.Posterior) -> Callable[[np.ndarray], np.ndarray]:
+    """Minus the posterior mean, as an acquisition to maximise: the model's best guess."""
+
+    def acquire(Z: np.ndarray) -> np.ndarray:
+        return -posterior.mean(Z)
+
+    return acquire
+
+
 def _pick(
     encoder: Encoder,
     ranked: np.ndarray,
@@ -514,16 +555,17 @@ def _pick(
     seen: Seen,
     branch: Branch | None = None,
     X_pending: np.ndarray | None = None,
+    pending_distance: float = PENDING_DISTANCE,
 ) -> Params | None:
     """The best-ranked configuration not yet seen, preferring ones not within MIN_DISTANCE of a
     known point (a near-copy of a trial teaches the model almost nothing) nor within
-    PENDING_DISTANCE of a pending one (`X_pending`: parallel workers would evaluate nearly
+    `pending_distance` of a pending one (`X_pending`: parallel workers would evaluate nearly
     the same point). With `branch`, only configurations of that branch (a categorical
     neighbour may have left it)."""
     top = ranked[:N_PICK]
     far = _min_distance(top, X_known) >= MIN_DISTANCE  # (k,)
     if X_pending is not None:
-        far &= _min_distance(top, X_pending) >= PENDING_DISTANCE
+        far &= _min_distance(top, X_pending) >= pending_distance
     configs = encoder.decode(top)
     unseen = [
         i

@@ -16,15 +16,18 @@ from asktell.server.algorithms._gp.warp import warp
 from asktell.server.algorithms.base import NO_DEADLINE, Deadline
 from asktell.server.algorithms.encoding import Encoder
 from asktell.server.algorithms.gp import (
+    EXPLOIT_DISTANCE,
     NOTE_DEADLINE_BEST,
     NOTE_DEADLINE_RANDOM,
     NOTE_NO_NEW,
+    PENDING_DISTANCE,
     GpSettings,
+    _exploits,
     check_space,
     default_n_initial,
     suggest,
 )
-from asktell.server.domain import CategoricalParam, FloatParam, IntParam, SearchSpace
+from asktell.server.domain import CategoricalParam, FloatParam, IntParam, Params, SearchSpace
 from asktell.server.errors import InvalidArgument
 from benchmarks.functions import PROBLEMS, Problem
 from benchmarks.loop import history_of, random_results, run
@@ -75,7 +78,48 @@ def test_eight_in_one_call_account_for_each_other() -> None:
     encoder = Encoder.from_space(problem.space)
     history = history_of(0, random_results(problem, 12, seed=0))
     batch = suggest(problem.space, history, 8, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
-    assert pdist(encoder.encode([s.params for s in batch])).min() > 0.05
+    X = encoder.encode([s.params for s in batch])
+    # Suggestions 12-19: number 16 (the fifth) is the exploitation pick, one in every 8 in
+    # flight, which may come as close as EXPLOIT_DISTANCE to another; the rest keep apart.
+    assert pdist(np.delete(X, 4, axis=0)).min() > 0.05
+    assert pdist(X).min() >= EXPLOIT_DISTANCE
+
+
+def test_one_suggestion_in_every_in_flight_exploits() -> None:
+    assert [index for index in range(20) if _exploits(index, 8)] == [0, 8, 16]
+    assert [index for index in range(6) if _exploits(index, 2)] == [0, 2, 4]
+    assert not any(_exploits(index, 1) for index in range(10))  # nothing else pending
+
+
+def _bowl(n_suggested: int, pending: tuple[Params, ...]) -> tuple[SearchSpace, History]:
+    """30 completed trials of a bowl with its minimum at (0.3, 0.6), and `pending`."""
+    space = SearchSpace((FloatParam("x", 0.0, 1.0), FloatParam("y", 0.0, 1.0)))
+    results = [
+        ({"x": float(x), "y": float(y)}, (x - 0.3) ** 2 + (y - 0.6) ** 2)
+        for x, y in np.random.default_rng(0).random((30, 2))
+    ]
+    return space, history_of(0, results, pending=pending, n_suggested=n_suggested)
+
+
+def _gaps(pick: Params, pending: tuple[Params, ...]) -> np.ndarray:
+    X = np.array([[p["x"], p["y"]] for p in pending])
+    return np.asarray(np.linalg.norm(X - [pick["x"], pick["y"]], axis=1))
+
+
+def test_the_exploitation_pick_refines_the_best_guess_beside_a_pending_trial() -> None:
+    far = tuple({"x": float(x), "y": 0.05} for x in np.linspace(0.05, 0.95, 7))
+    space, history = _bowl(40, far)  # 40 % 8 == 0: an exploitation pick
+    [guess] = suggest(space, history, 1, np.random.default_rng([0, 40]), SETTINGS, NO_DEADLINE)
+    assert _gaps(guess.params, ({"x": 0.3, "y": 0.6},))[0] < 0.05  # the model's best guess
+    # Eight suggestions later the best guess is pending: the next exploitation pick comes
+    # as close to it as EXPLOIT_DISTANCE, where any other pick keeps PENDING_DISTANCE away.
+    pending = (dict(guess.params), *far[1:])
+    space, history = _bowl(48, pending)
+    [pick] = suggest(space, history, 1, np.random.default_rng([0, 48]), SETTINGS, NO_DEADLINE)
+    assert EXPLOIT_DISTANCE <= _gaps(pick.params, pending).min() < PENDING_DISTANCE
+    space, history = _bowl(49, pending)
+    [other] = suggest(space, history, 1, np.random.default_rng([0, 49]), SETTINGS, NO_DEADLINE)
+    assert _gaps(other.params, pending).min() >= PENDING_DISTANCE
 
 
 def test_initial_design_continues_the_sobol_sequence_across_asks() -> None:
