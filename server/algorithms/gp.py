@@ -53,8 +53,11 @@ N_TOP = 5
 N_PICK = 256  # best-ranked candidates considered for the suggestion
 # A suggestion stays this far (in the unit cube) from pending ones while a candidate allows.
 PENDING_DISTANCE = 0.02
-# The exploitation pick among pending trials (`_exploits`) stays this far from them: it
-# refines near the model's best guess, where a pending trial usually already sits.
+# Among pending trials one suggestion in EXPLOIT_EVERY is an exploitation pick (`_exploits`),
+# which stays EXPLOIT_DISTANCE from them: it refines near the model's best guess, where a
+# pending trial usually already sits. One in 8 did better than one in 2, 4, 6 or one per
+# worker with 2 to 16 workers (docs/benchmarks.md).
+EXPLOIT_EVERY = 8
 EXPLOIT_DISTANCE = 0.005
 UNSEEN_TRIES = 32  # random draws looking for an untried configuration in a small space
 # In the cube; closer candidates are used only if nothing else is new. Small: converging
@@ -462,12 +465,7 @@ def _suggest(
         X_pending = lies.pending()
         branch = _underexplored(branches, tried + unknown)
         distance = PENDING_DISTANCE
-        in_flight = len(history.pending) + n  # the others' pending trials and this call's
-        if (
-            branch is None
-            and X_pending is not None
-            and _exploits(history.n_suggested + len(out), in_flight)
-        ):
+        if branch is None and X_pending is not None and _exploits(history.n_suggested + len(out)):
             acq = _negated_mean(lies.believer())
             distance = EXPLOIT_DISTANCE
         else:
@@ -526,9 +524,9 @@ def _underexplored(branches: list[Branch], tried: Sequence[Params]) -> Branch | 
     return least if counts[least] < floor else None
 
 
-def _exploits(index: int, in_flight: int) -> bool:
-    """Whether the study's suggestion number `index` (from 0) is an exploitation pick: one
-    in every `in_flight` (the trials pending, this call's included) while others pend.
+def _exploits(index: int) -> bool:
+    """Whether the study's suggestion number `index` (from 0), made while other trials are
+    pending (other workers' or this call's), is an exploitation pick: one in EXPLOIT_EVERY.
 
     Sequentially, the GP's late trials refine the incumbent, each with the latest result.
     Among pending trials every suggestion keeps away from the others, so only the one in
@@ -536,7 +534,7 @@ def _exploits(index: int, in_flight: int) -> bool:
     Branin at 50 evaluations. The exploitation pick is the minimiser of the posterior mean
     of the observations alone, kept EXPLOIT_DISTANCE from the pending configurations.
     """
-    return in_flight > 1 and index % in_flight == 0
+    return index % EXPLOIT_EVERY == 0
 
 
 def _negated_mean(posterior: model.Posterior) -> Callable[[np.ndarray], np.ndarray]:
