@@ -58,6 +58,13 @@ def test_gp_beats_random_after_20_trials(name: str, ratio: float) -> None:
 
 
 # ------------------------------------------------------------------ pending trials
+def _assert_spread_but_suggestion_16(X: np.ndarray) -> None:
+    """X: suggestions 12-19, encoded. Number 16 (the fifth) is the exploitation pick, one in
+    8, which may come as close as EXPLOIT_DISTANCE to another; the rest keep 0.05 apart."""
+    assert pdist(np.delete(X, 4, axis=0)).min() > 0.05
+    assert pdist(X).min() >= EXPLOIT_DISTANCE
+
+
 @pytest.mark.parametrize("name", ["branin", "hartmann6"])
 def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
     problem = PROBLEMS[name]
@@ -70,11 +77,7 @@ def test_eight_asks_without_tells_are_distinct_and_spread(name: str) -> None:
         [suggestion] = suggest(problem.space, history, 1, rng, SETTINGS, NO_DEADLINE)
         assert suggestion.note == ""
         pending.append(dict(suggestion.params))
-    X = encoder.encode(pending)
-    # Suggestion 16 (the fifth) is the exploitation pick, one in 8, which may come as close
-    # as EXPLOIT_DISTANCE to another; the rest keep apart.
-    assert pdist(np.delete(X, 4, axis=0)).min() > 0.05
-    assert pdist(X).min() >= EXPLOIT_DISTANCE
+    _assert_spread_but_suggestion_16(encoder.encode(pending))
 
 
 def test_eight_in_one_call_account_for_each_other() -> None:
@@ -82,11 +85,7 @@ def test_eight_in_one_call_account_for_each_other() -> None:
     encoder = Encoder.from_space(problem.space)
     history = history_of(0, random_results(problem, 12, seed=0))
     batch = suggest(problem.space, history, 8, np.random.default_rng(0), SETTINGS, NO_DEADLINE)
-    X = encoder.encode([s.params for s in batch])
-    # Suggestions 12-19: number 16 (the fifth) is the exploitation pick, one in 8, which
-    # may come as close as EXPLOIT_DISTANCE to another; the rest keep apart.
-    assert pdist(np.delete(X, 4, axis=0)).min() > 0.05
-    assert pdist(X).min() >= EXPLOIT_DISTANCE
+    _assert_spread_but_suggestion_16(encoder.encode([s.params for s in batch]))
 
 
 def test_one_suggestion_in_eight_exploits() -> None:
