@@ -197,7 +197,7 @@ class AsktellServer:
         tokens: dict[bytes, Grant] | None,
         max_connection_age: float,
     ) -> tuple[grpc.aio.Server, int]:
-        # SQLite: the hot write RPCs run on the store's writer thread (group commit).
+        # SQLite: the hot write RPCs run in the store's write lane (group commit).
         lane = store.write_lane() if isinstance(store, SqliteStore) else None
         if not isinstance(metrics, NoMetrics):
             store = InstrumentedStore(store, metrics)

@@ -13,11 +13,13 @@ is counted, whatever the path. When `max_waiting` calls already queue for or run
 on handler threads, a new one is answered RESOURCE_EXHAUSTED at once (clients
 retry with backoff) rather than growing the queue without bound.
 
-With a SQLite store, the hot write methods (`lane_methods`) run on the store's
-writer thread instead (`storage.sqlite.WriteLane`: group commit, one event-loop
-wake-up per batch). A handler there that has slow work left (an Ask whose
+With a SQLite store, the hot write methods (`lane_methods`) go to the store's
+write lane instead (`storage.sqlite.WriteLane`: group commit, in batches run on
+the event loop itself when the store can take them without waiting, else on
+its writer thread). A handler there that has slow work left (an Ask whose
 algorithm reads the history) returns `OnHandlerPool(rest)`, and the guard runs
-`rest` on the handler pool, so the writer thread never waits for an algorithm.
+`rest` on the handler pool, so neither the loop nor the writer thread waits for
+an algorithm.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ class CallContext:
 
 class OnHandlerPool:
     """A handler's answer meaning "finish me on the handler pool": returned by a handler
-    running on the store's writer thread that has slow work left; `finish()` gives the
+    running in the store's write lane that has slow work left; `finish()` gives the
     response. On the handler pool itself it is called at once."""
 
     __slots__ = ("finish",)
@@ -275,7 +277,8 @@ class RpcGuard(grpc.aio.ServerInterceptor):
     async def _on_lane(
         self, behavior: Behavior, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
-        """Runs the handler on the store's writer thread, and what it leaves on the pool."""
+        """Runs the handler in the store's write lane (a batch on this loop or on the
+        writer thread), and what it leaves on the pool."""
         assert self._lane is not None
         self._admit()
         try:

@@ -21,8 +21,9 @@ from asktell.v1 import service_pb2_grpc
 
 Clock = Callable[[], float]
 
-# The methods that run on a SQLite store's writer thread (group commit; see
-# `interceptors.RpcGuard`): short write transactions, the hot path of every worker.
+# The methods that run in a SQLite store's write lane (group commit, on the event loop
+# or the writer thread; see `interceptors.RpcGuard`): short write transactions, the hot
+# path of every worker.
 WRITE_LANE_METHODS = frozenset(
     f"/{pb.DESCRIPTOR.services_by_name['AsktellService'].full_name}/{name}"
     for name in ("Ask", "Tell", "Report", "Heartbeat", "SetTrialAttributes")
@@ -105,7 +106,7 @@ class AsktellServicer(service_pb2_grpc.AsktellServiceServicer):
 
         caller = ask.Caller(is_waiting=is_waiting, seconds_left=context.time_remaining)
         result = ask.ask_at_once(self._store, command, self._clock(), caller)
-        if result is None:  # the algorithm reads the history: computed off the writer thread
+        if result is None:  # the algorithm reads the history: computed off the write lane
 
             def finish() -> pb.AskResponse:
                 later = ask.ask_with_history(self._store, command, self._clock(), caller)

@@ -33,6 +33,20 @@ had already succeeded with the error (ABORTED for a lost transaction, which
 clients retry); none of them is acknowledged. One thread means no waiting on
 the write lock, one COMMIT (and one `fsync` with `?synchronous=full`) per
 batch, and one wake-up of the event loop per batch instead of one per RPC.
+
+A batch runs on the event loop's own thread instead when nothing stands in
+its way (`WriteLane.submit_async`): the requests that reached the loop
+together run two turns later in one transaction there, if the write lock is
+free at once, no batch is queued for the writer thread, no other process
+holds SQLite's lock (the loop's connection never waits for it) and no write
+found the disk full since the last commit. Otherwise, and for what such a
+batch leaves (requests past the time limit, a lost transaction's), the writer
+thread runs them as above. Handing each batch to another thread and back cost
+a third of the Ask+Tell throughput at 4 clients and a tenth at 16
+(docs/benchmarks.md). The loop never checkpoints the log and never waits on a
+busy database or a full disk: the writer thread checkpoints at most every
+`CHECKPOINT_SECONDS` while the loop writes, and truncates the log when the
+disk runs short.
 """
 
 from __future__ import annotations
@@ -73,6 +87,10 @@ RESERVE_BYTES = 64 * 1024
 # Its first request waits for the last one's work before it is answered.
 MAX_BATCH = 64
 MAX_BATCH_SECONDS = 0.005
+# While batches run on the event loop (which never checkpoints): how often, at most,
+# the writer thread checkpoints the log for it. The default of 1000 pages came about
+# once a second at 16 clients' Ask+Tell.
+CHECKPOINT_SECONDS = 1.0
 
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # A full disk shows as SQLITE_FULL, or as an I/O error when the log's index cannot grow.
@@ -109,7 +127,9 @@ class SqliteStore:
         # and once the log gave space back for it: a write that fails again needs more.
         self._log_reclaimed = False
         self._lane: WriteLane | None = None
-        # The batch the writer thread is running (only ever set on that thread).
+        # The event loop's connection, once set never to wait and never to checkpoint.
+        self._never_waiting: sqlite3.Connection | None = None
+        # The batch running now, on the writer thread or the event loop's (under the write lock).
         self._batch: _Batch | None = None
         try:
             self._open()
@@ -264,7 +284,7 @@ class SqliteStore:
             return Aborted(f"the database is busy, retry: {exc}")
         if code == sqlite3.SQLITE_FULL:
             self._disk_was_full = True
-            if writing and self._reclaim_log_space():
+            if writing and not self._on_loop_batch() and self._reclaim_log_space():
                 return Aborted(
                     "the disk holding the database was full; space was reclaimed from its "
                     "write-ahead log, retry"
@@ -295,13 +315,33 @@ class SqliteStore:
         log takes, so a log let grow into the last free space could never be
         checkpointed. Two system calls a commit; nothing more while there is room.
         """
+        if self._log_outgrows_free_space():
+            self._truncate_log()
+
+    def _log_outgrows_free_space(self) -> bool:
         try:
             log_bytes = os.stat(self._log).st_size
             free_bytes = shutil.disk_usage(self._log.parent).free
         except OSError:
-            return
-        if log_bytes > 0 and 2 * log_bytes >= free_bytes:
-            self._truncate_log()
+            return False
+        return log_bytes > 0 and 2 * log_bytes >= free_bytes
+
+    def checkpoint(self) -> None:
+        """Moves what the log holds into the database file (a passive checkpoint, under
+        the write lock: the next write then starts the log from its beginning), and
+        truncates the log if the disk runs short of space.
+
+        For the writer thread while batches run on the event loop, whose connection
+        never checkpoints. Writes wait meanwhile, as they wait for SQLite's automatic
+        checkpoint in a COMMIT. Nothing here raises: a checkpoint not made is made the
+        next time.
+        """
+        with self._write_lock:
+            try:
+                self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:
+                self._discard_connection()
+            self._keep_log_within_free_space()
 
     def _truncate_log(self) -> bool:
         """Moves the whole log into the database file and truncates it to nothing.
@@ -350,7 +390,12 @@ class SqliteStore:
     def _after_commit(self) -> None:
         """Book-keeping after a commit (under the write lock)."""
         self._log_reclaimed = False
-        self._keep_log_within_free_space()
+        if self._on_loop_batch():  # the truncating checkpoint may wait: the writer thread's
+            lane = self._lane
+            if lane is not None and self._log_outgrows_free_space():
+                lane.request_checkpoint(now=True)
+        else:
+            self._keep_log_within_free_space()
         if self._disk_was_full:  # there is room again: set the reserve aside again
             self._disk_was_full = False
             self._keep_reserve()
@@ -383,14 +428,60 @@ class SqliteStore:
                 self._run_jobs(again, None)
         return left
 
-    def _run_jobs(self, jobs: list[_Job], max_seconds: float | None) -> list[_Job]:
-        batch = _Batch(threading.get_ident())
+    def _run_batch_without_waiting(self, jobs: list[_Job]) -> list[_Job] | None:
+        """`_run_batch` on the calling thread (the event loop's), if that needs no waiting:
+        None, with nothing run, when another thread holds the write lock, another process
+        holds the database's, or a write found the disk full and no commit since had room.
+
+        Returns the jobs left for the writer thread: those past the time limit, and
+        those a lost transaction took (run again there, as `_run_batch` runs them). Every
+        other job's outcome is set.
+        """
+        if self._disk_was_full or not self._write_lock.acquire(blocking=False):
+            return None
+        try:
+            try:
+                connection = self._connection()
+                if connection is not self._never_waiting:
+                    # This thread must not wait: not on another process's lock, nor on a
+                    # checkpoint (the writer thread makes those, see `checkpoint`).
+                    connection.execute("PRAGMA busy_timeout=0")
+                    connection.execute("PRAGMA wal_autocheckpoint=0")
+                    self._never_waiting = connection
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._after_failure(exc)
+                return None  # the writer thread meets the error, or waits it out
+            left = self._run_jobs(jobs, MAX_BATCH_SECONDS, on_loop=True)
+        finally:
+            self._write_lock.release()
+        ran = jobs[: len(jobs) - len(left)]
+        if self._disk_was_full:  # found full here: the writer thread reclaims space, retries
+            again = [job for job in ran if not job.ok]
+        else:
+            again = [job for job in ran if job.retry]
+        for job in again:
+            job.retry = False
+        return again + left
+
+    def _on_loop_batch(self) -> bool:
+        """Whether this thread is running a batch on the event loop (never waits)."""
+        batch = self._batch
+        return batch is not None and batch.on_loop and batch.thread == threading.get_ident()
+
+    def _run_jobs(
+        self, jobs: list[_Job], max_seconds: float | None, *, on_loop: bool = False
+    ) -> list[_Job]:
+        batch = _Batch(threading.get_ident(), on_loop=on_loop)
         started = time.monotonic()
         self._batch = batch
         try:
             for index, job in enumerate(jobs):
                 if max_seconds is not None and index and time.monotonic() - started > max_seconds:
                     left = jobs[index:]
+                    break
+                if on_loop and (batch.lost or self._disk_was_full):
+                    left = jobs[index:]  # a fresh transaction, or the disk, might wait
                     break
                 batch.current = job
                 try:
@@ -509,9 +600,11 @@ class _Job:
 
 @dataclass(eq=False, slots=True)
 class _Batch:
-    """The writer thread's open transaction and the requests it holds."""
+    """A batch's open transaction (on the writer thread or the event loop's) and the
+    requests it holds."""
 
     thread: int
+    on_loop: bool = False  # run on the event loop's thread, which must never wait
     current: _Job | None = None
     done: list[_Job] = field(default_factory=list)  # succeeded: answered after the commit
     wrote: set[_Job] = field(default_factory=set)  # whose work the transaction holds
@@ -525,45 +618,117 @@ class WriteLane:
     function that does a request's work through the store; the thread runs
     what is queued in one batch (see the module docstring) and answers each
     request after the batch committed: an asyncio future's loop is woken once
-    per batch, not once per request.
+    per batch, not once per request. What `submit_async` queues runs on the
+    loop itself when that needs no waiting.
     """
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self._jobs: collections.deque[_Job] = collections.deque()
+        # Requests of each event loop waiting for its next turn.
+        self._on_loops: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._ready = threading.Condition(threading.Lock())
         self._closed = False
+        self._checkpoint_due = False
+        self._last_checkpoint = time.monotonic()
         self.commits = 0  # batches committed (for tests and benchmarks)
+        self.loop_batches = 0  # of them, run on an event loop (for tests and benchmarks)
         self._thread = threading.Thread(target=self._run, name="asktell-sqlite-writer", daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[[], Any]) -> futures.Future[Any]:
         """Queues `fn`; its future is done once the batch it ran in committed."""
         future: futures.Future[Any] = futures.Future()
-        self._put(_Job(fn, future))
+        if not self._put([_Job(fn, future)]):
+            raise Unavailable("the store is closing")
         return future
 
     def submit_async(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
-        """`submit` for the running event loop; the future is settled on that loop."""
-        future = asyncio.get_running_loop().create_future()
-        self._put(_Job(fn, future))
-        return future
+        """`submit` for the running event loop; the future is settled on that loop.
 
-    def _put(self, job: _Job) -> None:
+        The requests that reach the loop together run two turns later, on the loop's
+        thread, when the store can take them without waiting; else on the writer thread.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         with self._ready:
             if self._closed:
                 raise Unavailable("the store is closing")
-            self._jobs.append(job)
+            waiting = self._on_loops.setdefault(loop, [])
+            waiting.append(_Job(fn, future))
+            first = len(waiting) == 1
+        if first:
+            # Two turns on, not one: requests that reached the loop together then join
+            # one batch (at 16 clients 824 Ask+Tell pairs/s against 792 after one turn).
+            loop.call_soon(loop.call_soon, self._run_on_loop, loop)
+        return future
+
+    def _run_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._ready:
+            jobs = self._on_loops.pop(loop, [])
+            busy = bool(self._jobs) or self._closed  # keep the order: queue behind them
+        if not jobs:
+            return
+        batch, rest = jobs[:MAX_BATCH], jobs[MAX_BATCH:]
+        left = None if busy else self._store._run_batch_without_waiting(batch)
+        if left is None:
+            self._hand_to_writer(jobs)
+            return
+        self.loop_batches += 1
+        handed_on = set(left)
+        _settle_on_loop([job for job in batch if job not in handed_on])
+        if left:
+            self._hand_to_writer(left + rest)
+        elif rest:
+            with self._ready:  # the next turn takes them, before what arrives meanwhile
+                self._on_loops.setdefault(loop, [])[:0] = rest
+            loop.call_soon(self._run_on_loop, loop)
+        self._note_loop_commit()
+
+    def _hand_to_writer(self, jobs: list[_Job]) -> None:
+        """Queues an event loop's jobs for the writer thread (on that loop); once the lane
+        is closed they are answered UNAVAILABLE instead."""
+        if not self._put(jobs):
+            for job in jobs:
+                job.value, job.ok = Unavailable("the store is closing"), False
+            _settle_on_loop(jobs)
+
+    def _note_loop_commit(self) -> None:
+        """Asks the writer thread for a checkpoint once `CHECKPOINT_SECONDS` passed."""
+        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
+            self.request_checkpoint()
+
+    def request_checkpoint(self, now: bool = False) -> None:
+        """Has the writer thread checkpoint the log (`SqliteStore.checkpoint`) when it is
+        free; `now` also when one was made less than `CHECKPOINT_SECONDS` ago."""
+        with self._ready:
+            if now or time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
+                self._last_checkpoint = time.monotonic()
+                self._checkpoint_due = True
+                self._ready.notify()
+
+    def _put(self, jobs: list[_Job]) -> bool:
+        """Queues `jobs` for the writer thread; False (nothing queued) once closed."""
+        with self._ready:
+            if self._closed:
+                return False
+            self._jobs.extend(jobs)
             self._ready.notify()
+        return True
 
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._jobs and not self._closed:
+                while not self._jobs and not self._closed and not self._checkpoint_due:
                     self._ready.wait()
-                if not self._jobs:
+                checkpoint, self._checkpoint_due = self._checkpoint_due, False
+                if not self._jobs and not checkpoint:
                     return  # closed, and every queued request answered
                 jobs = [self._jobs.popleft() for _ in range(min(len(self._jobs), MAX_BATCH))]
+            if checkpoint:
+                self._store.checkpoint()
+            if not jobs:
+                continue
             left = self._store._run_batch(jobs)
             if left:
                 with self._ready:

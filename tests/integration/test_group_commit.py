@@ -7,8 +7,11 @@ until the others are queued: the next batch is then exactly those.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -222,3 +225,136 @@ def test_parallel_clients_get_dense_numbers_and_every_tell_is_stored(
     rows = sql(url.split("?")[0], "SELECT number, state, value FROM trials ORDER BY number")
     assert [r[0] for r in rows] == list(range(1, 401))
     assert {int(r[0]): r[2] for r in rows if r[1] == "COMPLETE"} == told
+
+
+# ---------------------------------------------------------------- batches on the event loop
+def _on_loop(lane: WriteLane, works: list[Callable[[], Any]], ticks: list[float]) -> list[Any]:
+    """Submits `works` from a running event loop together, and awaits them while a ticker
+    task records the loop's turns (a loop that waits on the store records none)."""
+
+    async def main() -> list[Any]:
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            while not stop.is_set():
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.create_task(ticker())
+        try:
+            submitted = [lane.submit_async(work) for work in works]
+            return list(await asyncio.gather(*submitted, return_exceptions=True))
+        finally:
+            stop.set()
+            await ticking
+
+    return asyncio.run(main())
+
+
+def _thread_of(work: Callable[[], str], threads: list[int]) -> Callable[[], str]:
+    def run() -> str:
+        threads.append(threading.get_ident())
+        return work()
+
+    return run
+
+
+def test_requests_that_reach_the_loop_together_run_there_in_one_batch(
+    store: SqliteStore,
+) -> None:
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    threads: list[int] = []
+    works = [_thread_of(_insert(store, template, name), threads) for name in "abc"]
+    commits, loop_batches = lane.commits, lane.loop_batches
+    assert _on_loop(lane, works, []) == ["a", "b", "c"]
+    assert set(threads) == {threading.get_ident()}  # asyncio.run's loop runs on this thread
+    assert (lane.commits, lane.loop_batches) == (commits + 1, loop_batches + 1)
+    assert _names(store) == {"template", "a", "b", "c"}
+
+
+def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_writer_thread(
+    store: SqliteStore,
+) -> None:
+    """The loop does not wait for a write of another thread (an Ask's algorithm step on
+    the handler pool): the writer thread does, and the loop keeps turning meanwhile."""
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with store.write("x"):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    assert holding.wait(10)
+    threading.Timer(0.3, release.set).start()
+    threads: list[int] = []
+    ticks: list[float] = []
+    loop_batches = lane.loop_batches
+    assert _on_loop(lane, [_thread_of(_insert(store, template, "a"), threads)], ticks) == ["a"]
+    holder.join(10)
+    assert threads and threads[0] != threading.get_ident()  # the writer thread ran it
+    assert lane.loop_batches == loop_batches
+    assert len(ticks) >= 10  # about 30 turns of 10 ms while the lock was held
+    assert _names(store) == {"template", "a"}
+
+
+def test_a_database_locked_by_another_process_does_not_stall_the_loop(
+    store: SqliteStore,
+) -> None:
+    """SQLite's lock held outside this store (another process on the file): the loop's
+    connection does not wait for it; the writer thread waits, and the request completes."""
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, other.execute, args=("COMMIT",)).start()
+    threads: list[int] = []
+    ticks: list[float] = []
+    try:
+        assert _on_loop(lane, [_thread_of(_insert(store, template, "a"), threads)], ticks) == ["a"]
+    finally:
+        other.close()
+    assert threads and threads[0] != threading.get_ident()
+    assert len(ticks) >= 10
+    assert _names(store) == {"template", "a"}
+
+
+def test_the_writer_thread_checkpoints_the_log_that_the_loop_writes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's connection never checkpoints; the writer thread does, so the log stays
+    small however much the loop writes."""
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    checkpoints: list[float] = []
+    checkpoint = SqliteStore.checkpoint
+
+    def counted(self: SqliteStore) -> None:
+        checkpoints.append(time.monotonic())
+        checkpoint(self)
+
+    monkeypatch.setattr(SqliteStore, "checkpoint", counted)
+    template = _template(store)
+    lane = store.write_lane()
+    assert lane is not None
+    loop_batches = lane.loop_batches
+
+    async def write_one_by_one() -> None:
+        for index in range(300):
+            await lane.submit_async(_insert(store, template, f"s{index}"))
+
+    asyncio.run(write_one_by_one())
+    # Every write committed; the few queued while the writer thread held the write lock
+    # for a checkpoint ran there.
+    assert lane.loop_batches > loop_batches + 150
+    assert checkpoints
+    # 300 commits of a few pages each would make a log of megabytes without checkpoints.
+    assert Path(store.path + "-wal").stat().st_size < 1024 * 1024
+    with store.read() as tx:
+        assert len(tx.list_studies("", 1000)) == 301
