@@ -348,11 +348,12 @@ def test_the_writer_thread_checkpoints_the_log_that_the_loop_writes(
     async def write_one_by_one() -> None:
         for index in range(300):
             await lane.submit_async(_insert(store, template, f"s{index}"))
+            await asyncio.sleep(0.002)  # an idle loop lets the writer thread run
 
     asyncio.run(write_one_by_one())
-    # Every write committed; the few queued while the writer thread held the write lock
-    # for a checkpoint ran there.
-    assert lane.loop_batches > loop_batches + 150
+    # Every write committed: on the loop, or on the writer thread when it arrived while
+    # the writer held the write lock for a checkpoint (after every commit here).
+    assert lane.loop_batches > loop_batches
     assert checkpoints
     # 300 commits of a few pages each would make a log of megabytes without checkpoints.
     assert Path(store.path + "-wal").stat().st_size < 1024 * 1024
