@@ -421,10 +421,8 @@ class SqliteStore:
         """
         with self._write_lock:
             left = self._run_jobs(jobs, MAX_BATCH_SECONDS)
-            again = [job for job in jobs[: len(jobs) - len(left)] if job.retry]
+            again = _run_again(jobs[: len(jobs) - len(left)])
             if again:
-                for job in again:
-                    job.retry = False
                 self._run_jobs(again, None)
         return left
 
@@ -455,13 +453,8 @@ class SqliteStore:
             left = self._run_jobs(jobs, MAX_BATCH_SECONDS, on_loop=True)
         finally:
             self._write_lock.release()
-        ran = jobs[: len(jobs) - len(left)]
-        if self._disk_was_full:  # found full here: the writer thread reclaims space, retries
-            again = [job for job in ran if not job.ok]
-        else:
-            again = [job for job in ran if job.retry]
-        for job in again:
-            job.retry = False
+        # A disk found full here: the writer thread reclaims space and retries.
+        again = _run_again(jobs[: len(jobs) - len(left)], every_failure=self._disk_was_full)
         return again + left
 
     def _on_loop_batch(self) -> bool:
@@ -580,6 +573,15 @@ class SqliteStore:
         self._local = threading.local()
 
 
+def _run_again(ran: list[_Job], *, every_failure: bool = False) -> list[_Job]:
+    """The jobs of a batch that ran to run once more, their retry flag cleared: those a
+    lost transaction took, or with `every_failure` every one that failed."""
+    again = [job for job in ran if (not job.ok if every_failure else job.retry)]
+    for job in again:
+        job.retry = False
+    return again
+
+
 def _lost() -> Aborted:
     return Aborted(
         "the transaction this request was committed in together with others failed; "
@@ -589,7 +591,7 @@ def _lost() -> Aborted:
 
 @dataclass(eq=False, slots=True)
 class _Job:
-    """One request for the writer thread: its work and, once run, its outcome."""
+    """One request for the write lane: its work and, once run, its outcome."""
 
     fn: Callable[[], Any]
     future: futures.Future[Any] | asyncio.Future[Any]

@@ -39,6 +39,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqliteSto
     opened.close()
 
 
+@pytest.fixture
+def lane(store: SqliteStore) -> WriteLane:
+    """The store's write lane (group commit is on unless the URL turns it off)."""
+    started = store.write_lane()
+    assert started is not None
+    return started
+
+
 def _template(store: SqliteStore) -> Study:
     """A study as the store holds it, to insert copies of under other names."""
     domain_spec = convert.study_spec(spec_to_proto(simple_spec("template"))[1])
@@ -81,11 +89,9 @@ def _in_one_batch(lane: WriteLane, works: list[Callable[[], Any]]) -> list[futur
 
 
 def test_a_request_that_fails_leaves_the_others_of_its_batch_committed(
-    store: SqliteStore,
+    store: SqliteStore, lane: WriteLane
 ) -> None:
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
 
     def writes_then_fails() -> None:
         with store.write("b") as tx:
@@ -104,12 +110,10 @@ def test_a_request_that_fails_leaves_the_others_of_its_batch_committed(
 
 
 def test_a_statement_that_fails_in_a_batch_rolls_back_only_its_request(
-    store: SqliteStore,
+    store: SqliteStore, lane: WriteLane
 ) -> None:
     """A duplicate key (an SQL error inside the savepoint) is answered to that request."""
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     a, again, c = _in_one_batch(
         lane,
         [
@@ -125,14 +129,12 @@ def test_a_statement_that_fails_in_a_batch_rolls_back_only_its_request(
 
 
 def test_a_transaction_lost_mid_batch_runs_its_earlier_requests_again(
-    store: SqliteStore,
+    store: SqliteStore, lane: WriteLane
 ) -> None:
     """When the transaction itself is gone (as SQLite may roll back by itself after
     SQLITE_FULL), the requests whose work it held were never acknowledged: they run once
     more in a batch of their own (answered ABORTED if that fails too); later ones go on."""
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     runs: list[str] = []
 
     def counted() -> str:
@@ -153,12 +155,12 @@ def test_a_transaction_lost_mid_batch_runs_its_earlier_requests_again(
     assert _names(store) == {"template", "a", "c"}
 
 
-def test_requests_of_a_batch_are_answered_only_after_its_commit(store: SqliteStore) -> None:
+def test_requests_of_a_batch_are_answered_only_after_its_commit(
+    store: SqliteStore, lane: WriteLane
+) -> None:
     """A request whose work is done waits for the rest of its batch: what it answers is
     already committed, as a reader on another connection sees at that moment."""
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     a_ran, finish = threading.Event(), threading.Event()
 
     def slow_second() -> str:
@@ -260,11 +262,9 @@ def _thread_of(work: Callable[[], str], threads: list[int]) -> Callable[[], str]
 
 
 def test_requests_that_reach_the_loop_together_run_there_in_one_batch(
-    store: SqliteStore,
+    store: SqliteStore, lane: WriteLane
 ) -> None:
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     threads: list[int] = []
     works = [_thread_of(_insert(store, template, name), threads) for name in "abc"]
     commits, loop_batches = lane.commits, lane.loop_batches
@@ -275,13 +275,11 @@ def test_requests_that_reach_the_loop_together_run_there_in_one_batch(
 
 
 def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_writer_thread(
-    store: SqliteStore,
+    store: SqliteStore, lane: WriteLane
 ) -> None:
     """The loop does not wait for a write of another thread (an Ask's algorithm step on
     the handler pool): the writer thread does, and the loop keeps turning meanwhile."""
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     holding, release = threading.Event(), threading.Event()
 
     def hold_the_write_lock() -> None:
@@ -305,13 +303,11 @@ def test_a_write_lock_held_elsewhere_sends_the_batch_to_the_writer_thread(
 
 
 def test_a_database_locked_by_another_process_does_not_stall_the_loop(
-    store: SqliteStore,
+    store: SqliteStore, lane: WriteLane
 ) -> None:
     """SQLite's lock held outside this store (another process on the file): the loop's
     connection does not wait for it; the writer thread waits, and the request completes."""
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     threading.Timer(0.3, other.execute, args=("COMMIT",)).start()
@@ -327,7 +323,7 @@ def test_a_database_locked_by_another_process_does_not_stall_the_loop(
 
 
 def test_the_writer_thread_checkpoints_the_log_that_the_loop_writes(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+    store: SqliteStore, lane: WriteLane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop's connection never checkpoints; the writer thread does, so the log stays
     small however much the loop writes."""
@@ -341,8 +337,6 @@ def test_the_writer_thread_checkpoints_the_log_that_the_loop_writes(
 
     monkeypatch.setattr(SqliteStore, "checkpoint", counted)
     template = _template(store)
-    lane = store.write_lane()
-    assert lane is not None
     loop_batches = lane.loop_batches
 
     async def write_one_by_one() -> None:
