@@ -49,6 +49,8 @@ from asktell.server.domain import (
 # still holds it when its parent's change activates it (a categorical neighbour in the
 # acquisition search) decodes to the middle of its range.
 INACTIVE = -1.0
+# The largest float below 1: a quantile of 1.0 would index one past the last value.
+_BELOW_ONE = math.nextafter(1.0, 0.0)
 
 
 def _numeric_bounds(param: Param) -> tuple[float, float, bool]:
@@ -221,12 +223,14 @@ class Encoder:
         Uniform U gives each parameter its natural prior: uniform (or log-uniform)
         floats, every integer and every listed value equally likely.
         """
-        U = np.clip(np.atleast_2d(U), 0.0, np.nextafter(1.0, 0.0))
-        out: list[dict[str, ParamValue]] = [{} for _ in range(len(U))]
+        # Python floats: an Ask draws a few values, and NumPy's per-call overhead
+        # (clip, element access) cost more than the arithmetic.
+        rows = np.atleast_2d(U).tolist()
+        out: list[dict[str, ParamValue]] = [{} for _ in rows]
         for j, param in enumerate(self.space.params):
-            column = U[:, j]
-            for row, u in enumerate(column):
-                out[row][param.name] = _value_at(param, float(u))
+            name = param.name
+            for config, values in zip(out, rows, strict=True):
+                config[name] = _value_at(param, min(max(values[j], 0.0), _BELOW_ONE))
         if self.space.conditional:
             # Top-down: a parameter holds a value only where its parent's value activates
             # it; each keeps its own column of U, so a sequence stays stable per parameter.

@@ -54,7 +54,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import shutil
 import sqlite3
 import threading
 import time
@@ -121,6 +120,7 @@ class SqliteStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._log = Path(self.path + "-wal")
+        self._log_path, self._log_dir = str(self._log), str(self._log.parent)  # checked per commit
         self._reserve = None if self.path == ":memory:" else Path(self.path + "-reserve")
         # Both cleared by the next commit. Set once a write failed for lack of space:
         self._disk_was_full = False
@@ -320,8 +320,9 @@ class SqliteStore:
 
     def _log_outgrows_free_space(self) -> bool:
         try:
-            log_bytes = os.stat(self._log).st_size
-            free_bytes = shutil.disk_usage(self._log.parent).free
+            log_bytes = os.stat(self._log_path).st_size
+            volume = os.statvfs(self._log_dir)  # as shutil.disk_usage, without its overhead
+            free_bytes = volume.f_bavail * volume.f_frsize
         except OSError:
             return False
         return log_bytes > 0 and 2 * log_bytes >= free_bytes
