@@ -143,7 +143,7 @@ def _observations(history: History) -> tuple[list[Params], np.ndarray]:
 
 
 def _ls_prior_rate(space: SearchSpace) -> float:
-    return model.LS_PRIOR_RATE_CONDITIONAL if space.conditional else model.LS_PRIOR_RATE
+    return model.ls_prior_rate(Encoder.from_space(space).n_dims, space.conditional)
 
 
 def _subset(y: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
