@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 
@@ -316,6 +317,26 @@ def test_fit_recovers_a_short_and_a_long_lengthscale() -> None:
     y = warp(np.sin(8 * X[:, 0]) + 0.01 * X[:, 1])
     hyper = model.fit(X, y)
     assert hyper.ls[0] < 0.5 < hyper.ls[1]
+
+
+def test_lengthscale_prior_flattens_only_above_six_dimensions() -> None:
+    rates = [model.ls_prior_rate(d, conditional=False) for d in range(1, 21)]
+    assert rates[:6] == [model.LS_PRIOR_RATE] * 6  # tuned on 2- to 6-dimensional problems
+    assert all(later < earlier for earlier, later in itertools.pairwise(rates[5:]))
+    assert model.ls_prior_rate(10, conditional=True) == model.LS_PRIOR_RATE_CONDITIONAL
+
+
+def test_flatter_prior_lets_ackley10_fit_longer_lengthscales() -> None:
+    problem = PROBLEMS["ackley10"]
+    encoder = Encoder.from_space(problem.space)
+    steep, flat = [], []
+    for seed in range(5):
+        results = random_results(problem, 30, seed)
+        X, y = encoder.encode([p for p, _ in results]), warp(np.array([v for _, v in results]))
+        steep.append(np.median(model.fit(X, y, ls_prior_rate=model.LS_PRIOR_RATE).ls))
+        rate = model.ls_prior_rate(encoder.n_dims, conditional=False)
+        flat.append(np.median(model.fit(X, y, ls_prior_rate=rate).ls))
+    assert np.mean(flat) > 1.1 * np.mean(steep)
 
 
 def test_posterior_interpolates_noise_free_data() -> None:
