@@ -142,8 +142,8 @@ def _observations(history: History) -> tuple[list[Params], np.ndarray]:
     return [c for c, k in zip(configs, keep, strict=True) if k], y[keep]
 
 
-def _ls_prior_rate(space: SearchSpace) -> float:
-    return model.ls_prior_rate(Encoder.from_space(space).n_dims, space.conditional)
+def _ls_prior_rate(encoder: Encoder) -> float:
+    return model.ls_prior_rate(encoder.n_dims, encoder.space.conditional)
 
 
 def _subset(y: np.ndarray, n_max: int, rng: np.random.Generator) -> np.ndarray:
@@ -445,7 +445,7 @@ def _suggest(
     X_obs, y_obs = encoder.encode([configs[i] for i in train]), y_all[train]
     fit_rows = _subset(y_obs, N_FIT_MAX, rng)
     hyper = fits.fit(
-        "objective0", X_obs[fit_rows], y_obs[fit_rows], deadline, _ls_prior_rate(space)
+        "objective0", X_obs[fit_rows], y_obs[fit_rows], deadline, _ls_prior_rate(encoder)
     )
     if deadline.expired():
         return fill_quasi_random(NOTE_DEADLINE_RANDOM)
@@ -663,7 +663,7 @@ def _fit_metric(
     train = _subset(y, N_TRAIN_MAX, rng)
     X, y = encoder.encode([configs[i] for i in train]), y[train]
     fit_rows = _subset(y, N_FIT_MAX, rng)
-    ls_rate = _ls_prior_rate(encoder.space)
+    ls_rate = _ls_prior_rate(encoder)
     hyper = fits.fit(key, X[fit_rows], y[fit_rows], deadline, ls_rate, SECOND_START_NOISE)
     return _Metric(X, y, hyper, threshold)
 
