@@ -119,8 +119,9 @@ class SqliteStore:
         self._all_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._log = Path(self.path + "-wal")
-        self._log_path, self._log_dir = str(self._log), str(self._log.parent)  # checked per commit
+        # Strings, not paths: both are checked after every commit.
+        self._log_path = self.path + "-wal"
+        self._log_dir = str(Path(self._log_path).parent)
         self._reserve = None if self.path == ":memory:" else Path(self.path + "-reserve")
         # Both cleared by the next commit. Set once a write failed for lack of space:
         self._disk_was_full = False
@@ -351,7 +352,7 @@ class SqliteStore:
         the short busy timeout or the disk had no room for the database to grow.
         """
         try:
-            before = os.stat(self._log).st_size
+            before = os.stat(self._log_path).st_size
         except OSError:
             return False  # no log to truncate
         try:
@@ -364,7 +365,7 @@ class SqliteStore:
         except sqlite3.Error:
             self._discard_connection()
             return False
-        after = os.stat(self._log).st_size if self._log.exists() else 0
+        after = os.stat(self._log_path).st_size if os.path.exists(self._log_path) else 0
         return not busy and after < before
 
     def read(self) -> AbstractContextManager[SqlTx]:
