@@ -5,7 +5,8 @@ The recipe, one step per function below:
 1. initial design: quasi-random (scrambled Sobol, positioned at `history.n_suggested` so
    successive Asks continue one sequence) until `n_initial_trials` suggestions were made;
 2. encode completed trials (and pruned ones, pessimistically) into the unit cube;
-3. warp and standardise their values;
+3. warp and standardise their values, then shift them below the GP's prior mean
+   (`warp.below_prior_mean`: far from the trials the model expects a poor value);
 4. fit a Matern 5/2 ARD GP by maximising the marginal likelihood (on at most
    `N_FIT_MAX` trials, so an Ask stays fast at thousands of trials);
 5. condition it on the trials plus "lies" for configurations whose outcome is unknown
@@ -37,7 +38,7 @@ import numpy as np
 
 import asktell.server.algorithms._pareto as _pareto
 from asktell.server.algorithms._gp import acquisition, model, multi, optimize
-from asktell.server.algorithms._gp.warp import median, warp
+from asktell.server.algorithms._gp.warp import below_prior_mean, median, warp
 from asktell.server.algorithms._seen import Seen
 from asktell.server.algorithms.base import AlgorithmInfo, Deadline, History, Suggestion
 from asktell.server.algorithms.encoding import Encoder
@@ -440,7 +441,7 @@ def _suggest(
         return out
 
     # Model: warp on every observation, fit on a subset, condition on at most N_TRAIN_MAX.
-    y_all = warp(values)
+    y_all = below_prior_mean(warp(values))
     train = _subset(y_all, N_TRAIN_MAX, rng)
     X_obs, y_obs = encoder.encode([configs[i] for i in train]), y_all[train]
     fit_rows = _subset(y_obs, N_FIT_MAX, rng)
@@ -470,9 +471,8 @@ def _suggest(
             distance = EXPLOIT_DISTANCE
         else:
             posterior = model.Posterior.condition(X_train, y_train, hyper)
-            acq = acquisition.make(
-                settings.acquisition, posterior, float(y_obs.min()), ucb_beta=beta
-            )
+            incumbent = _incumbent(posterior, y_obs)
+            acq = acquisition.make(settings.acquisition, posterior, incumbent, ucb_beta=beta)
         # An under-explored branch gets the best of its space-filling candidates, unrefined:
         # with little data there, refinement runs to the corners where the variance is.
         ranked, finished = _maximize(
@@ -522,6 +522,21 @@ def _underexplored(branches: list[Branch], tried: Sequence[Params]) -> Branch | 
     floor = min(math.sqrt(n), n / (2 * len(reachable)))
     least = min(reachable, key=lambda b: counts[b])
     return least if counts[least] < floor else None
+
+
+def _incumbent(posterior: model.Posterior, y_obs: np.ndarray) -> float:
+    """The value expected improvement is measured from: the best observation, or the lowest
+    posterior mean at the observations where that is higher (`posterior` is conditioned on
+    the observations y_obs first, then any lies: `_Lies.train_set`).
+
+    On a noisy objective (a cross-validated accuracy moves by a sample at a time) the best
+    observation is partly luck, which the model regresses towards its neighbours; improving
+    on that lucky value is likely only where the variance is large, in the cube's corners.
+    On a noiseless one the two agree, and where the mean dips below every observation the
+    observation is kept. Measured: the training task's mean accuracy after the design 0.962
+    -> 0.966, noiseless problems unchanged within their seed spread (docs/benchmarks.md).
+    """
+    return max(float(y_obs.min()), float(posterior.mean_at_inputs()[: len(y_obs)].min()))
 
 
 def _exploits(index: int) -> bool:

@@ -9,8 +9,9 @@ Notation (shapes in brackets):
     L  (n, n)   lower Cholesky factor of K
     alpha (n,)  K^-1 y
 
-The prior mean is 0 (y is standardised). Fitting maximises log p(y | theta) + log p(theta)
-(the priors: `_neg_log_posterior`).
+The prior mean is 0 (y is standardised; a single objective's values are shifted below it,
+`warp.below_prior_mean`). Fitting maximises log p(y | theta) + log p(theta) (the priors:
+`_neg_log_posterior`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ class Posterior:
         # scipy's finiteness checks (a pass over each matrix) were 15 % of an Ask at 1,000 trials.
         alpha = scipy.linalg.cho_solve((L, True), y, check_finite=False)
         return cls(X, hyper, L, alpha)
+
+    def mean_at_inputs(self) -> np.ndarray:
+        """Posterior mean (n,) at the training inputs X, without a kernel matrix: K alpha is y,
+        so k(X, X) alpha is y - noise alpha (exact up to the jitter `cholesky` may add)."""
+        y = self.L @ (self.L.T @ self.alpha)
+        return np.asarray(y - self.hyper.noise * self.alpha)
 
     def mean(self, Z: np.ndarray) -> np.ndarray:
         """Posterior mean (m,) at Z (m, d), as `predict` gives it."""

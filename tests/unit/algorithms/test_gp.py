@@ -13,7 +13,7 @@ from scipy.stats import mannwhitneyu
 
 from asktell.server.algorithms import History
 from asktell.server.algorithms._gp import acquisition, model
-from asktell.server.algorithms._gp.warp import warp
+from asktell.server.algorithms._gp.warp import PRIOR_MEAN_ABOVE_WORST, below_prior_mean, warp
 from asktell.server.algorithms.base import NO_DEADLINE, Deadline
 from asktell.server.algorithms.encoding import Encoder
 from asktell.server.algorithms.gp import (
@@ -24,6 +24,7 @@ from asktell.server.algorithms.gp import (
     PENDING_DISTANCE,
     GpSettings,
     _exploits,
+    _incumbent,
     check_space,
     default_n_initial,
     suggest,
@@ -337,6 +338,49 @@ def test_flatter_prior_lets_ackley10_fit_longer_lengthscales() -> None:
         rate = model.ls_prior_rate(encoder.n_dims, conditional=False)
         flat.append(np.median(model.fit(X, y, ls_prior_rate=rate).ls))
     assert np.mean(flat) > 1.1 * np.mean(steep)
+
+
+def test_values_sit_below_the_prior_mean_in_their_order() -> None:
+    y = warp(np.array([3.0, -1.0, 10.0, 0.5, 2.0]))
+    shifted = below_prior_mean(y)
+    assert float(shifted.max()) == pytest.approx(-PRIOR_MEAN_ABOVE_WORST)
+    np.testing.assert_allclose(np.diff(shifted), np.diff(y))  # a shift: order and gaps kept
+    assert len(below_prior_mean(np.array([]))) == 0
+
+
+def test_far_from_the_trials_the_model_expects_worse_than_any_trial() -> None:
+    """Trials in the middle of the cube: at its corners the posterior mean reverts to the
+    prior mean, above the worst trial, so expected improvement there rests on the
+    variance alone (with a mean at the trials' average a corner looked as promising as an
+    average trial, and corners took a tenth of the training task's trials)."""
+    rng = np.random.default_rng(0)
+    X = 0.3 + 0.4 * rng.random((20, 3))
+    raw = warp(np.sin(12 * X).sum(axis=1))  # wiggly: nothing to extrapolate to the corners
+    corners = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    hyper = model.Hyperparameters(np.full(3, 0.15), 1.0, 1e-6)
+    y = below_prior_mean(raw)
+    assert np.all(model.Posterior.condition(X, y, hyper).mean(corners) > y.max())
+    # Unshifted, a corner looked better than the worst trials, like an average one.
+    assert np.all(model.Posterior.condition(X, raw, hyper).mean(corners) < raw.max())
+
+
+def test_mean_at_inputs_is_the_posterior_mean_at_the_training_points() -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.random((40, 4)), rng.standard_normal(40)
+    post = model.Posterior.condition(X, y, model.Hyperparameters(np.full(4, 0.5), 1.0, 0.05))
+    np.testing.assert_allclose(post.mean_at_inputs(), post.mean(X), atol=1e-9)
+
+
+def test_incumbent_is_the_regressed_best_on_noisy_values_and_the_best_on_exact_ones() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.random((30, 2))
+    exact = warp(np.sin(5 * X[:, 0]) + X[:, 1])
+    noisy = warp(np.sin(5 * X[:, 0]) + X[:, 1] + 0.5 * rng.standard_normal(30))
+    exact_post = model.Posterior.condition(X, exact, model.fit(X, exact))
+    noisy_post = model.Posterior.condition(X, noisy, model.fit(X, noisy))
+    assert _incumbent(exact_post, exact) == pytest.approx(float(exact.min()), abs=1e-3)
+    # The lucky best observation is regressed towards its neighbours: EI must beat less.
+    assert _incumbent(noisy_post, noisy) > float(noisy.min()) + 0.1
 
 
 def test_posterior_interpolates_noise_free_data() -> None:
